@@ -59,6 +59,8 @@ pub struct ApiError {
     pub message: String,
     /// `details`, absent when `None`. `Some(empty map)` renders `"details": {}`.
     pub details: Option<Map<String, Value>>,
+    /// `metadata.continue` of the Status (a 410 for an expired continue token carries a new one).
+    pub metadata_continue: Option<String>,
 }
 
 impl std::fmt::Display for ApiError {
@@ -92,7 +94,7 @@ fn details_group(name: &str, group: &str, kind: &str) -> Option<Map<String, Valu
 
 impl ApiError {
     pub fn new(code: u16, reason: &str, message: impl Into<String>) -> Self {
-        ApiError { code, reason: reason.to_string(), message: message.into(), details: None }
+        ApiError { code, reason: reason.to_string(), message: message.into(), details: None, metadata_continue: None }
     }
 
     /// `services "x" not found` (404). `resource` is the plural, `group` the API group.
@@ -103,6 +105,7 @@ impl ApiError {
             reason: "NotFound".into(),
             message: format!("{qualified} \"{name}\" not found"),
             details: details_group(name, group, resource),
+            metadata_continue: None,
         }
     }
 
@@ -114,6 +117,7 @@ impl ApiError {
             reason: "AlreadyExists".into(),
             message: format!("{qualified} \"{name}\" already exists"),
             details: details_group(name, group, resource),
+            metadata_continue: None,
         }
     }
 
@@ -125,6 +129,7 @@ impl ApiError {
             reason: "Conflict".into(),
             message: format!("Operation cannot be fulfilled on {qualified} \"{name}\": {why}"),
             details: details_group(name, group, resource),
+            metadata_continue: None,
         }
     }
 
@@ -158,6 +163,7 @@ impl ApiError {
             reason: "Invalid".into(),
             message: format!("{qualified} \"{name}\" is invalid: {summary}"),
             details: Some(d),
+            metadata_continue: None,
         }
     }
 
@@ -195,6 +201,7 @@ impl ApiError {
             reason: "Forbidden".into(),
             message: format!("{qualified} \"{name}\" is forbidden: {why}"),
             details: details_group(name, group, resource),
+            metadata_continue: None,
         }
     }
 
@@ -221,7 +228,11 @@ impl ApiError {
         let mut m = Map::new();
         m.insert("kind".into(), json!("Status"));
         m.insert("apiVersion".into(), json!("v1"));
-        m.insert("metadata".into(), json!({}));
+        let mut meta = Map::new();
+        if let Some(c) = &self.metadata_continue {
+            meta.insert("continue".into(), json!(c));
+        }
+        m.insert("metadata".into(), Value::Object(meta));
         m.insert("status".into(), json!("Failure"));
         m.insert("message".into(), json!(self.message));
         m.insert("reason".into(), json!(self.reason));
