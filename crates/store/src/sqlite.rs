@@ -80,7 +80,9 @@ impl SqliteBackend {
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         conn.execute_batch(SCHEMA)?;
         let version: Option<i64> = conn
-            .query_row("SELECT value FROM meta WHERE name = 'schema'", [], |r| r.get(0))
+            .query_row("SELECT value FROM meta WHERE name = 'schema'", [], |r| {
+                r.get(0)
+            })
             .optional()?;
         match version {
             None => {
@@ -122,7 +124,9 @@ impl Backend for SqliteBackend {
     fn load(&mut self) -> Result<Loaded, StoreError> {
         let tx = self.conn.transaction()?;
         let revision: i64 =
-            tx.query_row("SELECT value FROM meta WHERE name = 'revision'", [], |r| r.get(0))?;
+            tx.query_row("SELECT value FROM meta WHERE name = 'revision'", [], |r| {
+                r.get(0)
+            })?;
         let mut objects = Vec::new();
         {
             let mut stmt = tx.prepare("SELECT key, value, create_rev, mod_rev FROM objects")?;

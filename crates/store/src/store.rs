@@ -188,12 +188,23 @@ impl Store {
     /// `Some(0)`: all, as Kubernetes' `limit=0`). The result says at which revision it is
     /// consistent and how many keys remain; continue with [`Store::list_at`] that revision
     /// and [`ListResult::continue_after`].
-    pub fn list(&self, prefix: &str, start_after: Option<&str>, limit: Option<usize>) -> ListResult {
+    pub fn list(
+        &self,
+        prefix: &str,
+        start_after: Option<&str>,
+        limit: Option<usize>,
+    ) -> ListResult {
         let (objects, revision) = {
             let state = self.inner.shared.read();
             (state.objects.clone(), state.revision)
         };
-        page(&objects, revision, &normalize_prefix(prefix), start_after, limit)
+        page(
+            &objects,
+            revision,
+            &normalize_prefix(prefix),
+            start_after,
+            limit,
+        )
     }
 
     /// Like [`Store::list`], but as the store was at `revision`: how paging stays consistent

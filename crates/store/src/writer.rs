@@ -167,7 +167,13 @@ fn commit_batch(
         let mut results = Vec::with_capacity(request.ops.len());
         let mut outcome = Ok(());
         for op in request.ops {
-            match apply(&mut scratch, &mut scratch_revision, op, &mut changes, &mut events) {
+            match apply(
+                &mut scratch,
+                &mut scratch_revision,
+                op,
+                &mut changes,
+                &mut events,
+            ) {
                 Ok(stored) => results.push(stored),
                 Err(e) => {
                     outcome = Err(e);
@@ -219,16 +225,16 @@ fn apply(
     changes: &mut Vec<Change>,
     events: &mut Vec<Arc<Event>>,
 ) -> Result<StoredObject, StoreError> {
-    let check = |key: &Arc<str>, current: &StoredObject, precondition: Option<Revision>| {
-        match precondition {
+    let check =
+        |key: &Arc<str>, current: &StoredObject, precondition: Option<Revision>| match precondition
+        {
             Some(expected) if expected != current.mod_revision => Err(StoreError::Conflict {
                 key: key.to_string(),
                 expected,
                 current: current.mod_revision,
             }),
             _ => Ok(()),
-        }
-    };
+        };
     let not_found = |key: &Arc<str>| StoreError::NotFound {
         key: key.to_string(),
     };

@@ -20,7 +20,9 @@ pub fn key(namespace: &str, name: &str) -> String {
 }
 
 pub fn rv(value: &Value) -> &str {
-    value["metadata"]["resourceVersion"].as_str().expect("resourceVersion")
+    value["metadata"]["resourceVersion"]
+        .as_str()
+        .expect("resourceVersion")
 }
 
 /// The next event, failing the test if none comes within five seconds.

@@ -9,7 +9,10 @@ use crate::common::{key, rv, service};
 async fn a_new_store_is_at_revision_zero_and_the_first_write_gets_one() {
     let store = Store::in_memory();
     assert_eq!(store.current_revision(), 0);
-    let created = store.create(&key("default", "a"), service("a")).await.unwrap();
+    let created = store
+        .create(&key("default", "a"), service("a"))
+        .await
+        .unwrap();
     assert_eq!(created.create_revision, 1);
     assert_eq!(created.mod_revision, 1);
     assert_eq!(rv(&created.value), "1");
@@ -19,12 +22,23 @@ async fn a_new_store_is_at_revision_zero_and_the_first_write_gets_one() {
 #[tokio::test]
 async fn every_write_gets_the_next_revision_and_carries_it_as_resource_version() {
     let store = Store::in_memory();
-    let a = store.create(&key("default", "a"), service("a")).await.unwrap();
-    let b = store.create(&key("default", "b"), service("b")).await.unwrap();
+    let a = store
+        .create(&key("default", "a"), service("a"))
+        .await
+        .unwrap();
+    let b = store
+        .create(&key("default", "b"), service("b"))
+        .await
+        .unwrap();
     let a2 = store.update(&a.key, service("a"), None).await.unwrap();
     let deleted = store.delete(&b.key, None).await.unwrap();
     assert_eq!(
-        [a.mod_revision, b.mod_revision, a2.mod_revision, deleted.mod_revision],
+        [
+            a.mod_revision,
+            b.mod_revision,
+            a2.mod_revision,
+            deleted.mod_revision
+        ],
         [1, 2, 3, 4]
     );
     assert_eq!(rv(&a2.value), "3");
@@ -55,14 +69,22 @@ async fn a_stale_resource_version_in_the_object_is_overwritten() {
     let created = store.create(&key("default", "a"), object).await.unwrap();
     assert_eq!(rv(&created.value), "1");
     // Field order is kept: resourceVersion stays where the caller put it.
-    let fields: Vec<_> = created.value["metadata"].as_object().unwrap().keys().cloned().collect();
+    let fields: Vec<_> = created.value["metadata"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .cloned()
+        .collect();
     assert_eq!(fields, ["name", "namespace", "resourceVersion"]);
 }
 
 #[tokio::test]
 async fn an_object_without_metadata_gets_one() {
     let store = Store::in_memory();
-    let created = store.create("/registry/x/y", json!({"data": 1})).await.unwrap();
+    let created = store
+        .create("/registry/x/y", json!({"data": 1}))
+        .await
+        .unwrap();
     assert_eq!(created.value["metadata"]["resourceVersion"], "1");
 }
 
@@ -73,7 +95,11 @@ async fn creating_an_existing_key_fails_with_already_exists() {
     store.create(&k, service("a")).await.unwrap();
     let err = store.create(&k, service("a")).await.unwrap_err();
     assert_eq!(err, StoreError::AlreadyExists { key: k.clone() });
-    assert_eq!(store.current_revision(), 1, "a failed write takes no revision");
+    assert_eq!(
+        store.current_revision(),
+        1,
+        "a failed write takes no revision"
+    );
 }
 
 #[tokio::test]
@@ -81,7 +107,13 @@ async fn updating_or_deleting_a_missing_key_fails_with_not_found() {
     let store = Store::in_memory();
     let k = key("default", "missing");
     let not_found = StoreError::NotFound { key: k.clone() };
-    assert_eq!(store.update(&k, service("missing"), None).await.unwrap_err(), not_found);
+    assert_eq!(
+        store
+            .update(&k, service("missing"), None)
+            .await
+            .unwrap_err(),
+        not_found
+    );
     assert_eq!(store.delete(&k, None).await.unwrap_err(), not_found);
     assert_eq!(store.current_revision(), 0);
 }
@@ -91,17 +123,26 @@ async fn a_precondition_that_is_not_the_current_revision_is_a_conflict() {
     let store = Store::in_memory();
     let k = key("default", "a");
     let v1 = store.create(&k, service("a")).await.unwrap();
-    let v2 = store.update(&k, service("a"), Some(v1.mod_revision)).await.unwrap();
+    let v2 = store
+        .update(&k, service("a"), Some(v1.mod_revision))
+        .await
+        .unwrap();
     let conflict = StoreError::Conflict {
         key: k.clone(),
         expected: v1.mod_revision,
         current: v2.mod_revision,
     };
     assert_eq!(
-        store.update(&k, service("a"), Some(v1.mod_revision)).await.unwrap_err(),
+        store
+            .update(&k, service("a"), Some(v1.mod_revision))
+            .await
+            .unwrap_err(),
         conflict
     );
-    assert_eq!(store.delete(&k, Some(v1.mod_revision)).await.unwrap_err(), conflict);
+    assert_eq!(
+        store.delete(&k, Some(v1.mod_revision)).await.unwrap_err(),
+        conflict
+    );
     assert_eq!(store.get(&k).unwrap(), v2, "nothing changed");
     store.delete(&k, Some(v2.mod_revision)).await.unwrap();
     assert_eq!(store.get(&k), None);
@@ -112,7 +153,10 @@ async fn delete_returns_the_last_state_at_the_delete_revision() {
     let store = Store::in_memory();
     let k = key("default", "a");
     let created = store.create(&k, service("a")).await.unwrap();
-    store.create(&key("default", "b"), service("b")).await.unwrap();
+    store
+        .create(&key("default", "b"), service("b"))
+        .await
+        .unwrap();
     let deleted = store.delete(&k, None).await.unwrap();
     assert_eq!(deleted.mod_revision, 3);
     assert_eq!(deleted.create_revision, created.create_revision);
@@ -140,7 +184,10 @@ async fn invalid_objects_and_keys_are_rejected_before_taking_a_revision() {
 #[tokio::test]
 async fn a_txn_applies_all_ops_with_consecutive_revisions() {
     let store = Store::in_memory();
-    let a = store.create(&key("default", "a"), service("a")).await.unwrap();
+    let a = store
+        .create(&key("default", "a"), service("a"))
+        .await
+        .unwrap();
     let results = store
         .txn(vec![
             Op::Create {
@@ -169,7 +216,10 @@ async fn a_txn_applies_all_ops_with_consecutive_revisions() {
 #[tokio::test]
 async fn a_txn_with_a_failing_op_writes_nothing() {
     let store = Store::in_memory();
-    store.create(&key("default", "a"), service("a")).await.unwrap();
+    store
+        .create(&key("default", "a"), service("a"))
+        .await
+        .unwrap();
     let err = store
         .txn(vec![
             Op::Delete {
@@ -202,7 +252,10 @@ async fn a_txn_with_a_failing_op_writes_nothing() {
 async fn a_store_handle_is_shared_by_its_clones() {
     let store = Store::in_memory();
     let other = store.clone();
-    other.create(&key("default", "a"), service("a")).await.unwrap();
+    other
+        .create(&key("default", "a"), service("a"))
+        .await
+        .unwrap();
     assert!(store.get(&key("default", "a")).is_some());
 }
 
@@ -227,9 +280,15 @@ impl Backend for FlakyBackend {
 #[tokio::test]
 async fn a_failed_commit_is_reported_and_leaves_the_state_untouched() {
     let store = Store::with_backend(FlakyBackend { ok: 1 }, StoreOptions::default()).unwrap();
-    store.create(&key("default", "a"), service("a")).await.unwrap();
+    store
+        .create(&key("default", "a"), service("a"))
+        .await
+        .unwrap();
     let mut watch = store.watch("/registry/", None).unwrap();
-    let err = store.create(&key("default", "b"), service("b")).await.unwrap_err();
+    let err = store
+        .create(&key("default", "b"), service("b"))
+        .await
+        .unwrap_err();
     assert_eq!(err, StoreError::Backend("disk on fire".into()));
     assert_eq!(store.current_revision(), 1);
     assert_eq!(store.get(&key("default", "b")), None);

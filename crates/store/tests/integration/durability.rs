@@ -17,17 +17,27 @@ async fn a_reopened_store_has_every_object_and_its_revisions() {
         for name in ["a", "b", "c"] {
             store.create(&key("ns", name), service(name)).await.unwrap();
         }
-        store.update(&key("ns", "a"), service("a"), None).await.unwrap();
+        store
+            .update(&key("ns", "a"), service("a"), None)
+            .await
+            .unwrap();
         store.delete(&key("ns", "b"), None).await.unwrap();
         assert_eq!(store.current_revision(), 5);
         store.list("/registry/", None, None)
     };
     let store = Store::open(dir.path()).await.unwrap();
-    assert_eq!(store.current_revision(), 5, "the delete's revision is kept too");
+    assert_eq!(
+        store.current_revision(),
+        5,
+        "the delete's revision is kept too"
+    );
     let after = store.list("/registry/", None, None);
     assert_eq!(after, before);
     let a = store.get(&key("ns", "a")).unwrap();
-    assert_eq!((a.create_revision, a.mod_revision, rv(&a.value)), (1, 4, "4"));
+    assert_eq!(
+        (a.create_revision, a.mod_revision, rv(&a.value)),
+        (1, 4, "4")
+    );
     // Revisions are never reused.
     let d = store.create(&key("ns", "d"), service("d")).await.unwrap();
     assert_eq!(d.mod_revision, 6);
@@ -53,7 +63,10 @@ async fn after_a_restart_watches_start_at_the_current_revision() {
     let mut watch = store.watch("/registry/", Some(2)).unwrap();
     store.delete(&key("ns", "a"), None).await.unwrap();
     let event = next_event(&mut watch).await;
-    assert_eq!((event.revision(), event.key()), (3, key("ns", "a").as_str()));
+    assert_eq!(
+        (event.revision(), event.key()),
+        (3, key("ns", "a").as_str())
+    );
 }
 
 #[tokio::test]
@@ -61,7 +74,10 @@ async fn a_directory_is_used_by_one_store_at_a_time() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path()).await.unwrap();
     let err = Store::open(dir.path()).await.unwrap_err();
-    assert!(matches!(err, StoreError::Backend(ref m) if m.contains("in use")), "{err}");
+    assert!(
+        matches!(err, StoreError::Backend(ref m) if m.contains("in use")),
+        "{err}"
+    );
     drop(store);
     Store::open(dir.path()).await.unwrap();
 }
@@ -73,7 +89,9 @@ async fn the_database_is_one_inspectable_sqlite_file_in_wal_mode() {
     store.create(&key("ns", "a"), service("a")).await.unwrap();
     drop(store);
     let db = rusqlite::Connection::open(dir.path().join("state.db")).unwrap();
-    let mode: String = db.query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap();
+    let mode: String = db
+        .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+        .unwrap();
     assert_eq!(mode, "wal");
     let (name, mod_rev): (String, i64) = db
         .query_row(
@@ -105,7 +123,10 @@ async fn eight_concurrent_creators_all_land_with_distinct_revisions() {
     let mut all = Vec::new();
     for task in tasks {
         let revisions = task.await.unwrap();
-        assert!(revisions.windows(2).all(|w| w[0] < w[1]), "each task's writes are ordered");
+        assert!(
+            revisions.windows(2).all(|w| w[0] < w[1]),
+            "each task's writes are ordered"
+        );
         all.extend(revisions);
     }
     let distinct: HashSet<_> = all.iter().copied().collect();
@@ -188,20 +209,32 @@ async fn every_acknowledged_write_survives_kill_9() {
     let mut acked = BTreeMap::new();
     let started = Instant::now();
     while acked.len() < 2000 && started.elapsed() < Duration::from_secs(20) {
-        assert!(read_ack(&mut stdout, &mut acked), "the child stopped writing");
+        assert!(
+            read_ack(&mut stdout, &mut acked),
+            "the child stopped writing"
+        );
     }
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
     while read_ack(&mut stdout, &mut acked) {}
-    assert!(acked.len() >= 2000, "only {} writes acknowledged", acked.len());
+    assert!(
+        acked.len() >= 2000,
+        "only {} writes acknowledged",
+        acked.len()
+    );
 
     let store = Store::open(dir.path()).await.unwrap();
     for (k, revision) in &acked {
-        let stored = store.get(k).unwrap_or_else(|| panic!("acknowledged {k} was lost"));
+        let stored = store
+            .get(k)
+            .unwrap_or_else(|| panic!("acknowledged {k} was lost"));
         assert_eq!(stored.mod_revision, *revision, "{k}");
     }
     let highest = acked.values().max().copied().unwrap();
     assert!(store.current_revision() >= highest);
-    let next = store.create(&key("crash", "after"), service("x")).await.unwrap();
+    let next = store
+        .create(&key("crash", "after"), service("x"))
+        .await
+        .unwrap();
     assert!(next.mod_revision > highest);
 }

@@ -11,7 +11,10 @@ fn keys(list: &store::ListResult) -> Vec<String> {
 async fn store_with(names: &[(&str, &str)]) -> Store {
     let store = Store::in_memory();
     for (namespace, name) in names {
-        store.create(&key(namespace, name), service(name)).await.unwrap();
+        store
+            .create(&key(namespace, name), service(name))
+            .await
+            .unwrap();
     }
     store
 }
@@ -20,7 +23,14 @@ async fn store_with(names: &[(&str, &str)]) -> Store {
 async fn a_list_is_sorted_by_key_and_reports_its_revision() {
     let store = store_with(&[("default", "c"), ("default", "a"), ("default", "b")]).await;
     let list = store.list("/registry/core/services/default/", None, None);
-    assert_eq!(keys(&list), [key("default", "a"), key("default", "b"), key("default", "c")]);
+    assert_eq!(
+        keys(&list),
+        [
+            key("default", "a"),
+            key("default", "b"),
+            key("default", "c")
+        ]
+    );
     assert_eq!(list.revision, 3);
     assert_eq!(list.remaining, 0);
     assert!(!list.has_more());
@@ -45,7 +55,10 @@ async fn a_namespace_prefix_does_not_match_a_namespace_that_starts_the_same() {
 async fn limit_and_start_after_page_through_a_prefix_with_a_remaining_count() {
     let names = ["a", "b", "c", "d", "e"];
     let store = store_with(&names.map(|n| ("ns", n))).await;
-    store.create(&key("other", "z"), service("z")).await.unwrap();
+    store
+        .create(&key("other", "z"), service("z"))
+        .await
+        .unwrap();
     let prefix = "/registry/core/services/ns/";
     let first = store.list(prefix, None, Some(2));
     assert_eq!(keys(&first), [key("ns", "a"), key("ns", "b")]);
@@ -90,7 +103,10 @@ async fn pages_continued_at_the_first_page_revision_ignore_later_writes() {
     assert_eq!(rest.items[1].value["metadata"]["resourceVersion"], "4");
 
     let now = store.list(prefix, first.continue_after(), None);
-    assert_eq!(keys(&now), [key("ns", "bb"), key("ns", "c"), key("ns", "e")]);
+    assert_eq!(
+        keys(&now),
+        [key("ns", "bb"), key("ns", "c"), key("ns", "e")]
+    );
 }
 
 #[tokio::test]

@@ -6,12 +6,13 @@ use std::future::Future;
 use std::pin::Pin;
 
 use futures::future::{maybe_done, MaybeDone};
-use futures::StreamExt;
 use proptest::prelude::*;
 use serde_json::{json, Value};
 use store::{EventType, Op, Revision, Store, StoreError, StoredObject};
 
-const KEYS: [&str; 6] = ["/r/a/1", "/r/a/2", "/r/a/3", "/r/a-2/1", "/r/b/1", "/r/b/x/1"];
+const KEYS: [&str; 6] = [
+    "/r/a/1", "/r/a/2", "/r/a/3", "/r/a-2/1", "/r/b/1", "/r/b/x/1",
+];
 const PREFIXES: [&str; 4] = ["", "/r/", "/r/a/", "/r/b/"];
 
 #[derive(Debug, Clone, Copy)]
@@ -231,13 +232,19 @@ async fn check_against_model(store: &Store, ops: &[ModelOp]) {
         for prefix in PREFIXES {
             let list = store.list_at(prefix, None, None, revision).unwrap();
             assert_eq!(list.revision, revision);
-            assert_eq!(summary(&list.items), under(state, prefix), "{prefix} at {revision}");
+            assert_eq!(
+                summary(&list.items),
+                under(state, prefix),
+                "{prefix} at {revision}"
+            );
         }
         // Paging two at a time at that revision gives the same.
         let mut paged = Vec::new();
         let mut after: Option<String> = None;
         loop {
-            let page = store.list_at("/r/", after.as_deref(), Some(2), revision).unwrap();
+            let page = store
+                .list_at("/r/", after.as_deref(), Some(2), revision)
+                .unwrap();
             paged.extend(page.items.iter().cloned());
             assert_eq!(page.remaining, under(state, "/r/").len() - paged.len());
             match page.continue_after() {
@@ -256,7 +263,8 @@ async fn check_against_model(store: &Store, ops: &[ModelOp]) {
             let want = under(model.state(), prefix);
             let expected_events = (from + 1..=current)
                 .filter(|&r| {
-                    let (before, after) = (&model.history[r as usize - 1], &model.history[r as usize]);
+                    let (before, after) =
+                        (&model.history[r as usize - 1], &model.history[r as usize]);
                     under(before, prefix) != under(after, prefix)
                 })
                 .count();
@@ -271,7 +279,9 @@ async fn check_against_model(store: &Store, ops: &[ModelOp]) {
                 match event.kind {
                     EventType::Added => {
                         assert!(event.prev.is_none());
-                        assert!(state.insert(o.key.to_string(), (data, o.create_revision, o.mod_revision)).is_none());
+                        assert!(state
+                            .insert(o.key.to_string(), (data, o.create_revision, o.mod_revision))
+                            .is_none());
                     }
                     EventType::Modified => {
                         let prev = summary(std::slice::from_ref(event.prev.as_ref().unwrap()));

@@ -20,13 +20,22 @@ fn small_history(events: usize) -> Store {
 #[tokio::test]
 async fn a_watch_from_now_sees_only_later_writes() {
     let store = Store::in_memory();
-    store.create(&key("ns", "old"), service("old")).await.unwrap();
+    store
+        .create(&key("ns", "old"), service("old"))
+        .await
+        .unwrap();
     let mut watch = store.watch(SERVICES, None).unwrap();
     assert_eq!(watch.progress_revision(), 1);
     assert_quiet(&mut watch).await;
-    store.create(&key("ns", "new"), service("new")).await.unwrap();
+    store
+        .create(&key("ns", "new"), service("new"))
+        .await
+        .unwrap();
     let event = next_event(&mut watch).await;
-    assert_eq!((event.kind, event.key(), event.revision()), (EventType::Added, key("ns", "new").as_str(), 2));
+    assert_eq!(
+        (event.kind, event.key(), event.revision()),
+        (EventType::Added, key("ns", "new").as_str(), 2)
+    );
     assert_eq!(event.prev, None);
 }
 
@@ -53,8 +62,15 @@ async fn added_modified_deleted_carry_the_object_and_the_previous_object() {
     let gone = next_event(&mut watch).await;
     assert_eq!(gone.kind, EventType::Deleted);
     assert_eq!(gone.object, deleted);
-    assert_eq!(rv(&gone.object.value), "3", "the delete's revision, as kube-apiserver reports");
-    assert_eq!(gone.object.value["metadata"]["labels"]["app"], "web", "the last state");
+    assert_eq!(
+        rv(&gone.object.value),
+        "3",
+        "the delete's revision, as kube-apiserver reports"
+    );
+    assert_eq!(
+        gone.object.value["metadata"]["labels"]["app"], "web",
+        "the last state"
+    );
     assert_eq!(gone.prev.as_ref(), Some(&updated));
 }
 
@@ -81,11 +97,24 @@ async fn a_watch_from_a_past_revision_replays_then_continues_live() {
 #[tokio::test]
 async fn a_watch_sees_only_its_prefix() {
     let store = Store::in_memory();
-    let mut default = store.watch("/registry/core/services/default/", None).unwrap();
-    let mut no_slash = store.watch("/registry/core/services/default", None).unwrap();
-    store.create(&key("default-2", "x"), service("x")).await.unwrap();
-    store.create("/registry/core/pods/default/p", service("p")).await.unwrap();
-    store.create(&key("default", "a"), service("a")).await.unwrap();
+    let mut default = store
+        .watch("/registry/core/services/default/", None)
+        .unwrap();
+    let mut no_slash = store
+        .watch("/registry/core/services/default", None)
+        .unwrap();
+    store
+        .create(&key("default-2", "x"), service("x"))
+        .await
+        .unwrap();
+    store
+        .create("/registry/core/pods/default/p", service("p"))
+        .await
+        .unwrap();
+    store
+        .create(&key("default", "a"), service("a"))
+        .await
+        .unwrap();
     assert_eq!(next_event(&mut default).await.key(), key("default", "a"));
     assert_eq!(next_event(&mut no_slash).await.key(), key("default", "a"));
     assert_quiet(&mut default).await;
@@ -131,7 +160,10 @@ async fn a_watcher_that_falls_behind_the_history_ends_with_compacted() {
     let store = small_history(4);
     let mut slow = store.watch(SERVICES, None).unwrap();
     for i in 0..10 {
-        store.create(&key("ns", &format!("s{i}")), service("s")).await.unwrap();
+        store
+            .create(&key("ns", &format!("s{i}")), service("s"))
+            .await
+            .unwrap();
     }
     let err = tokio::time::timeout(Duration::from_secs(5), slow.next())
         .await
@@ -145,7 +177,10 @@ async fn a_watcher_that_falls_behind_the_history_ends_with_compacted() {
             oldest_available: 6
         }
     );
-    assert!(slow.next().await.is_none(), "the stream ends after the error");
+    assert!(
+        slow.next().await.is_none(),
+        "the stream ends after the error"
+    );
 }
 
 #[tokio::test]
@@ -153,7 +188,10 @@ async fn writers_do_not_wait_for_a_watcher_that_never_reads() {
     let store = small_history(100);
     let _never_read = store.watch(SERVICES, None).unwrap();
     for i in 0..1000 {
-        store.create(&key("ns", &format!("s{i}")), service("s")).await.unwrap();
+        store
+            .create(&key("ns", &format!("s{i}")), service("s"))
+            .await
+            .unwrap();
     }
     assert_eq!(store.current_revision(), 1000);
 }
@@ -162,12 +200,25 @@ async fn writers_do_not_wait_for_a_watcher_that_never_reads() {
 async fn the_progress_revision_follows_writes_elsewhere_but_not_past_unread_events() {
     let store = Store::in_memory();
     let mut watch = store.watch("/registry/core/services/mine/", None).unwrap();
-    store.create(&key("other", "a"), service("a")).await.unwrap(); // 1
-    store.create(&key("other", "b"), service("b")).await.unwrap(); // 2
+    store
+        .create(&key("other", "a"), service("a"))
+        .await
+        .unwrap(); // 1
+    store
+        .create(&key("other", "b"), service("b"))
+        .await
+        .unwrap(); // 2
     assert_eq!(watch.progress_revision(), 2, "nothing of ours up to 2");
     store.create(&key("mine", "c"), service("c")).await.unwrap(); // 3
-    store.create(&key("other", "d"), service("d")).await.unwrap(); // 4
-    assert_eq!(watch.progress_revision(), 2, "revision 3 is ours and not yet yielded");
+    store
+        .create(&key("other", "d"), service("d"))
+        .await
+        .unwrap(); // 4
+    assert_eq!(
+        watch.progress_revision(),
+        2,
+        "revision 3 is ours and not yet yielded"
+    );
     assert_eq!(next_event(&mut watch).await.revision(), 3);
     assert_eq!(watch.progress_revision(), 4);
 }
@@ -189,7 +240,9 @@ async fn watches_end_when_the_store_is_dropped() {
     store.create(&key("ns", "a"), service("a")).await.unwrap();
     drop(store);
     assert_eq!(next_event(&mut watch).await.revision(), 1);
-    let end = tokio::time::timeout(Duration::from_secs(5), watch.next()).await.unwrap();
+    let end = tokio::time::timeout(Duration::from_secs(5), watch.next())
+        .await
+        .unwrap();
     assert!(end.is_none());
 }
 
@@ -213,7 +266,10 @@ async fn concurrent_watchers_each_see_every_event_once_in_order() {
             let store = store.clone();
             tokio::spawn(async move {
                 for i in 0..100 {
-                    store.create(&key("ns", &format!("w{w}-{i}")), service("x")).await.unwrap();
+                    store
+                        .create(&key("ns", &format!("w{w}-{i}")), service("x"))
+                        .await
+                        .unwrap();
                 }
             })
         })
