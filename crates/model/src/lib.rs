@@ -2,6 +2,7 @@
 //! metadata accessors on JSON objects, API errors as `Status`, label and field selectors,
 //! name validation and the server-side printing of tables. Start at [`registry`].
 
+pub mod admission;
 pub mod errors;
 pub mod fields;
 pub mod meta;

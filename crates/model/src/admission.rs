@@ -1,0 +1,35 @@
+//! Admission: kind-specific defaulting, validation and allocation plugged into the generic write
+//! path. The API machinery calls every plugin on every write of every kind; a plugin acts on the
+//! kinds it knows (Services: ClusterIP/NodePort allocation, in later work) and ignores the rest.
+
+use model::{ApiError, ResourceInfo};
+use serde_json::Value;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Operation {
+    Create,
+    Update,
+    Delete,
+}
+
+/// What is being written.
+pub struct AdmissionRequest<'a> {
+    pub resource: &'static ResourceInfo,
+    pub operation: Operation,
+    pub subresource: Option<&'a str>,
+    /// The stored object before this write (update, delete).
+    pub old: Option<&'a Value>,
+    pub dry_run: bool,
+}
+
+pub trait Admission: Send + Sync {
+    /// Mutates (defaults, allocates) and validates `obj` before it is stored. Returns warnings.
+    /// For deletes `obj` is the object being deleted.
+    fn admit(&self, req: &AdmissionRequest<'_>, obj: &mut Value) -> Result<Vec<String>, ApiError>;
+
+    /// Called after the store answered: `stored` is the written object when the write
+    /// succeeded, `None` when it failed (release what `admit` reserved).
+    fn finish(&self, req: &AdmissionRequest<'_>, obj: &Value, stored: Option<&Value>) {
+        let _ = (req, obj, stored);
+    }
+}
