@@ -2,7 +2,7 @@
 //! path. The API machinery calls every plugin on every write of every kind; a plugin acts on the
 //! kinds it knows (Services: ClusterIP/NodePort allocation, in later work) and ignores the rest.
 
-use model::{ApiError, ResourceInfo};
+use crate::{ApiError, ResourceInfo};
 use serde_json::Value;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
