@@ -58,8 +58,11 @@ pub struct FieldSelector {
     terms: Vec<FieldRequirement>,
 }
 
-const OPERATORS: [(&str, FieldOperator); 3] =
-    [("!=", FieldOperator::NotEquals), ("==", FieldOperator::Equals), ("=", FieldOperator::Equals)];
+const OPERATORS: [(&str, FieldOperator); 3] = [
+    ("!=", FieldOperator::NotEquals),
+    ("==", FieldOperator::Equals),
+    ("=", FieldOperator::Equals),
+];
 
 impl FieldSelector {
     pub fn everything() -> Self {
@@ -80,7 +83,11 @@ impl FieldSelector {
                     "invalid selector: '{selector}'; can't understand '{part}'"
                 )));
             };
-            terms.push(FieldRequirement { field: lhs.to_string(), operator, value: unescape_value(rhs)? });
+            terms.push(FieldRequirement {
+                field: lhs.to_string(),
+                operator,
+                value: unescape_value(rhs)?,
+            });
         }
         Ok(FieldSelector { terms })
     }
@@ -101,12 +108,16 @@ impl FieldSelector {
     /// Whether every term matches, reading field values through `get` (e.g.
     /// `|f| field_value(res, obj, f)`).
     pub fn matches(&self, get: impl Fn(&str) -> Option<String>) -> bool {
-        self.terms.iter().all(|t| t.matches_value(get(&t.field).as_deref()))
+        self.terms
+            .iter()
+            .all(|t| t.matches_value(get(&t.field).as_deref()))
     }
 
     /// Whether every term matches a field set (upstream `fields.Set`).
     pub fn matches_set(&self, fields: &BTreeMap<String, String>) -> bool {
-        self.terms.iter().all(|t| t.matches_value(fields.get(&t.field).map(String::as_str)))
+        self.terms
+            .iter()
+            .all(|t| t.matches_value(fields.get(&t.field).map(String::as_str)))
     }
 
     /// Matches one object of `res` (its [`field_set`]).
@@ -129,7 +140,11 @@ impl FieldSelector {
         let mut terms = Vec::with_capacity(self.terms.len());
         for t in &self.terms {
             let field = convert_field_label(res, &t.field)?;
-            terms.push(FieldRequirement { field, operator: t.operator, value: t.value.clone() });
+            terms.push(FieldRequirement {
+                field,
+                operator: t.operator,
+                value: t.value.clone(),
+            });
         }
         Ok(FieldSelector { terms })
     }
@@ -233,7 +248,9 @@ pub fn unescape_value(s: &str) -> Result<String, SelectorError> {
         }
     }
     if in_slash {
-        return Err(SelectorError::new("invalid field selector: invalid escape sequence: \\"));
+        return Err(SelectorError::new(
+            "invalid field selector: invalid escape sequence: \\",
+        ));
     }
     Ok(out)
 }
@@ -273,7 +290,12 @@ const EVENT_FIELDS: &[&str] = &[
 ];
 const NAMESPACE_FIELDS: &[&str] = &["status.phase", "metadata.name"];
 const SECRET_FIELDS: &[&str] = &["type", "metadata.namespace", "metadata.name"];
-const SERVICE_FIELDS: &[&str] = &["metadata.namespace", "metadata.name", "spec.clusterIP", "spec.type"];
+const SERVICE_FIELDS: &[&str] = &[
+    "metadata.namespace",
+    "metadata.name",
+    "spec.clusterIP",
+    "spec.type",
+];
 const META_FIELDS: &[&str] = &["metadata.name", "metadata.namespace"];
 const CLUSTER_CR_FIELDS: &[&str] = &["metadata.name"];
 
@@ -323,14 +345,18 @@ pub fn convert_field_label(res: &ResourceInfo, label: &str) -> Result<String, Se
                 // Old v1 clients sent spec.host.
                 Ok("spec.nodeName".to_string())
             } else {
-                Err(SelectorError::new(format!("field label not supported: {label}")))
+                Err(SelectorError::new(format!(
+                    "field label not supported: {label}"
+                )))
             }
         }
         Conversion::CustomResource(fields) => {
             if fields.contains(&label) {
                 Ok(label.to_string())
             } else {
-                Err(SelectorError::new(format!("field label not supported: {label}")))
+                Err(SelectorError::new(format!(
+                    "field label not supported: {label}"
+                )))
             }
         }
         Conversion::Default => {
@@ -385,7 +411,9 @@ pub(crate) fn pod_ip(obj: &Value) -> &str {
     if !ip.is_empty() {
         return ip;
     }
-    obj.pointer("/status/podIPs/0/ip").and_then(Value::as_str).unwrap_or("")
+    obj.pointer("/status/podIPs/0/ip")
+        .and_then(Value::as_str)
+        .unwrap_or("")
 }
 
 /// The values of an object's selectable fields (upstream `GetAttrs` / `ToSelectableFields`).
@@ -397,25 +425,51 @@ pub fn field_set(res: &ResourceInfo, obj: &Value) -> BTreeMap<String, String> {
     };
     put("metadata.name", crate::meta::name(obj));
     if res.namespaced {
-        put("metadata.namespace", crate::meta::namespace(obj).unwrap_or(""));
+        put(
+            "metadata.namespace",
+            crate::meta::namespace(obj).unwrap_or(""),
+        );
     }
     match (res.group, res.kind) {
         ("", "Pod") => {
             put("spec.nodeName", str_at(obj, &["spec", "nodeName"]));
-            put("spec.restartPolicy", str_at(obj, &["spec", "restartPolicy"]));
-            put("spec.schedulerName", str_at(obj, &["spec", "schedulerName"]));
+            put(
+                "spec.restartPolicy",
+                str_at(obj, &["spec", "restartPolicy"]),
+            );
+            put(
+                "spec.schedulerName",
+                str_at(obj, &["spec", "schedulerName"]),
+            );
             let mut sa = str_at(obj, &["spec", "serviceAccountName"]);
             if sa.is_empty() {
                 sa = str_at(obj, &["spec", "serviceAccount"]);
             }
             put("spec.serviceAccountName", sa);
-            put("spec.hostNetwork", if bool_at(obj, &["spec", "hostNetwork"]) { "true" } else { "false" });
+            put(
+                "spec.hostNetwork",
+                if bool_at(obj, &["spec", "hostNetwork"]) {
+                    "true"
+                } else {
+                    "false"
+                },
+            );
             put("status.phase", str_at(obj, &["status", "phase"]));
             put("status.podIP", pod_ip(obj));
-            put("status.nominatedNodeName", str_at(obj, &["status", "nominatedNodeName"]));
+            put(
+                "status.nominatedNodeName",
+                str_at(obj, &["status", "nominatedNodeName"]),
+            );
         }
         ("", "Node") => {
-            put("spec.unschedulable", if bool_at(obj, &["spec", "unschedulable"]) { "true" } else { "false" });
+            put(
+                "spec.unschedulable",
+                if bool_at(obj, &["spec", "unschedulable"]) {
+                    "true"
+                } else {
+                    "false"
+                },
+            );
         }
         ("", "Namespace") => {
             put("status.phase", str_at(obj, &["status", "phase"]));
@@ -429,8 +483,19 @@ pub fn field_set(res: &ResourceInfo, obj: &Value) -> BTreeMap<String, String> {
             put("spec.type", str_at(obj, &["spec", "type"]));
         }
         ("", "Event") => {
-            for f in ["kind", "namespace", "name", "uid", "apiVersion", "resourceVersion", "fieldPath"] {
-                put(&format!("involvedObject.{f}"), str_at(obj, &["involvedObject", f]));
+            for f in [
+                "kind",
+                "namespace",
+                "name",
+                "uid",
+                "apiVersion",
+                "resourceVersion",
+                "fieldPath",
+            ] {
+                put(
+                    &format!("involvedObject.{f}"),
+                    str_at(obj, &["involvedObject", f]),
+                );
             }
             put("reason", str_at(obj, &["reason"]));
             put("reportingComponent", str_at(obj, &["reportingComponent"]));

@@ -20,7 +20,9 @@ pub struct SelectorError {
 
 impl SelectorError {
     pub fn new(message: impl Into<String>) -> Self {
-        SelectorError { message: message.into() }
+        SelectorError {
+            message: message.into(),
+        }
     }
 }
 
@@ -93,7 +95,11 @@ fn aggregate(errs: Vec<String>) -> Option<String> {
 impl Requirement {
     /// Upstream `NewRequirement` with no field path: validates the key (a qualified name), the
     /// number of values for the operator, integer values for `gt`/`lt`, and each value.
-    pub fn new(key: &str, operator: Operator, values: Vec<String>) -> Result<Requirement, SelectorError> {
+    pub fn new(
+        key: &str,
+        operator: Operator,
+        values: Vec<String>,
+    ) -> Result<Requirement, SelectorError> {
         let mut errs = Vec::new();
         let key_errs = is_qualified_name(key);
         if !key_errs.is_empty() {
@@ -103,22 +109,38 @@ impl Requirement {
         match operator {
             Operator::In | Operator::NotIn => {
                 if values.is_empty() {
-                    errs.push(invalid("values", &list, "for 'in', 'notin' operators, values set can't be empty"));
+                    errs.push(invalid(
+                        "values",
+                        &list,
+                        "for 'in', 'notin' operators, values set can't be empty",
+                    ));
                 }
             }
             Operator::Equals | Operator::DoubleEquals | Operator::NotEquals => {
                 if values.len() != 1 {
-                    errs.push(invalid("values", &list, "exact-match compatibility requires one single value"));
+                    errs.push(invalid(
+                        "values",
+                        &list,
+                        "exact-match compatibility requires one single value",
+                    ));
                 }
             }
             Operator::Exists | Operator::DoesNotExist => {
                 if !values.is_empty() {
-                    errs.push(invalid("values", &list, "values set must be empty for exists and does not exist"));
+                    errs.push(invalid(
+                        "values",
+                        &list,
+                        "values set must be empty for exists and does not exist",
+                    ));
                 }
             }
             Operator::GreaterThan | Operator::LessThan => {
                 if values.len() != 1 {
-                    errs.push(invalid("values", &list, "for 'Gt', 'Lt' operators, exactly one value is required"));
+                    errs.push(invalid(
+                        "values",
+                        &list,
+                        "for 'Gt', 'Lt' operators, exactly one value is required",
+                    ));
                 }
                 for (i, v) in values.iter().enumerate() {
                     if v.parse::<i64>().is_err() {
@@ -134,12 +156,20 @@ impl Requirement {
         for (i, v) in values.iter().enumerate() {
             let value_errs = is_label_value(v);
             if !value_errs.is_empty() {
-                errs.push(invalid(&format!("values[{i}][{key}]"), &json!(v), &value_errs.join("; ")));
+                errs.push(invalid(
+                    &format!("values[{i}][{key}]"),
+                    &json!(v),
+                    &value_errs.join("; "),
+                ));
             }
         }
         match aggregate(errs) {
             Some(message) => Err(SelectorError::new(message)),
-            None => Ok(Requirement { key: key.to_string(), operator, values }),
+            None => Ok(Requirement {
+                key: key.to_string(),
+                operator,
+                values,
+            }),
         }
     }
 
@@ -165,13 +195,21 @@ impl Requirement {
             Operator::In | Operator::Equals | Operator::DoubleEquals => {
                 labels.get(&self.key).is_some_and(|v| self.has_value(v))
             }
-            Operator::NotIn | Operator::NotEquals => labels.get(&self.key).is_none_or(|v| !self.has_value(v)),
+            Operator::NotIn | Operator::NotEquals => {
+                labels.get(&self.key).is_none_or(|v| !self.has_value(v))
+            }
             Operator::Exists => labels.contains_key(&self.key),
             Operator::DoesNotExist => !labels.contains_key(&self.key),
             Operator::GreaterThan | Operator::LessThan => {
-                let Some(Ok(have)) = labels.get(&self.key).map(|v| v.parse::<i64>()) else { return false };
-                let [want] = self.values.as_slice() else { return false };
-                let Ok(want) = want.parse::<i64>() else { return false };
+                let Some(Ok(have)) = labels.get(&self.key).map(|v| v.parse::<i64>()) else {
+                    return false;
+                };
+                let [want] = self.values.as_slice() else {
+                    return false;
+                };
+                let Ok(want) = want.parse::<i64>() else {
+                    return false;
+                };
                 if self.operator == Operator::GreaterThan {
                     have > want
                 } else {
@@ -235,7 +273,10 @@ impl Selector {
 
     /// Matches no label set (what a null `LabelSelector` converts to).
     pub fn nothing() -> Self {
-        Selector { requirements: Vec::new(), nothing: true }
+        Selector {
+            requirements: Vec::new(),
+            nothing: true,
+        }
     }
 
     /// Upstream `labels.Parse`: the `?labelSelector=` syntax, with kube-apiserver's errors.
@@ -243,7 +284,10 @@ impl Selector {
         let mut parser = Parser::new(selector);
         let mut requirements = parser.parse().map_err(SelectorError::new)?;
         requirements.sort_by(|a, b| a.key.cmp(&b.key));
-        Ok(Selector { requirements, nothing: false })
+        Ok(Selector {
+            requirements,
+            nothing: false,
+        })
     }
 
     /// Upstream `SelectorFromSet`: `k=v` for every entry, without validation (a Service's
@@ -251,16 +295,27 @@ impl Selector {
     pub fn from_set(set: &BTreeMap<String, String>) -> Self {
         let requirements = set
             .iter()
-            .map(|(k, v)| Requirement { key: k.clone(), operator: Operator::Equals, values: vec![v.clone()] })
+            .map(|(k, v)| Requirement {
+                key: k.clone(),
+                operator: Operator::Equals,
+                values: vec![v.clone()],
+            })
             .collect();
-        Selector { requirements, nothing: false }
+        Selector {
+            requirements,
+            nothing: false,
+        }
     }
 
     /// A string map held as JSON (`spec.selector` of a Service); non-string values are ignored.
     pub fn from_map_value(map: &Value) -> Self {
         let set: BTreeMap<String, String> = map
             .as_object()
-            .map(|m| m.iter().filter_map(|(k, v)| v.as_str().map(|s| (k.clone(), s.to_string()))).collect())
+            .map(|m| {
+                m.iter()
+                    .filter_map(|(k, v)| v.as_str().map(|s| (k.clone(), s.to_string())))
+                    .collect()
+            })
             .unwrap_or_default();
         Selector::from_set(&set)
     }
@@ -269,7 +324,9 @@ impl Selector {
     /// absent) matches nothing, `{}` matches everything, otherwise `matchLabels` become `k=v` and
     /// `matchExpressions` use `In`, `NotIn`, `Exists`, `DoesNotExist`.
     pub fn from_label_selector(selector: &Value) -> Result<Self, SelectorError> {
-        let Some(obj) = selector.as_object() else { return Ok(Selector::nothing()) };
+        let Some(obj) = selector.as_object() else {
+            return Ok(Selector::nothing());
+        };
         let labels = obj.get("matchLabels").and_then(Value::as_object);
         let exprs = obj.get("matchExpressions").and_then(Value::as_array);
         if labels.map_or(0, |m| m.len()) + exprs.map_or(0, |a| a.len()) == 0 {
@@ -293,18 +350,27 @@ impl Selector {
                 "Exists" => Operator::Exists,
                 "DoesNotExist" => Operator::DoesNotExist,
                 other => {
-                    return Err(SelectorError::new(format!("{other:?} is not a valid label selector operator")))
+                    return Err(SelectorError::new(format!(
+                        "{other:?} is not a valid label selector operator"
+                    )))
                 }
             };
             let values: Vec<String> = expr
                 .get("values")
                 .and_then(Value::as_array)
-                .map(|a| a.iter().map(|v| v.as_str().unwrap_or_default().to_string()).collect())
+                .map(|a| {
+                    a.iter()
+                        .map(|v| v.as_str().unwrap_or_default().to_string())
+                        .collect()
+                })
                 .unwrap_or_default();
             requirements.push(Requirement::new(key, op, values)?);
         }
         requirements.sort_by(|a, b| a.key.cmp(&b.key));
-        Ok(Selector { requirements, nothing: false })
+        Ok(Selector {
+            requirements,
+            nothing: false,
+        })
     }
 
     /// Adds requirements, keeping them sorted by key (upstream `Add`).
@@ -374,7 +440,11 @@ pub fn format_labels(labels: &BTreeMap<String, String>) -> String {
     if labels.is_empty() {
         return "<none>".to_string();
     }
-    labels.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(",")
+    labels
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -490,7 +560,10 @@ impl Lexer<'_> {
         }
         match last {
             Some(item) => item,
-            None => (Token::Error, format!("error expected: keyword found '{}'", Self::text(&buffer))),
+            None => (
+                Token::Error,
+                format!("error expected: keyword found '{}'", Self::text(&buffer)),
+            ),
         }
     }
 
@@ -526,7 +599,10 @@ const BINARY_OPERATORS: &str = "in, notin, =, ==, !=, gt, lt";
 
 impl Parser {
     fn new(selector: &str) -> Self {
-        let mut lexer = Lexer { s: selector.as_bytes(), pos: 0 };
+        let mut lexer = Lexer {
+            s: selector.as_bytes(),
+            pos: 0,
+        };
         let mut items = Vec::new();
         loop {
             let item = lexer.lex();
@@ -540,7 +616,11 @@ impl Parser {
     }
 
     fn item(&self, at: usize, context: Context) -> (Token, String) {
-        let (tok, lit) = self.items.get(at).cloned().unwrap_or((Token::EndOfString, String::new()));
+        let (tok, lit) = self
+            .items
+            .get(at)
+            .cloned()
+            .unwrap_or((Token::EndOfString, String::new()));
         // `in` and `notin` are plain values inside a value list: `x in (in)`.
         if context == Context::Values && matches!(tok, Token::In | Token::NotIn) {
             return (Token::Identifier, lit);
@@ -563,7 +643,9 @@ impl Parser {
             let (tok, lit) = self.lookahead(Context::Values);
             match tok {
                 Token::Identifier | Token::DoesNotExist => {
-                    let r = self.parse_requirement().map_err(|e| format!("unable to parse requirement: {e}"))?;
+                    let r = self
+                        .parse_requirement()
+                        .map_err(|e| format!("unable to parse requirement: {e}"))?;
                     requirements.push(r);
                     let (t, l) = self.consume(Context::Values);
                     match t {
@@ -571,14 +653,20 @@ impl Parser {
                         Token::Comma => {
                             let (t2, l2) = self.lookahead(Context::Values);
                             if t2 != Token::Identifier && t2 != Token::DoesNotExist {
-                                return Err(format!("found '{l2}', expected: identifier after ','"));
+                                return Err(format!(
+                                    "found '{l2}', expected: identifier after ','"
+                                ));
                             }
                         }
                         _ => return Err(format!("found '{l}', expected: ',' or 'end of string'")),
                     }
                 }
                 Token::EndOfString => return Ok(requirements),
-                _ => return Err(format!("found '{lit}', expected: !, identifier, or 'end of string'")),
+                _ => {
+                    return Err(format!(
+                        "found '{lit}', expected: !, identifier, or 'end of string'"
+                    ))
+                }
             }
         }
     }
@@ -612,7 +700,9 @@ impl Parser {
             return Err(invalid("<nil>", &json!(literal), &errs.join("; ")));
         }
         let (t, _) = self.lookahead(Context::Values);
-        if (t == Token::EndOfString || t == Token::Comma) && operator != Some(Operator::DoesNotExist) {
+        if (t == Token::EndOfString || t == Token::Comma)
+            && operator != Some(Operator::DoesNotExist)
+        {
             operator = Some(Operator::Exists);
         }
         Ok((literal, operator))

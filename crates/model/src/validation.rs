@@ -22,7 +22,8 @@ const DNS1123_LABEL_ERR_MSG: &str = "a lowercase RFC 1123 label must consist of 
 /// A label's maximum length in DNS (RFC 1123).
 pub const DNS1123_LABEL_MAX_LENGTH: usize = 63;
 
-const DNS1123_SUBDOMAIN_FMT: &str = "[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*";
+const DNS1123_SUBDOMAIN_FMT: &str =
+    "[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*";
 const DNS1123_SUBDOMAIN_ERR_MSG: &str = "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character";
 /// A subdomain's maximum length in DNS (RFC 1123).
 pub const DNS1123_SUBDOMAIN_MAX_LENGTH: usize = 253;
@@ -84,7 +85,9 @@ fn matches_dns1123_label(s: &str) -> bool {
     let b = s.as_bytes();
     match (b.first(), b.last()) {
         (Some(&first), Some(&last)) => {
-            is_lower_alnum(first) && is_lower_alnum(last) && b.iter().all(|&c| is_lower_alnum(c) || c == b'-')
+            is_lower_alnum(first)
+                && is_lower_alnum(last)
+                && b.iter().all(|&c| is_lower_alnum(c) || c == b'-')
         }
         _ => false,
     }
@@ -107,7 +110,8 @@ fn matches_qualified_name_part(s: &str) -> bool {
         (Some(first), Some(last)) => {
             first.is_ascii_alphanumeric()
                 && last.is_ascii_alphanumeric()
-                && b.iter().all(|&c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_' || c == b'.')
+                && b.iter()
+                    .all(|&c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_' || c == b'.')
         }
         _ => false,
     }
@@ -124,7 +128,11 @@ pub fn is_dns1123_label(value: &str) -> Vec<String> {
             // A valid subdomain but not a label: since the length was checked, it must be dots.
             errs.push("must not contain dots".to_string());
         } else {
-            errs.push(regex_error(DNS1123_LABEL_ERR_MSG, DNS1123_LABEL_FMT, &["my-name", "123-abc"]));
+            errs.push(regex_error(
+                DNS1123_LABEL_ERR_MSG,
+                DNS1123_LABEL_FMT,
+                &["my-name", "123-abc"],
+            ));
         }
     }
     errs
@@ -137,7 +145,11 @@ pub fn is_dns1123_subdomain(value: &str) -> Vec<String> {
         errs.push(max_len_error(DNS1123_SUBDOMAIN_MAX_LENGTH));
     }
     if !matches_dns1123_subdomain(value) {
-        errs.push(regex_error(DNS1123_SUBDOMAIN_ERR_MSG, DNS1123_SUBDOMAIN_FMT, &["example.com"]));
+        errs.push(regex_error(
+            DNS1123_SUBDOMAIN_ERR_MSG,
+            DNS1123_SUBDOMAIN_FMT,
+            &["example.com"],
+        ));
     }
     errs
 }
@@ -149,7 +161,11 @@ pub fn is_dns1035_label(value: &str) -> Vec<String> {
         errs.push(max_len_error(DNS1035_LABEL_MAX_LENGTH));
     }
     if !matches_dns1035_label(value) {
-        errs.push(regex_error(DNS1035_LABEL_ERR_MSG, DNS1035_LABEL_FMT, &["my-name", "abc-123"]));
+        errs.push(regex_error(
+            DNS1035_LABEL_ERR_MSG,
+            DNS1035_LABEL_FMT,
+            &["my-name", "abc-123"],
+        ));
     }
     errs
 }
@@ -165,7 +181,11 @@ pub fn is_qualified_name(value: &str) -> Vec<String> {
             if prefix.is_empty() {
                 errs.push(format!("prefix part {}", empty_error()));
             } else {
-                errs.extend(is_dns1123_subdomain(prefix).into_iter().map(|m| format!("prefix part {m}")));
+                errs.extend(
+                    is_dns1123_subdomain(prefix)
+                        .into_iter()
+                        .map(|m| format!("prefix part {m}")),
+                );
             }
             *name
         }
@@ -180,12 +200,19 @@ pub fn is_qualified_name(value: &str) -> Vec<String> {
     if name.is_empty() {
         errs.push(format!("name part {}", empty_error()));
     } else if name.len() > QUALIFIED_NAME_MAX_LENGTH {
-        errs.push(format!("name part {}", max_len_error(QUALIFIED_NAME_MAX_LENGTH)));
+        errs.push(format!(
+            "name part {}",
+            max_len_error(QUALIFIED_NAME_MAX_LENGTH)
+        ));
     }
     if !matches_qualified_name_part(name) {
         errs.push(format!(
             "name part {}",
-            regex_error(QUALIFIED_NAME_ERR_MSG, QUALIFIED_NAME_FMT, &["MyName", "my.name", "123-abc"])
+            regex_error(
+                QUALIFIED_NAME_ERR_MSG,
+                QUALIFIED_NAME_FMT,
+                &["MyName", "my.name", "123-abc"]
+            )
         ));
     }
     errs
@@ -198,7 +225,11 @@ pub fn is_label_value(value: &str) -> Vec<String> {
         errs.push(max_len_error(LABEL_VALUE_MAX_LENGTH));
     }
     if !value.is_empty() && !matches_qualified_name_part(value) {
-        errs.push(regex_error(LABEL_VALUE_ERR_MSG, LABEL_VALUE_FMT, &["MyValue", "my_value", "12345"]));
+        errs.push(regex_error(
+            LABEL_VALUE_ERR_MSG,
+            LABEL_VALUE_FMT,
+            &["MyValue", "my_value", "12345"],
+        ));
     }
     errs
 }
@@ -283,7 +314,11 @@ fn string_map(meta: &Map<String, Value>, key: &str) -> Vec<(String, String)> {
     let mut out: Vec<(String, String)> = meta
         .get(key)
         .and_then(Value::as_object)
-        .map(|m| m.iter().filter_map(|(k, v)| v.as_str().map(|s| (k.clone(), s.to_string()))).collect())
+        .map(|m| {
+            m.iter()
+                .filter_map(|(k, v)| v.as_str().map(|s| (k.clone(), s.to_string())))
+                .collect()
+        })
         .unwrap_or_default();
     out.sort();
     out
@@ -291,23 +326,36 @@ fn string_map(meta: &Map<String, Value>, key: &str) -> Vec<(String, String)> {
 
 /// Upstream `ValidateLabelName`.
 pub fn validate_label_name(name: &str, field: &str) -> Vec<Cause> {
-    is_qualified_name(name).iter().map(|m| Cause::invalid(field, &json!(name), m)).collect()
+    is_qualified_name(name)
+        .iter()
+        .map(|m| Cause::invalid(field, &json!(name), m))
+        .collect()
 }
 
 /// Upstream `ValidateLabels`: every key a qualified name, every value a label value. The field is
 /// the map itself (`metadata.labels`), not the key.
-pub fn validate_labels<'a>(labels: impl IntoIterator<Item = (&'a str, &'a str)>, field: &str) -> Vec<Cause> {
+pub fn validate_labels<'a>(
+    labels: impl IntoIterator<Item = (&'a str, &'a str)>,
+    field: &str,
+) -> Vec<Cause> {
     let mut causes = Vec::new();
     for (k, v) in labels {
         causes.extend(validate_label_name(k, field));
-        causes.extend(is_label_value(v).iter().map(|m| Cause::invalid(field, &json!(v), m)));
+        causes.extend(
+            is_label_value(v)
+                .iter()
+                .map(|m| Cause::invalid(field, &json!(v), m)),
+        );
     }
     causes
 }
 
 /// Upstream `ValidateAnnotations`: keys are qualified names compared case-insensitively, and all
 /// keys and values together may not exceed 256 KiB.
-pub fn validate_annotations<'a>(annotations: impl IntoIterator<Item = (&'a str, &'a str)>, field: &str) -> Vec<Cause> {
+pub fn validate_annotations<'a>(
+    annotations: impl IntoIterator<Item = (&'a str, &'a str)>,
+    field: &str,
+) -> Vec<Cause> {
     let mut causes = Vec::new();
     let mut total = 0usize;
     for (k, v) in annotations {
@@ -328,7 +376,10 @@ pub fn validate_annotations<'a>(annotations: impl IntoIterator<Item = (&'a str, 
 
 /// Upstream `ValidateFinalizerName`.
 pub fn validate_finalizer_name(name: &str, field: &str) -> Vec<Cause> {
-    is_qualified_name(name).iter().map(|m| Cause::invalid(field, &json!(name), m)).collect()
+    is_qualified_name(name)
+        .iter()
+        .map(|m| Cause::invalid(field, &json!(name), m))
+        .collect()
 }
 
 /// Finalizers every built-in type accepts without a domain prefix.
@@ -341,7 +392,9 @@ pub fn validate_finalizers(finalizers: &[String], field: &str) -> Vec<Cause> {
     for f in finalizers {
         causes.extend(validate_finalizer_name(f, field));
     }
-    if finalizers.iter().any(|f| f == "orphan") && finalizers.iter().any(|f| f == "foregroundDeletion") {
+    if finalizers.iter().any(|f| f == "orphan")
+        && finalizers.iter().any(|f| f == "foregroundDeletion")
+    {
         causes.push(Cause::invalid(
             field,
             &json!(finalizers),
@@ -355,7 +408,11 @@ pub fn validate_finalizers(finalizers: &[String], field: &str) -> Vec<Cause> {
 /// must be one of [`STANDARD_FINALIZERS`]. Reported per index.
 fn validate_kube_finalizer_name(name: &str, field: &str) -> Vec<Cause> {
     if !name.contains('/') && !STANDARD_FINALIZERS.contains(&name) {
-        return vec![Cause::invalid(field, &json!(name), "name is neither a standard finalizer name nor is it fully qualified")];
+        return vec![Cause::invalid(
+            field,
+            &json!(name),
+            "name is neither a standard finalizer name nor is it fully qualified",
+        )];
     }
     Vec::new()
 }
@@ -367,25 +424,46 @@ pub fn validate_owner_references(refs: &[Value], field: &str) -> Vec<Cause> {
     let mut first_controller: Option<String> = None;
     for r in refs {
         let get = |k: &str| r.get(k).and_then(Value::as_str).unwrap_or("");
-        let (api_version, kind, name, uid) = (get("apiVersion"), get("kind"), get("name"), get("uid"));
+        let (api_version, kind, name, uid) =
+            (get("apiVersion"), get("kind"), get("name"), get("uid"));
         let (group, version) = match api_version.split_once('/') {
             Some((g, v)) => (g, v),
             None => ("", api_version),
         };
         if version.is_empty() {
-            causes.push(Cause::invalid(format!("{field}.apiVersion"), &json!(api_version), "version must not be empty"));
+            causes.push(Cause::invalid(
+                format!("{field}.apiVersion"),
+                &json!(api_version),
+                "version must not be empty",
+            ));
         }
         if kind.is_empty() {
-            causes.push(Cause::invalid(format!("{field}.kind"), &json!(kind), "must not be empty"));
+            causes.push(Cause::invalid(
+                format!("{field}.kind"),
+                &json!(kind),
+                "must not be empty",
+            ));
         }
         if name.is_empty() {
-            causes.push(Cause::invalid(format!("{field}.name"), &json!(name), "must not be empty"));
+            causes.push(Cause::invalid(
+                format!("{field}.name"),
+                &json!(name),
+                "must not be empty",
+            ));
         }
         if uid.is_empty() {
-            causes.push(Cause::invalid(format!("{field}.uid"), &json!(uid), "must not be empty"));
+            causes.push(Cause::invalid(
+                format!("{field}.uid"),
+                &json!(uid),
+                "must not be empty",
+            ));
         }
         if group.is_empty() && version == "v1" && kind == "Event" {
-            causes.push(Cause::invalid(field, r, "/v1, Kind=Event is disallowed from being an owner"));
+            causes.push(Cause::invalid(
+                field,
+                r,
+                "/v1, Kind=Event is disallowed from being an owner",
+            ));
         }
         if r.get("controller").and_then(Value::as_bool) == Some(true) {
             let current = format!("{kind}/{name}");
@@ -429,18 +507,28 @@ impl ObjectMetaRules {
 /// annotations, ownerReferences, finalizers.
 pub fn validate_object_meta_with(obj: &Value, rules: ObjectMetaRules) -> Vec<Cause> {
     let empty = Map::new();
-    let meta = obj.get("metadata").and_then(Value::as_object).unwrap_or(&empty);
+    let meta = obj
+        .get("metadata")
+        .and_then(Value::as_object)
+        .unwrap_or(&empty);
     let mut causes = Vec::new();
 
     let generate_name = meta_string(meta, "generateName");
     if !generate_name.is_empty() {
         for m in (rules.name_fn)(generate_name, true) {
-            causes.push(Cause::invalid("metadata.generateName", &json!(generate_name), &m));
+            causes.push(Cause::invalid(
+                "metadata.generateName",
+                &json!(generate_name),
+                &m,
+            ));
         }
     }
     let name = meta_string(meta, "name");
     if name.is_empty() {
-        causes.push(Cause::required("metadata.name", "name or generateName is required"));
+        causes.push(Cause::required(
+            "metadata.name",
+            "name or generateName is required",
+        ));
     } else {
         for m in (rules.name_fn)(name, false) {
             causes.push(Cause::invalid("metadata.name", &json!(name), &m));
@@ -456,27 +544,47 @@ pub fn validate_object_meta_with(obj: &Value, rules: ObjectMetaRules) -> Vec<Cau
             }
         }
     } else if !namespace.is_empty() {
-        causes.push(Cause::forbidden("metadata.namespace", "not allowed on this type"));
+        causes.push(Cause::forbidden(
+            "metadata.namespace",
+            "not allowed on this type",
+        ));
     }
     if let Some(generation) = meta.get("generation").and_then(Value::as_i64) {
         if generation < 0 {
-            causes.push(Cause::invalid("metadata.generation", &json!(generation), "must be greater than or equal to 0"));
+            causes.push(Cause::invalid(
+                "metadata.generation",
+                &json!(generation),
+                "must be greater than or equal to 0",
+            ));
         }
     }
     let labels = string_map(meta, "labels");
-    causes.extend(validate_labels(labels.iter().map(|(k, v)| (k.as_str(), v.as_str())), "metadata.labels"));
+    causes.extend(validate_labels(
+        labels.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+        "metadata.labels",
+    ));
     let annotations = string_map(meta, "annotations");
     causes.extend(validate_annotations(
         annotations.iter().map(|(k, v)| (k.as_str(), v.as_str())),
         "metadata.annotations",
     ));
-    let owners = meta.get("ownerReferences").and_then(Value::as_array).cloned().unwrap_or_default();
-    causes.extend(validate_owner_references(&owners, "metadata.ownerReferences"));
+    let owners = meta
+        .get("ownerReferences")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    causes.extend(validate_owner_references(
+        &owners,
+        "metadata.ownerReferences",
+    ));
     let finalizers = crate::meta::finalizers(obj);
     causes.extend(validate_finalizers(&finalizers, "metadata.finalizers"));
     if rules.kube_finalizers {
         for (i, f) in finalizers.iter().enumerate() {
-            causes.extend(validate_kube_finalizer_name(f, &format!("metadata.finalizers[{i}]")));
+            causes.extend(validate_kube_finalizer_name(
+                f,
+                &format!("metadata.finalizers[{i}]"),
+            ));
         }
     }
     causes
@@ -492,14 +600,22 @@ pub fn validate_object_meta(res: &ResourceInfo, obj: &Value) -> Vec<Cause> {
 /// stored object first, then the object that replaces it.
 pub fn validate_object_meta_update(res: &ResourceInfo, old: &Value, new: &Value) -> Vec<Cause> {
     let empty = Map::new();
-    let nm = new.get("metadata").and_then(Value::as_object).unwrap_or(&empty);
-    let om = old.get("metadata").and_then(Value::as_object).unwrap_or(&empty);
+    let nm = new
+        .get("metadata")
+        .and_then(Value::as_object)
+        .unwrap_or(&empty);
+    let om = old
+        .get("metadata")
+        .and_then(Value::as_object)
+        .unwrap_or(&empty);
     let mut causes = Vec::new();
 
     if om.get("deletionTimestamp").is_some_and(|v| !v.is_null()) {
         let old_f: BTreeSet<String> = crate::meta::finalizers(old).into_iter().collect();
-        let extra: BTreeSet<String> =
-            crate::meta::finalizers(new).into_iter().filter(|f| !old_f.contains(f)).collect();
+        let extra: BTreeSet<String> = crate::meta::finalizers(new)
+            .into_iter()
+            .filter(|f| !old_f.contains(f))
+            .collect();
         if !extra.is_empty() {
             let list: Vec<String> = extra.iter().map(|f| format!("{f:?}")).collect();
             causes.push(Cause::forbidden(
@@ -513,33 +629,70 @@ pub fn validate_object_meta_update(res: &ResourceInfo, old: &Value, new: &Value)
     }
     let rv = meta_string(nm, "resourceVersion");
     if rv.is_empty() {
-        causes.push(Cause::invalid("metadata.resourceVersion", &json!(rv), "must be specified for an update"));
+        causes.push(Cause::invalid(
+            "metadata.resourceVersion",
+            &json!(rv),
+            "must be specified for an update",
+        ));
     }
-    let generation = |m: &Map<String, Value>| m.get("generation").and_then(Value::as_i64).unwrap_or(0);
+    let generation =
+        |m: &Map<String, Value>| m.get("generation").and_then(Value::as_i64).unwrap_or(0);
     if generation(nm) < generation(om) {
-        causes.push(Cause::invalid("metadata.generation", &json!(generation(nm)), "must not be decremented"));
+        causes.push(Cause::invalid(
+            "metadata.generation",
+            &json!(generation(nm)),
+            "must not be decremented",
+        ));
     }
-    for key in ["name", "namespace", "uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds"] {
+    for key in [
+        "name",
+        "namespace",
+        "uid",
+        "creationTimestamp",
+        "deletionTimestamp",
+        "deletionGracePeriodSeconds",
+    ] {
         let n = nm.get(key).cloned().unwrap_or(Value::Null);
         let o = om.get(key).cloned().unwrap_or(Value::Null);
         let blank = |v: &Value| v.is_null() || v.as_str() == Some("");
         if n != o && !(blank(&n) && blank(&o)) {
-            let shown = if n.is_null() && (key == "name" || key == "namespace" || key == "uid") { json!("") } else { n.clone() };
-            causes.push(Cause::invalid(format!("metadata.{key}"), &shown, "field is immutable"));
+            let shown = if n.is_null() && (key == "name" || key == "namespace" || key == "uid") {
+                json!("")
+            } else {
+                n.clone()
+            };
+            causes.push(Cause::invalid(
+                format!("metadata.{key}"),
+                &shown,
+                "field is immutable",
+            ));
         }
     }
     let labels = string_map(nm, "labels");
-    causes.extend(validate_labels(labels.iter().map(|(k, v)| (k.as_str(), v.as_str())), "metadata.labels"));
+    causes.extend(validate_labels(
+        labels.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+        "metadata.labels",
+    ));
     let annotations = string_map(nm, "annotations");
     causes.extend(validate_annotations(
         annotations.iter().map(|(k, v)| (k.as_str(), v.as_str())),
         "metadata.annotations",
     ));
-    let owners = nm.get("ownerReferences").and_then(Value::as_array).cloned().unwrap_or_default();
-    causes.extend(validate_owner_references(&owners, "metadata.ownerReferences"));
+    let owners = nm
+        .get("ownerReferences")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    causes.extend(validate_owner_references(
+        &owners,
+        "metadata.ownerReferences",
+    ));
     if !is_custom_resource(res) {
         for (i, f) in crate::meta::finalizers(new).iter().enumerate() {
-            causes.extend(validate_kube_finalizer_name(f, &format!("metadata.finalizers[{i}]")));
+            causes.extend(validate_kube_finalizer_name(
+                f,
+                &format!("metadata.finalizers[{i}]"),
+            ));
         }
     }
     causes

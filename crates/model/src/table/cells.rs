@@ -24,7 +24,10 @@ fn str_at<'a>(v: &'a Value, path: &[&str]) -> &'a str {
 }
 
 fn arr_at<'a>(v: &'a Value, path: &[&str]) -> &'a [Value] {
-    at(v, path).and_then(Value::as_array).map(Vec::as_slice).unwrap_or(&[])
+    at(v, path)
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or(&[])
 }
 
 fn i64_at(v: &Value, path: &[&str]) -> i64 {
@@ -36,11 +39,16 @@ fn bool_at(v: &Value, path: &[&str]) -> bool {
 }
 
 fn len_at(v: &Value, path: &[&str]) -> usize {
-    at(v, path).and_then(Value::as_object).map_or(0, |m| m.len())
+    at(v, path)
+        .and_then(Value::as_object)
+        .map_or(0, |m| m.len())
 }
 
 fn age(obj: &Value, now: DateTime<Utc>) -> Value {
-    json!(translate_timestamp_since(crate::meta::meta_str(obj, "creationTimestamp"), now))
+    json!(translate_timestamp_since(
+        crate::meta::meta_str(obj, "creationTimestamp"),
+        now
+    ))
 }
 
 fn name(obj: &Value) -> Value {
@@ -48,7 +56,9 @@ fn name(obj: &Value) -> Value {
 }
 
 fn time_at(v: &Value, path: &[&str]) -> Option<DateTime<Utc>> {
-    at(v, path).and_then(Value::as_str).and_then(crate::meta::parse_time)
+    at(v, path)
+        .and_then(Value::as_str)
+        .and_then(crate::meta::parse_time)
 }
 
 pub(super) fn cells(res: &ResourceInfo, obj: &Value, now: DateTime<Utc>) -> Vec<Value> {
@@ -61,7 +71,11 @@ pub(super) fn cells(res: &ResourceInfo, obj: &Value, now: DateTime<Utc>) -> Vec<
         ("", "Endpoints") => vec![name(obj), json!(format_endpoints(obj)), age(obj, now)],
         ("", "Node") => node(obj, now),
         ("", "Event") => event(obj, now),
-        ("", "Namespace") => vec![name(obj), json!(str_at(obj, &["status", "phase"])), age(obj, now)],
+        ("", "Namespace") => vec![
+            name(obj),
+            json!(str_at(obj, &["status", "phase"])),
+            age(obj, now),
+        ],
         ("", "Secret") => {
             // A v1 object may still carry stringData, which the internal type folds into data.
             let mut keys: BTreeSet<&str> = BTreeSet::new();
@@ -70,14 +84,23 @@ pub(super) fn cells(res: &ResourceInfo, obj: &Value, now: DateTime<Utc>) -> Vec<
                     keys.extend(m.keys().map(String::as_str));
                 }
             }
-            vec![name(obj), json!(str_at(obj, &["type"])), json!(keys.len() as i64), age(obj, now)]
+            vec![
+                name(obj),
+                json!(str_at(obj, &["type"])),
+                json!(keys.len() as i64),
+                age(obj, now),
+            ]
         }
         ("", "ConfigMap") => {
             let n = len_at(obj, &["data"]) + len_at(obj, &["binaryData"]);
             vec![name(obj), json!(n as i64), age(obj, now)]
         }
         ("coordination.k8s.io", "Lease") => {
-            vec![name(obj), json!(str_at(obj, &["spec", "holderIdentity"])), age(obj, now)]
+            vec![
+                name(obj),
+                json!(str_at(obj, &["spec", "holderIdentity"])),
+                age(obj, now),
+            ]
         }
         ("discovery.k8s.io", "EndpointSlice") => vec![
             name(obj),
@@ -89,7 +112,8 @@ pub(super) fn cells(res: &ResourceInfo, obj: &Value, now: DateTime<Utc>) -> Vec<
         ("networking.k8s.io", "Ingress") => ingress(obj, now),
         ("networking.k8s.io", "IngressClass") => ingress_class(obj, now),
         _ => {
-            let created = crate::meta::meta_str(obj, "creationTimestamp").map_or(Value::Null, |t| json!(t));
+            let created =
+                crate::meta::meta_str(obj, "creationTimestamp").map_or(Value::Null, |t| json!(t));
             vec![name(obj), created]
         }
     }
@@ -134,8 +158,14 @@ fn pod(obj: &Value, now: DateTime<Utc>) -> Vec<Value> {
     }
 
     let init_containers = arr_at(obj, &["spec", "initContainers"]);
-    let init_by_name: BTreeMap<&str, &Value> = init_containers.iter().map(|c| (str_at(c, &["name"]), c)).collect();
-    total_containers += init_containers.iter().filter(|c| is_restartable_init_container(Some(c))).count();
+    let init_by_name: BTreeMap<&str, &Value> = init_containers
+        .iter()
+        .map(|c| (str_at(c, &["name"]), c))
+        .collect();
+    total_containers += init_containers
+        .iter()
+        .filter(|c| is_restartable_init_container(Some(c)))
+        .count();
 
     let later = |current: Option<DateTime<Utc>>, t: Option<DateTime<Utc>>| match (current, t) {
         (Some(c), Some(t)) if c < t => Some(t),
@@ -144,14 +174,18 @@ fn pod(obj: &Value, now: DateTime<Utc>) -> Vec<Value> {
     };
 
     let mut initializing = false;
-    for (i, cs) in arr_at(obj, &["status", "initContainerStatuses"]).iter().enumerate() {
+    for (i, cs) in arr_at(obj, &["status", "initContainerStatuses"])
+        .iter()
+        .enumerate()
+    {
         let count = i64_at(cs, &["restartCount"]);
         restarts += count;
         let finished = time_at(cs, &["lastState", "terminated", "finishedAt"]);
         if at(cs, &["lastState", "terminated"]).is_some() {
             last_restart = later(last_restart, finished);
         }
-        let restartable = is_restartable_init_container(init_by_name.get(str_at(cs, &["name"])).copied());
+        let restartable =
+            is_restartable_init_container(init_by_name.get(str_at(cs, &["name"])).copied());
         if restartable {
             restartable_init_restarts += count;
             if at(cs, &["lastState", "terminated"]).is_some() {
@@ -178,7 +212,10 @@ fn pod(obj: &Value, now: DateTime<Utc>) -> Vec<Value> {
                 format!("Init:ExitCode:{}", i64_at(t, &["exitCode"]))
             };
             initializing = true;
-        } else if at(cs, &["state", "waiting"]).is_some() && !waiting_reason.is_empty() && waiting_reason != "PodInitializing" {
+        } else if at(cs, &["state", "waiting"]).is_some()
+            && !waiting_reason.is_empty()
+            && waiting_reason != "PodInitializing"
+        {
             reason = format!("Init:{waiting_reason}");
             initializing = true;
         } else {
@@ -198,7 +235,10 @@ fn pod(obj: &Value, now: DateTime<Utc>) -> Vec<Value> {
         for cs in arr_at(obj, &["status", "containerStatuses"]).iter().rev() {
             restarts += i64_at(cs, &["restartCount"]);
             if at(cs, &["lastState", "terminated"]).is_some() {
-                last_restart = later(last_restart, time_at(cs, &["lastState", "terminated", "finishedAt"]));
+                last_restart = later(
+                    last_restart,
+                    time_at(cs, &["lastState", "terminated", "finishedAt"]),
+                );
             }
             let waiting_reason = str_at(cs, &["state", "waiting", "reason"]);
             let terminated = at(cs, &["state", "terminated"]);
@@ -240,7 +280,13 @@ fn pod(obj: &Value, now: DateTime<Utc>) -> Vec<Value> {
     };
 
     let ip = crate::fields::pod_ip(obj);
-    let or_none = |s: &str| if s.is_empty() { NONE.to_string() } else { s.to_string() };
+    let or_none = |s: &str| {
+        if s.is_empty() {
+            NONE.to_string()
+        } else {
+            s.to_string()
+        }
+    };
     let gates = arr_at(obj, &["spec", "readinessGates"]);
     let readiness_gates = if gates.is_empty() {
         NONE.to_string()
@@ -250,7 +296,10 @@ fn pod(obj: &Value, now: DateTime<Utc>) -> Vec<Value> {
             .iter()
             .filter(|g| {
                 let t = str_at(g, &["conditionType"]);
-                conds.iter().find(|c| str_at(c, &["type"]) == t).is_some_and(|c| str_at(c, &["status"]) == "True")
+                conds
+                    .iter()
+                    .find(|c| str_at(c, &["type"]) == t)
+                    .is_some_and(|c| str_at(c, &["status"]) == "True")
             })
             .count();
         format!("{true_conditions}/{}", gates.len())
@@ -301,7 +350,9 @@ fn service_external_ip(obj: &Value) -> String {
             }
         }
         "LoadBalancer" => {
-            let lb = at(obj, &["status", "loadBalancer"]).map(load_balancer_status).unwrap_or_default();
+            let lb = at(obj, &["status", "loadBalancer"])
+                .map(load_balancer_status)
+                .unwrap_or_default();
             if !external_ips.is_empty() {
                 let mut results: Vec<&str> = Vec::new();
                 if !lb.is_empty() {
@@ -341,10 +392,18 @@ fn service(obj: &Value, now: DateTime<Utc>) -> Vec<Value> {
             }
         })
         .collect();
-    let ports = if ports.is_empty() { NONE.to_string() } else { ports.join(",") };
+    let ports = if ports.is_empty() {
+        NONE.to_string()
+    } else {
+        ports.join(",")
+    };
     let selector: BTreeMap<String, String> = at(obj, &["spec", "selector"])
         .and_then(Value::as_object)
-        .map(|m| m.iter().filter_map(|(k, v)| v.as_str().map(|s| (k.clone(), s.to_string()))).collect())
+        .map(|m| {
+            m.iter()
+                .filter_map(|(k, v)| v.as_str().map(|s| (k.clone(), s.to_string())))
+                .collect()
+        })
         .unwrap_or_default();
     vec![
         name(obj),
@@ -468,8 +527,16 @@ fn format_discovery_endpoints(endpoints: &[Value]) -> String {
 fn node(obj: &Value, now: DateTime<Utc>) -> Vec<Value> {
     let mut status: Vec<&str> = Vec::new();
     // The last condition of a type wins, as in upstream's map.
-    if let Some(ready) = arr_at(obj, &["status", "conditions"]).iter().rev().find(|c| str_at(c, &["type"]) == "Ready") {
-        status.push(if str_at(ready, &["status"]) == "True" { "Ready" } else { "NotReady" });
+    if let Some(ready) = arr_at(obj, &["status", "conditions"])
+        .iter()
+        .rev()
+        .find(|c| str_at(c, &["type"]) == "Ready")
+    {
+        status.push(if str_at(ready, &["status"]) == "True" {
+            "Ready"
+        } else {
+            "NotReady"
+        });
     }
     if status.is_empty() {
         status.push("Unknown");
@@ -487,7 +554,11 @@ fn node(obj: &Value, now: DateTime<Utc>) -> Vec<Value> {
             roles.insert(v);
         }
     }
-    let roles = if roles.is_empty() { NONE.to_string() } else { roles.into_iter().collect::<Vec<_>>().join(",") };
+    let roles = if roles.is_empty() {
+        NONE.to_string()
+    } else {
+        roles.into_iter().collect::<Vec<_>>().join(",")
+    };
     let address = |t: &str| {
         arr_at(obj, &["status", "addresses"])
             .iter()
@@ -497,7 +568,11 @@ fn node(obj: &Value, now: DateTime<Utc>) -> Vec<Value> {
     };
     let info = |f: &str| {
         let v = str_at(obj, &["status", "nodeInfo", f]);
-        if v.is_empty() { "<unknown>".to_string() } else { v.to_string() }
+        if v.is_empty() {
+            "<unknown>".to_string()
+        } else {
+            v.to_string()
+        }
     };
     vec![
         name(obj),
@@ -516,14 +591,18 @@ fn node(obj: &Value, now: DateTime<Utc>) -> Vec<Value> {
 // ------------------------------------------------------------------------------------ Event
 
 fn event(obj: &Value, now: DateTime<Utc>) -> Vec<Value> {
-    let since = |path: &[&str]| translate_timestamp_since(at(obj, path).and_then(Value::as_str), now);
+    let since =
+        |path: &[&str]| translate_timestamp_since(at(obj, path).and_then(Value::as_str), now);
     let first_timestamp = if at(obj, &["firstTimestamp"]).is_some() {
         since(&["firstTimestamp"])
     } else {
         since(&["eventTime"])
     };
-    let mut last_timestamp =
-        if at(obj, &["lastTimestamp"]).is_some() { since(&["lastTimestamp"]) } else { first_timestamp.clone() };
+    let mut last_timestamp = if at(obj, &["lastTimestamp"]).is_some() {
+        since(&["lastTimestamp"])
+    } else {
+        first_timestamp.clone()
+    };
     let mut count = i64_at(obj, &["count"]);
     if at(obj, &["series"]).is_some() {
         last_timestamp = since(&["series", "lastObservedTime"]);
@@ -534,14 +613,26 @@ fn event(obj: &Value, now: DateTime<Utc>) -> Vec<Value> {
     }
     let kind = str_at(obj, &["involvedObject", "kind"]).to_lowercase();
     let involved = str_at(obj, &["involvedObject", "name"]);
-    let target = if involved.is_empty() { kind } else { format!("{kind}/{involved}") };
+    let target = if involved.is_empty() {
+        kind
+    } else {
+        format!("{kind}/{involved}")
+    };
     let first_non_empty = |a: &'static [&'static str], b: &'static [&'static str]| {
         let x = str_at(obj, a);
-        if x.is_empty() { str_at(obj, b) } else { x }
+        if x.is_empty() {
+            str_at(obj, b)
+        } else {
+            x
+        }
     };
     let component = first_non_empty(&["source", "component"], &["reportingComponent"]);
     let instance = first_non_empty(&["source", "host"], &["reportingInstance"]);
-    let source = if instance.is_empty() { component.to_string() } else { format!("{component}, {instance}") };
+    let source = if instance.is_empty() {
+        component.to_string()
+    } else {
+        format!("{component}, {instance}")
+    };
     vec![
         json!(last_timestamp),
         json!(str_at(obj, &["type"])),
@@ -559,7 +650,9 @@ fn event(obj: &Value, now: DateTime<Utc>) -> Vec<Value> {
 // ------------------------------------------------------------------------------------ Ingress
 
 fn ingress(obj: &Value, now: DateTime<Utc>) -> Vec<Value> {
-    let class = at(obj, &["spec", "ingressClassName"]).and_then(Value::as_str).unwrap_or(NONE);
+    let class = at(obj, &["spec", "ingressClassName"])
+        .and_then(Value::as_str)
+        .unwrap_or(NONE);
     let rules = arr_at(obj, &["spec", "rules"]);
     const MAX: usize = 3;
     let mut hosts: Vec<&str> = Vec::new();
@@ -580,9 +673,22 @@ fn ingress(obj: &Value, now: DateTime<Utc>) -> Vec<Value> {
     } else {
         hosts.join(",")
     };
-    let address = at(obj, &["status", "loadBalancer"]).map(load_balancer_status).unwrap_or_default();
-    let ports = if arr_at(obj, &["spec", "tls"]).is_empty() { "80" } else { "80, 443" };
-    vec![name(obj), json!(class), json!(hosts), json!(address), json!(ports), age(obj, now)]
+    let address = at(obj, &["status", "loadBalancer"])
+        .map(load_balancer_status)
+        .unwrap_or_default();
+    let ports = if arr_at(obj, &["spec", "tls"]).is_empty() {
+        "80"
+    } else {
+        "80, 443"
+    };
+    vec![
+        name(obj),
+        json!(class),
+        json!(hosts),
+        json!(address),
+        json!(ports),
+        age(obj, now),
+    ]
 }
 
 fn ingress_class(obj: &Value, now: DateTime<Utc>) -> Vec<Value> {
@@ -596,7 +702,12 @@ fn ingress_class(obj: &Value, now: DateTime<Utc>) -> Vec<Value> {
         }
         None => NONE.to_string(),
     };
-    vec![name(obj), json!(str_at(obj, &["spec", "controller"])), json!(parameters), age(obj, now)]
+    vec![
+        name(obj),
+        json!(str_at(obj, &["spec", "controller"])),
+        json!(parameters),
+        age(obj, now),
+    ]
 }
 
 // ------------------------------------------------------------------------------------ Custom resources
@@ -616,7 +727,10 @@ fn go_json(v: &Value) -> String {
         Value::Object(m) => {
             let mut keys: Vec<&String> = m.keys().collect();
             keys.sort();
-            let items: Vec<String> = keys.iter().map(|k| format!("{}:{}", go_json(&json!(k)), go_json(&m[k.as_str()]))).collect();
+            let items: Vec<String> = keys
+                .iter()
+                .map(|k| format!("{}:{}", go_json(&json!(k)), go_json(&m[k.as_str()])))
+                .collect();
             format!("{{{}}}", items.join(","))
         }
         Value::Array(a) => format!("[{}]", a.iter().map(go_json).collect::<Vec<_>>().join(",")),
@@ -644,7 +758,11 @@ fn custom_resource(columns: &[CrColumn], obj: &Value, now: DateTime<Utc>) -> Vec
                 ("string", Value::Array(_) | Value::Object(_)) => json!(go_json(v)),
                 ("string", other) => json!(other.to_string()),
                 ("boolean", Value::Bool(b)) => json!(b),
-                ("integer", Value::Number(n)) => n.as_i64().map(|i| json!(i)).or_else(|| n.as_f64().map(|f| json!(f as i64))).unwrap_or(Value::Null),
+                ("integer", Value::Number(n)) => n
+                    .as_i64()
+                    .map(|i| json!(i))
+                    .or_else(|| n.as_f64().map(|f| json!(f as i64)))
+                    .unwrap_or(Value::Null),
                 ("number", Value::Number(n)) => n.as_f64().map(|f| json!(f)).unwrap_or(Value::Null),
                 ("date", Value::String(s)) => match crate::meta::parse_time(s) {
                     Some(t) => json!(super::human_duration(now - t)),

@@ -21,7 +21,13 @@ pub struct Column {
 
 impl Column {
     fn new(name: &'static str, description: &str) -> Self {
-        Column { name, type_: "string", format: "", description: description.to_string(), priority: 0 }
+        Column {
+            name,
+            type_: "string",
+            format: "",
+            description: description.to_string(),
+            priority: 0,
+        }
     }
 
     fn wide(mut self) -> Self {
@@ -35,7 +41,10 @@ impl Column {
     }
 
     fn name_column() -> Self {
-        Column { format: "name", ..Column::new("Name", d::OBJECT_META_NAME) }
+        Column {
+            format: "name",
+            ..Column::new("Name", d::OBJECT_META_NAME)
+        }
     }
 
     fn age() -> Self {
@@ -65,17 +74,52 @@ pub(super) struct CrColumn {
 /// MetalLB `IPAddressPool` (metallb.io/v1beta1; config/crd/bases/metallb.io_ipaddresspools.yaml).
 /// Like every CRD with its own columns, it has no AGE column.
 pub(super) const IP_ADDRESS_POOL_COLUMNS: &[CrColumn] = &[
-    CrColumn { name: "Auto Assign", type_: "boolean", json_path: ".spec.autoAssign", priority: 0 },
-    CrColumn { name: "Avoid Buggy IPs", type_: "boolean", json_path: ".spec.avoidBuggyIPs", priority: 0 },
-    CrColumn { name: "Addresses", type_: "string", json_path: ".spec.addresses", priority: 0 },
+    CrColumn {
+        name: "Auto Assign",
+        type_: "boolean",
+        json_path: ".spec.autoAssign",
+        priority: 0,
+    },
+    CrColumn {
+        name: "Avoid Buggy IPs",
+        type_: "boolean",
+        json_path: ".spec.avoidBuggyIPs",
+        priority: 0,
+    },
+    CrColumn {
+        name: "Addresses",
+        type_: "string",
+        json_path: ".spec.addresses",
+        priority: 0,
+    },
 ];
 
 /// MetalLB `L2Advertisement` (metallb.io/v1beta1; config/crd/bases/metallb.io_l2advertisements.yaml).
 pub(super) const L2_ADVERTISEMENT_COLUMNS: &[CrColumn] = &[
-    CrColumn { name: "IPAddressPools", type_: "string", json_path: ".spec.ipAddressPools", priority: 0 },
-    CrColumn { name: "IPAddressPool Selectors", type_: "string", json_path: ".spec.ipAddressPoolSelectors", priority: 0 },
-    CrColumn { name: "Interfaces", type_: "string", json_path: ".spec.interfaces", priority: 0 },
-    CrColumn { name: "Node Selectors", type_: "string", json_path: ".spec.nodeSelectors", priority: 10 },
+    CrColumn {
+        name: "IPAddressPools",
+        type_: "string",
+        json_path: ".spec.ipAddressPools",
+        priority: 0,
+    },
+    CrColumn {
+        name: "IPAddressPool Selectors",
+        type_: "string",
+        json_path: ".spec.ipAddressPoolSelectors",
+        priority: 0,
+    },
+    CrColumn {
+        name: "Interfaces",
+        type_: "string",
+        json_path: ".spec.interfaces",
+        priority: 0,
+    },
+    CrColumn {
+        name: "Node Selectors",
+        type_: "string",
+        json_path: ".spec.nodeSelectors",
+        priority: 10,
+    },
 ];
 
 /// The printer columns of a custom resource, if `res` is one.
@@ -95,7 +139,10 @@ pub fn columns(res: &ResourceInfo) -> Vec<Column> {
             name: c.name,
             type_: c.type_,
             format: "",
-            description: format!("Custom resource definition column (in JSONPath format): {}", c.json_path),
+            description: format!(
+                "Custom resource definition column (in JSONPath format): {}",
+                c.json_path
+            ),
             priority: c.priority,
         }));
         return cols;

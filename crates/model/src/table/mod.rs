@@ -84,7 +84,10 @@ pub struct ListMeta {
 impl ListMeta {
     /// For a Table of one object (a GET or a watch event): the object's resourceVersion.
     pub fn for_object(obj: &Value) -> Self {
-        ListMeta { resource_version: crate::meta::resource_version(obj).unwrap_or("").to_string(), ..Default::default() }
+        ListMeta {
+            resource_version: crate::meta::resource_version(obj).unwrap_or("").to_string(),
+            ..Default::default()
+        }
     }
 
     pub fn to_json(&self) -> Value {
@@ -123,7 +126,9 @@ const OBJECT_META_ORDER: &[&str] = &[
 
 /// `metadata` with its fields in Go's order (unknown fields last, in their order).
 pub fn ordered_metadata(obj: &Value) -> Value {
-    let Some(meta) = obj.get("metadata").and_then(Value::as_object) else { return json!({}) };
+    let Some(meta) = obj.get("metadata").and_then(Value::as_object) else {
+        return json!({});
+    };
     let mut out = Map::new();
     for k in OBJECT_META_ORDER {
         if let Some(v) = meta.get(*k) {
@@ -182,7 +187,10 @@ pub fn table<'a>(
     include: IncludeObject,
     list_meta: &ListMeta,
 ) -> Value {
-    let rows: Vec<Value> = objects.into_iter().map(|o| row(res, o, now, include)).collect();
+    let rows: Vec<Value> = objects
+        .into_iter()
+        .map(|o| row(res, o, now, include))
+        .collect();
     json!({
         "kind": "Table",
         "apiVersion": "meta.k8s.io/v1",

@@ -1,7 +1,9 @@
 //! Field selectors: syntax and escaping, the labels each resource supports, and matching.
 
 use crate::res;
-use model::fields::{escape_value, field_set, supported_fields, unescape_value, FieldOperator, FieldSelector};
+use model::fields::{
+    escape_value, field_set, supported_fields, unescape_value, FieldOperator, FieldSelector,
+};
 use serde_json::json;
 
 fn parse(s: &str) -> FieldSelector {
@@ -9,7 +11,10 @@ fn parse(s: &str) -> FieldSelector {
 }
 
 fn convert_err(group: &str, plural: &str, s: &str) -> String {
-    parse(s).convert_for(res(group, plural)).expect_err(s).to_string()
+    parse(s)
+        .convert_for(res(group, plural))
+        .expect_err(s)
+        .to_string()
 }
 
 #[test]
@@ -21,9 +26,18 @@ fn operators_and_printing() {
     assert_eq!(s.terms()[0].operator, FieldOperator::NotEquals);
     assert_eq!(s.to_string(), "metadata.namespace!=default");
     // Terms are ordered by their text, as upstream sorts them before parsing.
-    assert_eq!(parse("spec.type=NodePort,metadata.name=a").to_string(), "metadata.name=a,spec.type=NodePort");
-    assert_eq!(parse("metadata.name=a").requires_exact_match("metadata.name"), Some("a"));
-    assert_eq!(parse("metadata.name!=a").requires_exact_match("metadata.name"), None);
+    assert_eq!(
+        parse("spec.type=NodePort,metadata.name=a").to_string(),
+        "metadata.name=a,spec.type=NodePort"
+    );
+    assert_eq!(
+        parse("metadata.name=a").requires_exact_match("metadata.name"),
+        Some("a")
+    );
+    assert_eq!(
+        parse("metadata.name!=a").requires_exact_match("metadata.name"),
+        None
+    );
 }
 
 #[test]
@@ -47,23 +61,61 @@ fn escaping_commas_equals_and_backslashes() {
 #[test]
 fn syntax_errors() {
     let err = |s: &str| FieldSelector::parse(s).expect_err(s).to_string();
-    assert_eq!(err("abc"), "invalid selector: 'abc'; can't understand 'abc'");
-    assert_eq!(err("a=b,cd"), "invalid selector: 'a=b,cd'; can't understand 'cd'");
-    assert_eq!(err("a=b=c"), "invalid field selector: unescaped character in value: 61");
-    assert_eq!(err(r"a=x\y"), r"invalid field selector: invalid escape sequence: \y");
-    assert_eq!(err(r"a=x\"), r"invalid field selector: invalid escape sequence: \");
+    assert_eq!(
+        err("abc"),
+        "invalid selector: 'abc'; can't understand 'abc'"
+    );
+    assert_eq!(
+        err("a=b,cd"),
+        "invalid selector: 'a=b,cd'; can't understand 'cd'"
+    );
+    assert_eq!(
+        err("a=b=c"),
+        "invalid field selector: unescaped character in value: 61"
+    );
+    assert_eq!(
+        err(r"a=x\y"),
+        r"invalid field selector: invalid escape sequence: \y"
+    );
+    assert_eq!(
+        err(r"a=x\"),
+        r"invalid field selector: invalid escape sequence: \"
+    );
     let e: model::ApiError = FieldSelector::parse("abc").unwrap_err().into();
     assert_eq!((e.code, e.reason.as_str()), (400, "BadRequest"));
 }
 
 #[test]
 fn supported_labels_per_resource() {
-    assert_eq!(supported_fields(res("", "services")), ["metadata.namespace", "metadata.name", "spec.clusterIP", "spec.type"]);
-    assert_eq!(supported_fields(res("", "nodes")), ["metadata.name", "spec.unschedulable"]);
-    assert_eq!(supported_fields(res("", "namespaces")), ["status.phase", "metadata.name"]);
-    assert_eq!(supported_fields(res("", "secrets")), ["type", "metadata.namespace", "metadata.name"]);
-    assert_eq!(supported_fields(res("", "configmaps")), ["metadata.name", "metadata.namespace"]);
-    assert_eq!(supported_fields(res("discovery.k8s.io", "endpointslices")), ["metadata.name", "metadata.namespace"]);
+    assert_eq!(
+        supported_fields(res("", "services")),
+        [
+            "metadata.namespace",
+            "metadata.name",
+            "spec.clusterIP",
+            "spec.type"
+        ]
+    );
+    assert_eq!(
+        supported_fields(res("", "nodes")),
+        ["metadata.name", "spec.unschedulable"]
+    );
+    assert_eq!(
+        supported_fields(res("", "namespaces")),
+        ["status.phase", "metadata.name"]
+    );
+    assert_eq!(
+        supported_fields(res("", "secrets")),
+        ["type", "metadata.namespace", "metadata.name"]
+    );
+    assert_eq!(
+        supported_fields(res("", "configmaps")),
+        ["metadata.name", "metadata.namespace"]
+    );
+    assert_eq!(
+        supported_fields(res("discovery.k8s.io", "endpointslices")),
+        ["metadata.name", "metadata.namespace"]
+    );
     assert!(supported_fields(res("", "pods")).contains(&"status.nominatedNodeName"));
     assert!(supported_fields(res("", "events")).contains(&"involvedObject.uid"));
     for r in model::RESOURCES {
@@ -76,10 +128,22 @@ fn supported_labels_per_resource() {
 
 #[test]
 fn unsupported_labels_have_kube_apiserver_errors() {
-    assert_eq!(convert_err("", "services", "spec.ports=80"), "field label not supported: spec.ports");
-    assert_eq!(convert_err("", "pods", "spec.containers=x"), "field label not supported: spec.containers");
-    assert_eq!(convert_err("", "nodes", "metadata.namespace=x"), "field label not supported: metadata.namespace");
-    assert_eq!(convert_err("", "namespaces", "metadata.namespace=x"), "field label not supported: metadata.namespace");
+    assert_eq!(
+        convert_err("", "services", "spec.ports=80"),
+        "field label not supported: spec.ports"
+    );
+    assert_eq!(
+        convert_err("", "pods", "spec.containers=x"),
+        "field label not supported: spec.containers"
+    );
+    assert_eq!(
+        convert_err("", "nodes", "metadata.namespace=x"),
+        "field label not supported: metadata.namespace"
+    );
+    assert_eq!(
+        convert_err("", "namespaces", "metadata.namespace=x"),
+        "field label not supported: metadata.namespace"
+    );
     assert_eq!(
         convert_err("", "configmaps", "data.x=y"),
         "\"data.x\" is not a known field selector: only \"metadata.name\", \"metadata.namespace\""
@@ -88,15 +152,25 @@ fn unsupported_labels_have_kube_apiserver_errors() {
         convert_err("discovery.k8s.io", "endpointslices", "addressType=IPv4"),
         "\"addressType\" is not a known field selector: only \"metadata.name\", \"metadata.namespace\""
     );
-    assert_eq!(convert_err("metallb.io", "ipaddresspools", "spec.autoAssign=true"), "field label not supported: spec.autoAssign");
+    assert_eq!(
+        convert_err("metallb.io", "ipaddresspools", "spec.autoAssign=true"),
+        "field label not supported: spec.autoAssign"
+    );
     // The first offending term in sorted order is reported.
-    assert_eq!(convert_err("", "services", "spec.zzz=1,metadata.bad=2"), "field label not supported: metadata.bad");
-    assert!(model::fields::check_supported(res("", "services"), &parse("spec.type=NodePort")).is_ok());
+    assert_eq!(
+        convert_err("", "services", "spec.zzz=1,metadata.bad=2"),
+        "field label not supported: metadata.bad"
+    );
+    assert!(
+        model::fields::check_supported(res("", "services"), &parse("spec.type=NodePort")).is_ok()
+    );
 }
 
 #[test]
 fn pods_accept_the_legacy_spec_host() {
-    let converted = parse("spec.host=node1").convert_for(res("", "pods")).unwrap();
+    let converted = parse("spec.host=node1")
+        .convert_for(res("", "pods"))
+        .unwrap();
     assert_eq!(converted.to_string(), "spec.nodeName=node1");
 }
 
@@ -110,12 +184,19 @@ fn service_fields() {
     let other = json!({"metadata": {"name": "alpine-svc", "namespace": "ns1"}, "spec": {"type": "NodePort", "clusterIP": "10.96.60.227"}});
     let pick = |s: &str| -> Vec<&str> {
         let sel = parse(s).convert_for(r).unwrap();
-        [&np, &headless, &other].into_iter().filter(|o| sel.matches_object(r, o)).map(|o| model::meta::name(o)).collect()
+        [&np, &headless, &other]
+            .into_iter()
+            .filter(|o| sel.matches_object(r, o))
+            .map(model::meta::name)
+            .collect()
     };
     assert_eq!(pick("spec.type=NodePort"), ["nginx-np", "alpine-svc"]);
     assert_eq!(pick("spec.clusterIP=None"), ["nginx-headless"]);
     assert_eq!(pick("metadata.namespace!=default"), ["alpine-svc"]);
-    assert_eq!(pick("metadata.namespace=default,metadata.name=nginx-np"), ["nginx-np"]);
+    assert_eq!(
+        pick("metadata.namespace=default,metadata.name=nginx-np"),
+        ["nginx-np"]
+    );
     assert_eq!(pick(""), ["nginx-np", "nginx-headless", "alpine-svc"]);
 }
 
@@ -136,7 +217,9 @@ fn pod_fields_use_internal_defaults() {
     // Accepted, but never set: it reads as "".
     assert!(!parse("status.podIPs=10.42.0.11").matches_object(r, &pod));
     assert!(parse("status.podIPs!=10.42.0.11").matches_object(r, &pod));
-    assert!(model::fields::FieldSelector::parse("spec.nodeName=node1").unwrap().matches(|f| model::fields::field_value(r, &pod, f)));
+    assert!(model::fields::FieldSelector::parse("spec.nodeName=node1")
+        .unwrap()
+        .matches(|f| model::fields::field_value(r, &pod, f)));
 }
 
 /// Reference 13: `--field-selector involvedObject.kind=Service,involvedObject.name=nginx-lb`
@@ -150,7 +233,9 @@ fn event_fields() {
     let readyz = json!({"metadata": {"name": "openshift-kube-apiserver.18ea331a70d9df91", "namespace": "default"},
         "involvedObject": {"kind": "Namespace", "name": "openshift-kube-apiserver"},
         "reason": "KubeAPIReadyz", "source": {"component": "apiserver", "host": "vm"}, "type": "Warning"});
-    let sel = parse("involvedObject.kind=Service,involvedObject.name=nginx-lb").convert_for(r).unwrap();
+    let sel = parse("involvedObject.kind=Service,involvedObject.name=nginx-lb")
+        .convert_for(r)
+        .unwrap();
     assert!(sel.matches_object(r, &manual2));
     assert!(!sel.matches_object(r, &readyz));
     assert!(parse("type=Warning").matches_object(r, &readyz));
@@ -163,14 +248,19 @@ fn event_fields() {
 #[test]
 fn node_namespace_and_secret_fields() {
     let node = json!({"metadata": {"name": "node1"}, "spec": {}});
-    assert!(parse("spec.unschedulable=false,metadata.name=node1").matches_object(res("", "nodes"), &node));
+    assert!(parse("spec.unschedulable=false,metadata.name=node1")
+        .matches_object(res("", "nodes"), &node));
     let ns = json!({"metadata": {"name": "ns1"}, "status": {"phase": "Terminating"}});
     assert!(parse("status.phase=Terminating").matches_object(res("", "namespaces"), &ns));
-    let secret = json!({"metadata": {"name": "s", "namespace": "default"}, "type": "kubernetes.io/tls"});
+    let secret =
+        json!({"metadata": {"name": "s", "namespace": "default"}, "type": "kubernetes.io/tls"});
     assert!(parse("type=kubernetes.io/tls").matches_object(res("", "secrets"), &secret));
     // A cluster-scoped object has no namespace: `metadata.namespace=` selects it.
     let class = json!({"metadata": {"name": "nginx"}, "spec": {}});
     let ic = res("networking.k8s.io", "ingressclasses");
-    assert!(parse("metadata.namespace=").convert_for(ic).unwrap().matches_object(ic, &class));
+    assert!(parse("metadata.namespace=")
+        .convert_for(ic)
+        .unwrap()
+        .matches_object(ic, &class));
     assert!(!parse("metadata.namespace=default").matches_object(ic, &class));
 }

@@ -12,7 +12,10 @@ use model::ResourceInfo;
 use serde_json::Value;
 
 pub fn res(group: &str, plural: &str) -> &'static ResourceInfo {
-    model::RESOURCES.iter().find(|r| r.group == group && r.plural == plural).expect("served resource")
+    model::RESOURCES
+        .iter()
+        .find(|r| r.group == group && r.plural == plural)
+        .expect("served resource")
 }
 
 pub fn at(s: &str) -> DateTime<Utc> {

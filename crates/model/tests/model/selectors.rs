@@ -5,7 +5,10 @@ use serde_json::json;
 use std::collections::BTreeMap;
 
 fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-    pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
 }
 
 fn parse(s: &str) -> Selector {
@@ -26,15 +29,45 @@ fn each_operator_parses_prints_and_matches() {
     let cases: &[(&str, &str, Operator, bool, bool)] = &[
         // selector, canonical string, operator, matches `nginx`, matches no labels
         ("app=nginx", "app=nginx", Operator::Equals, true, false),
-        ("app==nginx", "app==nginx", Operator::DoubleEquals, true, false),
+        (
+            "app==nginx",
+            "app==nginx",
+            Operator::DoubleEquals,
+            true,
+            false,
+        ),
         ("app!=nginx", "app!=nginx", Operator::NotEquals, false, true),
         ("app!=other", "app!=other", Operator::NotEquals, true, true),
-        ("app in (nginx, httpd)", "app in (httpd,nginx)", Operator::In, true, false),
-        ("app notin (nginx)", "app notin (nginx)", Operator::NotIn, false, true),
-        ("app notin (x,y)", "app notin (x,y)", Operator::NotIn, true, true),
+        (
+            "app in (nginx, httpd)",
+            "app in (httpd,nginx)",
+            Operator::In,
+            true,
+            false,
+        ),
+        (
+            "app notin (nginx)",
+            "app notin (nginx)",
+            Operator::NotIn,
+            false,
+            true,
+        ),
+        (
+            "app notin (x,y)",
+            "app notin (x,y)",
+            Operator::NotIn,
+            true,
+            true,
+        ),
         ("app", "app", Operator::Exists, true, false),
         ("!app", "!app", Operator::DoesNotExist, false, true),
-        ("replicas>2", "replicas>2", Operator::GreaterThan, true, false),
+        (
+            "replicas>2",
+            "replicas>2",
+            Operator::GreaterThan,
+            true,
+            false,
+        ),
         ("replicas<3", "replicas<3", Operator::LessThan, false, false),
         ("tier>2", "tier>2", Operator::GreaterThan, false, false),
     ];
@@ -69,13 +102,19 @@ fn empty_values_and_keywords_as_values() {
     assert!(parse("a=").matches(&labels(&[("a", "")])));
     assert_eq!(parse("a in ()").requirements()[0].values(), [""]);
     assert_eq!(parse("a in (,b)").requirements()[0].values(), ["", "b"]);
-    assert_eq!(parse("a in (b,,c)").requirements()[0].values(), ["", "b", "c"]);
+    assert_eq!(
+        parse("a in (b,,c)").requirements()[0].values(),
+        ["", "b", "c"]
+    );
     assert_eq!(parse("a in (b,)").requirements()[0].values(), ["", "b"]);
     assert_eq!(parse("a in (b, b)").requirements()[0].values(), ["b"]);
     // `in` and `notin` are values inside a list, and keys where a key is expected.
     assert_eq!(parse("x in (in,notin)").to_string(), "x in (in,notin)");
     assert_eq!(parse("in=notin").to_string(), "in=notin");
-    assert_eq!(parse("example.com/app-name=v1.2_x").to_string(), "example.com/app-name=v1.2_x");
+    assert_eq!(
+        parse("example.com/app-name=v1.2_x").to_string(),
+        "example.com/app-name=v1.2_x"
+    );
 }
 
 #[test]
@@ -92,23 +131,65 @@ fn empty_selector_matches_everything() {
 fn syntax_errors_name_the_token() {
     let ops = "in, notin, =, ==, !=, gt, lt";
     let cases: Vec<(&str, String)> = vec![
-        ("a b", format!("unable to parse requirement: found 'b', expected: {ops}")),
-        ("a in b", "unable to parse requirement: found 'b' expected: '('".into()),
-        ("a in (b c)", "unable to parse requirement: found 'c', expected: ',' or ')'".into()),
-        ("a in (b", "unable to parse requirement: found '', expected: ',' or ')'".into()),
-        ("a in (=)", "unable to parse requirement: found '=', expected: ',', ')' or identifier".into()),
-        ("a in (b,=)", "unable to parse requirement: found '=', expected: ',', or identifier".into()),
-        ("!", "unable to parse requirement: found '', expected: identifier".into()),
-        ("!=a", "found '!=', expected: !, identifier, or 'end of string'".into()),
-        ("a=(b)", "unable to parse requirement: found '(', expected: identifier".into()),
-        ("a!==b", "unable to parse requirement: found '=', expected: identifier".into()),
+        (
+            "a b",
+            format!("unable to parse requirement: found 'b', expected: {ops}"),
+        ),
+        (
+            "a in b",
+            "unable to parse requirement: found 'b' expected: '('".into(),
+        ),
+        (
+            "a in (b c)",
+            "unable to parse requirement: found 'c', expected: ',' or ')'".into(),
+        ),
+        (
+            "a in (b",
+            "unable to parse requirement: found '', expected: ',' or ')'".into(),
+        ),
+        (
+            "a in (=)",
+            "unable to parse requirement: found '=', expected: ',', ')' or identifier".into(),
+        ),
+        (
+            "a in (b,=)",
+            "unable to parse requirement: found '=', expected: ',', or identifier".into(),
+        ),
+        (
+            "!",
+            "unable to parse requirement: found '', expected: identifier".into(),
+        ),
+        (
+            "!=a",
+            "found '!=', expected: !, identifier, or 'end of string'".into(),
+        ),
+        (
+            "a=(b)",
+            "unable to parse requirement: found '(', expected: identifier".into(),
+        ),
+        (
+            "a!==b",
+            "unable to parse requirement: found '=', expected: identifier".into(),
+        ),
         ("a,", "found '', expected: identifier after ','".into()),
         ("a,,b", "found ',', expected: identifier after ','".into()),
-        (",a", "found ',', expected: !, identifier, or 'end of string'".into()),
-        ("a=b c", "found 'c', expected: ',' or 'end of string'".into()),
-        ("a=b=c", "found '=', expected: ',' or 'end of string'".into()),
+        (
+            ",a",
+            "found ',', expected: !, identifier, or 'end of string'".into(),
+        ),
+        (
+            "a=b c",
+            "found 'c', expected: ',' or 'end of string'".into(),
+        ),
+        (
+            "a=b=c",
+            "found '=', expected: ',' or 'end of string'".into(),
+        ),
         ("!a=b", "found '=', expected: ',' or 'end of string'".into()),
-        ("(a)", "found '(', expected: !, identifier, or 'end of string'".into()),
+        (
+            "(a)",
+            "found '(', expected: !, identifier, or 'end of string'".into(),
+        ),
     ];
     for (s, want) in cases {
         assert_eq!(parse_err(s), want, "{s:?}");
@@ -163,7 +244,9 @@ fn parse_errors_are_bad_requests() {
     let e: model::ApiError = Selector::parse("a b").unwrap_err().into();
     assert_eq!(e.code, 400);
     assert_eq!(e.reason, "BadRequest");
-    assert!(e.message.starts_with("unable to parse requirement: found 'b'"));
+    assert!(e
+        .message
+        .starts_with("unable to parse requirement: found 'b'"));
 }
 
 #[test]
@@ -177,10 +260,18 @@ fn label_selector_objects() {
             {"key": "zone", "operator": "Exists"}]
     }))
     .unwrap();
-    assert_eq!(sel.to_string(), "app=nginx,!canary,env in (dev,prod),tier notin (db),zone");
+    assert_eq!(
+        sel.to_string(),
+        "app=nginx,!canary,env in (dev,prod),tier notin (db),zone"
+    );
     assert!(sel.matches(&labels(&[("app", "nginx"), ("env", "dev"), ("zone", "a")])));
     assert!(!sel.matches(&labels(&[("app", "nginx"), ("env", "dev")])));
-    assert!(!sel.matches(&labels(&[("app", "nginx"), ("env", "dev"), ("zone", "a"), ("tier", "db")])));
+    assert!(!sel.matches(&labels(&[
+        ("app", "nginx"),
+        ("env", "dev"),
+        ("zone", "a"),
+        ("tier", "db")
+    ])));
 }
 
 #[test]
@@ -192,7 +283,8 @@ fn null_label_selector_matches_nothing_and_empty_matches_everything() {
     let everything = Selector::from_label_selector(&json!({})).unwrap();
     assert!(everything.is_empty());
     assert!(everything.matches(&labels(&[("a", "b")])));
-    let empty_lists = Selector::from_label_selector(&json!({"matchLabels": {}, "matchExpressions": []})).unwrap();
+    let empty_lists =
+        Selector::from_label_selector(&json!({"matchLabels": {}, "matchExpressions": []})).unwrap();
     assert!(empty_lists.is_empty());
 }
 
@@ -211,7 +303,10 @@ fn invalid_label_selector_objects() {
         err(json!({"matchExpressions": [{"key": "a", "operator": "Exists", "values": ["x"]}]})),
         "values: Invalid value: [\"x\"]: values set must be empty for exists and does not exist"
     );
-    assert_eq!(err(json!({"matchLabels": {"a b": "c"}})), format!("key: Invalid value: \"a b\": {KEY_REGEX}"));
+    assert_eq!(
+        err(json!({"matchLabels": {"a b": "c"}})),
+        format!("key: Invalid value: \"a b\": {KEY_REGEX}")
+    );
 }
 
 #[test]
@@ -220,7 +315,9 @@ fn service_selector_maps() {
     assert_eq!(sel.to_string(), "app=nginx,tier=web");
     assert_eq!(sel.requires_exact_match("app"), Some("nginx"));
     assert_eq!(sel.requires_exact_match("other"), None);
-    assert!(sel.matches_object(&json!({"metadata": {"labels": {"app": "nginx", "tier": "web", "x": "y"}}})));
+    assert!(sel.matches_object(
+        &json!({"metadata": {"labels": {"app": "nginx", "tier": "web", "x": "y"}}})
+    ));
     assert!(!sel.matches_object(&json!({"metadata": {"labels": {"app": "nginx"}}})));
     assert_eq!(format_labels(&labels(&[("b", "2"), ("a", "1")])), "a=1,b=2");
     assert_eq!(format_labels(&labels(&[])), "<none>");

@@ -18,7 +18,10 @@ fn objects_for(reference: &Value, extras: &Value) -> Vec<Value> {
         .map(|row| {
             let meta = &row["object"]["metadata"];
             let name = meta["name"].as_str().unwrap();
-            let mut obj = extras.get(name).unwrap_or_else(|| panic!("no fixture object for {name}")).clone();
+            let mut obj = extras
+                .get(name)
+                .unwrap_or_else(|| panic!("no fixture object for {name}"))
+                .clone();
             obj["metadata"] = meta.clone();
             obj
         })
@@ -38,9 +41,18 @@ fn assert_reference_table(group: &str, plural: &str, reference_file: &str, objec
             model::meta::name(obj)
         );
     }
-    let meta = ListMeta { resource_version: reference["metadata"]["resourceVersion"].as_str().unwrap().into(), ..Default::default() };
+    let meta = ListMeta {
+        resource_version: reference["metadata"]["resourceVersion"]
+            .as_str()
+            .unwrap()
+            .into(),
+        ..Default::default()
+    };
     let got = table(r, &objects, now, IncludeObject::Metadata, &meta);
-    assert_eq!(got["columnDefinitions"], reference["columnDefinitions"], "columns of {plural}");
+    assert_eq!(
+        got["columnDefinitions"], reference["columnDefinitions"],
+        "columns of {plural}"
+    );
     assert_eq!(got, reference);
     // Same bytes too: field order of the Table, the rows and PartialObjectMetadata.
     assert_eq!(got.to_string(), reference.to_string());
@@ -48,12 +60,22 @@ fn assert_reference_table(group: &str, plural: &str, reference_file: &str, objec
 
 #[test]
 fn services_table_matches_kube_apiserver() {
-    assert_reference_table("", "services", "reference/table-services.json", "objects-services.json");
+    assert_reference_table(
+        "",
+        "services",
+        "reference/table-services.json",
+        "objects-services.json",
+    );
 }
 
 #[test]
 fn endpoints_table_truncates_after_three_addresses_like_kube_apiserver() {
-    assert_reference_table("", "endpoints", "reference/table-endpoints.json", "objects-endpoints.json");
+    assert_reference_table(
+        "",
+        "endpoints",
+        "reference/table-endpoints.json",
+        "objects-endpoints.json",
+    );
 }
 
 #[test]
@@ -73,7 +95,12 @@ fn endpointslices_table_matches_kube_apiserver() {
 
 #[test]
 fn ingresses_table_matches_kube_apiserver() {
-    assert_reference_table("networking.k8s.io", "ingresses", "reference/table-ingresses.json", "objects-ingresses.json");
+    assert_reference_table(
+        "networking.k8s.io",
+        "ingresses",
+        "reference/table-ingresses.json",
+        "objects-ingresses.json",
+    );
 }
 
 #[test]
@@ -82,12 +109,24 @@ fn single_service_with_include_object_none_and_object() {
     let with_object = fixture("reference/table-svc-object.json");
     let svc = with_object["rows"][0]["object"].clone();
     let now = at(TABLES_FETCHED);
-    let got = table(r, [&svc], now, IncludeObject::Object, &ListMeta::for_object(&svc));
+    let got = table(
+        r,
+        [&svc],
+        now,
+        IncludeObject::Object,
+        &ListMeta::for_object(&svc),
+    );
     assert_eq!(got, with_object);
     assert_eq!(got.to_string(), with_object.to_string());
 
     let without = fixture("reference/table-svc-none.json");
-    let got = table(r, [&svc], now, IncludeObject::None, &ListMeta::for_object(&svc));
+    let got = table(
+        r,
+        [&svc],
+        now,
+        IncludeObject::None,
+        &ListMeta::for_object(&svc),
+    );
     assert_eq!(got.to_string(), without.to_string());
 }
 
@@ -101,7 +140,13 @@ fn cluster_wide_page_carries_continue_token() {
         continue_token: reference["metadata"]["continue"].as_str().unwrap().into(),
         remaining_item_count: None,
     };
-    let got = table(r, &objects, at(TABLES_FETCHED), IncludeObject::Metadata, &meta);
+    let got = table(
+        r,
+        &objects,
+        at(TABLES_FETCHED),
+        IncludeObject::Metadata,
+        &meta,
+    );
     assert_eq!(got.to_string(), reference.to_string());
 }
 
@@ -109,10 +154,24 @@ fn cluster_wide_page_carries_continue_token() {
 #[test]
 fn events_table_with_future_and_new_api_events() {
     let r = res("", "events");
-    let names: Vec<String> = model::table::columns(r).iter().map(|c| format!("{}(p{})", c.name, c.priority)).collect();
+    let names: Vec<String> = model::table::columns(r)
+        .iter()
+        .map(|c| format!("{}(p{})", c.name, c.priority))
+        .collect();
     assert_eq!(
         names,
-        ["Last Seen(p0)", "Type(p0)", "Reason(p0)", "Object(p0)", "Subobject(p1)", "Source(p1)", "Message(p0)", "First Seen(p1)", "Count(p1)", "Name(p1)"]
+        [
+            "Last Seen(p0)",
+            "Type(p0)",
+            "Reason(p0)",
+            "Object(p0)",
+            "Subobject(p1)",
+            "Source(p1)",
+            "Message(p0)",
+            "First Seen(p1)",
+            "Count(p1)",
+            "Name(p1)"
+        ]
     );
     let events = [
         json!({"apiVersion": "v1", "kind": "Event",
@@ -146,17 +205,77 @@ fn events_table_with_future_and_new_api_events() {
             "source": {"component": "apiserver", "host": "vm"}, "type": "Warning"}),
     ];
     let expected = [
-        json!(["<invalid>","Warning","FromTheFuture","service/nginx-lb","","manual","timestamps in 2030","<invalid>",3,"nginx-lb.future"]),
-        json!(["1s","Normal","EnsuringLoadBalancer","service/nginx-lb","","service-controller","Ensuring load balancer","1s",1,"nginx-lb.manual1"]),
-        json!(["1s","Normal","EnsuredLoadBalancer","service/nginx-lb","","service-controller, service-controller-node1","Ensured load balancer","1s",1,"nginx-lb.manual2"]),
-        json!(["3m6s","Normal","Starting","node/node1","","kube-proxy, kube-proxy-vm","","3m6s",1,"node1.18ea331abc6a0f68"]),
-        json!(["3m8s","Warning","KubeAPIReadyz","namespace/openshift-kube-apiserver","","apiserver, vm","readyz=true","3m8s",1,"openshift-kube-apiserver.18ea331a70d9df91"]),
+        json!([
+            "<invalid>",
+            "Warning",
+            "FromTheFuture",
+            "service/nginx-lb",
+            "",
+            "manual",
+            "timestamps in 2030",
+            "<invalid>",
+            3,
+            "nginx-lb.future"
+        ]),
+        json!([
+            "1s",
+            "Normal",
+            "EnsuringLoadBalancer",
+            "service/nginx-lb",
+            "",
+            "service-controller",
+            "Ensuring load balancer",
+            "1s",
+            1,
+            "nginx-lb.manual1"
+        ]),
+        json!([
+            "1s",
+            "Normal",
+            "EnsuredLoadBalancer",
+            "service/nginx-lb",
+            "",
+            "service-controller, service-controller-node1",
+            "Ensured load balancer",
+            "1s",
+            1,
+            "nginx-lb.manual2"
+        ]),
+        json!([
+            "3m6s",
+            "Normal",
+            "Starting",
+            "node/node1",
+            "",
+            "kube-proxy, kube-proxy-vm",
+            "",
+            "3m6s",
+            1,
+            "node1.18ea331abc6a0f68"
+        ]),
+        json!([
+            "3m8s",
+            "Warning",
+            "KubeAPIReadyz",
+            "namespace/openshift-kube-apiserver",
+            "",
+            "apiserver, vm",
+            "readyz=true",
+            "3m8s",
+            1,
+            "openshift-kube-apiserver.18ea331a70d9df91"
+        ]),
     ];
     // Between 23:29:38.0 (the "3m8s" of KubeAPIReadyz) and 23:29:38.38 (the "3m6s" of a
     // 23:26:31.38 eventTime).
     let now = at("2026-11-21T23:29:38.2Z");
     for (e, want) in events.iter().zip(expected) {
-        assert_eq!(Value::Array(row_cells(r, e, now)), want, "{}", model::meta::name(e));
+        assert_eq!(
+            Value::Array(row_cells(r, e, now)),
+            want,
+            "{}",
+            model::meta::name(e)
+        );
     }
 }
 
@@ -171,7 +290,18 @@ fn node_without_conditions_prints_unknown() {
             "nodeInfo": {"architecture": "", "bootID": "", "containerRuntimeVersion": "", "kernelVersion": "", "kubeProxyVersion": "", "kubeletVersion": "", "machineID": "", "operatingSystem": "", "osImage": "", "systemUUID": ""}}});
     assert_eq!(
         row_cells(res("", "nodes"), &node, at("2026-11-21T23:26:36.5Z")),
-        vec![json!("node1"), json!("Unknown"), json!("<none>"), json!("6s"), json!(""), json!("172.30.0.10"), json!("<none>"), json!("<unknown>"), json!("<unknown>"), json!("<unknown>")]
+        vec![
+            json!("node1"),
+            json!("Unknown"),
+            json!("<none>"),
+            json!("6s"),
+            json!(""),
+            json!("172.30.0.10"),
+            json!("<none>"),
+            json!("<unknown>"),
+            json!("<unknown>"),
+            json!("<unknown>")
+        ]
     );
 }
 
@@ -186,8 +316,14 @@ fn namespaces_show_phase() {
         "metadata": {"creationTimestamp": "2026-11-21T23:27:37Z", "deletionTimestamp": "2026-11-21T23:27:41Z", "name": "ns1"},
         "spec": {"finalizers": ["kubernetes"]}, "status": {"phase": "Terminating"}});
     let now = at("2026-11-21T23:27:47.2Z");
-    assert_eq!(row_cells(r, &ns2, now), vec![json!("ns2"), json!("Active"), json!("10s")]);
-    assert_eq!(row_cells(r, &ns1, now), vec![json!("ns1"), json!("Terminating"), json!("10s")]);
+    assert_eq!(
+        row_cells(r, &ns2, now),
+        vec![json!("ns2"), json!("Active"), json!("10s")]
+    );
+    assert_eq!(
+        row_cells(r, &ns1, now),
+        vec![json!("ns1"), json!("Terminating"), json!("10s")]
+    );
 }
 
 /// Reference 03: `kubectl get pod nginx-term -o wide` after `kubectl delete --wait=false`.
@@ -201,6 +337,16 @@ fn deleted_running_pod_is_terminating() {
             "conditions": [{"type": "Ready", "status": "True"}]}});
     assert_eq!(
         row_cells(res("", "pods"), &pod, at("2026-11-21T23:27:02.4Z")),
-        vec![json!("nginx-term"), json!("0/1"), json!("Terminating"), json!("0"), json!("5s"), json!("10.42.0.15"), json!("node1"), json!("<none>"), json!("<none>")]
+        vec![
+            json!("nginx-term"),
+            json!("0/1"),
+            json!("Terminating"),
+            json!("0"),
+            json!("5s"),
+            json!("10.42.0.15"),
+            json!("node1"),
+            json!("<none>"),
+            json!("<none>")
+        ]
     );
 }
