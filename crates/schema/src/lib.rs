@@ -8,6 +8,19 @@ use serde_json::{Map, Value};
 use std::io::Read;
 use std::sync::OnceLock;
 
+mod convert;
+pub mod decode;
+mod extra;
+mod gotime;
+pub mod openapi;
+
+
+pub use decode::{
+    check_types, custom_resource_errors, duplicate_fields, normalize, prune_unknown, strict_errors, unknown_fields, DecodeError, FieldError,
+    StrictError,
+};
+pub use openapi::{openapi_v2, openapi_v3, openapi_v3_document, openapi_v3_index, Document};
+
 static VENDORED: &[u8] = include_bytes!("../data/definitions-1.36.json.gz");
 
 /// All definitions by name (`io.k8s.api.core.v1.Service`).
@@ -38,6 +51,12 @@ impl Schema {
 
     pub fn definition(&self, name: &str) -> Option<&Value> {
         self.defs.get(name)
+    }
+
+    /// Whether a definition is a custom resource's (MetalLB's), which kube-apiserver handles with
+    /// apiextensions semantics (structural pruning, schema validation) rather than Go structs.
+    pub fn is_custom(name: &str) -> bool {
+        name.starts_with(extra::CUSTOM_PREFIX)
     }
 
     /// Follows `$ref` (also a lone `allOf: [{$ref}]`) to the definition a node stands for.
@@ -92,15 +111,6 @@ pub fn node_type(node: &Value) -> Option<&str> {
         Value::String(s) => Some(s),
         Value::Array(a) => a.iter().filter_map(Value::as_str).find(|t| *t != "null"),
         _ => None,
-    }
-}
-
-/// Schemas Switchboard adds to the vendored ones: MetalLB's CRDs.
-mod extra {
-    use serde_json::Value;
-
-    pub fn definitions() -> Vec<(String, Value)> {
-        Vec::new()
     }
 }
 
