@@ -264,3 +264,21 @@ fn node_namespace_and_secret_fields() {
         .matches_object(ic, &class));
     assert!(!parse("metadata.namespace=default").matches_object(ic, &class));
 }
+
+/// Values with every special character survive escape, print and parse; nothing panics.
+#[test]
+fn escape_round_trip_and_no_panics() {
+    use crate::selectors::Lcg;
+    const CHARS: &[char] = &['a', 'b', '\\', ',', '=', '!', ' ', 'é', '/', '.'];
+    let mut rng = Lcg(11);
+    for _ in 0..20_000 {
+        let value: String = (0..rng.next(8))
+            .map(|_| CHARS[rng.next(CHARS.len())])
+            .collect();
+        let sel = parse(&format!("metadata.name={}", escape_value(&value)));
+        assert_eq!(sel.terms()[0].value, value);
+        assert_eq!(parse(&sel.to_string()), sel);
+        // Raw soup: an error or a selector, never a panic.
+        let _ = FieldSelector::parse(&value);
+    }
+}

@@ -322,3 +322,64 @@ fn service_selector_maps() {
     assert_eq!(format_labels(&labels(&[("b", "2"), ("a", "1")])), "a=1,b=2");
     assert_eq!(format_labels(&labels(&[])), "<none>");
 }
+
+/// A tiny deterministic generator, so the round-trip tests need no extra crate.
+pub struct Lcg(pub u64);
+
+impl Lcg {
+    pub fn next(&mut self, n: usize) -> usize {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        ((self.0 >> 33) as usize) % n
+    }
+}
+
+/// Arbitrary token soup never panics the parser, and whatever parses prints back to a string
+/// that parses to the same selector (the fuzz target of a parser, run deterministically).
+#[test]
+fn parse_print_parse_round_trip_on_token_soup() {
+    const TOKENS: &[&str] = &[
+        "a",
+        "b",
+        "app",
+        "in",
+        "notin",
+        "example.com/k",
+        "x_y",
+        "1",
+        "-",
+        "=",
+        "==",
+        "!=",
+        "!",
+        ">",
+        "<",
+        "(",
+        ")",
+        ",",
+        " ",
+        "\t",
+        "é",
+        "$",
+        "",
+        "\0",
+    ];
+    let mut rng = Lcg(7);
+    let mut parsed = 0;
+    for _ in 0..20_000 {
+        let len = rng.next(9);
+        let s: String = (0..len).map(|_| TOKENS[rng.next(TOKENS.len())]).collect();
+        if let Ok(sel) = Selector::parse(&s) {
+            parsed += 1;
+            let printed = sel.to_string();
+            assert_eq!(
+                Selector::parse(&printed).as_ref(),
+                Ok(&sel),
+                "{s:?} printed as {printed:?}"
+            );
+        }
+    }
+    assert!(parsed > 1000, "only {parsed} inputs parsed");
+}
