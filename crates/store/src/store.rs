@@ -21,7 +21,9 @@ use crate::{ListResult, Op, Revision, StoreError, StoredObject};
 pub struct StoreOptions {
     /// Keep at most this many events of history (default 100,000). Together with
     /// `history_max_age` this bounds how far back `watch` and `list_at` reach, and how far a
-    /// watcher may fall behind before it is ended with [`StoreError::Compacted`].
+    /// watcher may fall behind before it is ended with [`StoreError::Compacted`]. Live
+    /// watchers read from this history too, so it must comfortably exceed the largest burst of
+    /// writes (a `txn`'s ops count one each).
     pub history_max_events: usize,
     /// Drop events older than this (default 10 minutes), checked at each write.
     pub history_max_age: Duration,
