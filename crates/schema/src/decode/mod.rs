@@ -177,14 +177,18 @@ struct TypeWalker<'a> {
 }
 
 impl TypeWalker<'_> {
-    fn mismatch(&mut self, value: String, go_type: &str) {
-        if self.saved.is_some() {
-            return;
-        }
-        self.saved = Some(match &self.owner {
+    /// An `UnmarshalTypeError` with the decoder's context (`addErrorContext`).
+    fn unmarshal_error(&self, value: &str, go_type: &str) -> String {
+        match &self.owner {
             Some(owner) => format!("json: cannot unmarshal {value} into Go struct field {owner}.{} of type {go_type}", self.stack.join(".")),
             None => format!("json: cannot unmarshal {value} into Go value of type {go_type}"),
-        });
+        }
+    }
+
+    fn mismatch(&mut self, value: String, go_type: &str) {
+        if self.saved.is_none() {
+            self.saved = Some(self.unmarshal_error(&value, go_type));
+        }
     }
 
     /// `Err` aborts decoding (an error from a type's own `UnmarshalJSON`).
@@ -198,9 +202,10 @@ impl TypeWalker<'_> {
                 Value::String(_) => Ok(()),
                 Value::Number(n) if n.as_i64().is_some_and(|i| i32::try_from(i).is_ok()) => Ok(()),
                 // IntOrString.UnmarshalJSON hands anything but a string to json.Unmarshal into
-                // an int32; that error has no struct context.
-                Value::Number(n) => Err(format!("json: cannot unmarshal number {n} into Go value of type int32")),
-                other => Err(format!("json: cannot unmarshal {} into Go value of type int32", json_kind(other))),
+                // an int32. Its UnmarshalTypeError aborts decoding; sigs.k8s.io/json aliases that
+                // type, so the outer decoder still adds its struct and field context.
+                Value::Number(n) => Err(self.unmarshal_error(&format!("number {n}"), "int32")),
+                other => Err(self.unmarshal_error(json_kind(other), "int32")),
             },
             Shape::Quantity => {
                 let text = match v {
@@ -211,7 +216,7 @@ impl TypeWalker<'_> {
             }
             Shape::Time { micro } => match v {
                 Value::String(t) => gotime::parse(if micro { gotime::RFC3339_MICRO } else { gotime::RFC3339 }, t).map(|_| ()),
-                other => Err(format!("json: cannot unmarshal {} into Go value of type string", json_kind(other))),
+                other => Err(self.unmarshal_error(json_kind(other), "string")),
             },
             Shape::Struct { def, node } => {
                 let Value::Object(fields) = v else {
@@ -486,11 +491,14 @@ impl StrictWalker<'_> {
                 let dup = Self::duplicates(entries);
                 for ((k, fv), dup) in entries.iter().zip(dup) {
                     let p = child(path, k);
-                    if dup {
-                        self.push(StrictError::Duplicate(p.clone()));
-                    }
                     match props.and_then(|m| m.get(k)) {
-                        Some(pnode) => self.go(pnode, fv, &p),
+                        Some(pnode) => {
+                            // Only a struct's own fields are checked for repeats.
+                            if dup {
+                                self.push(StrictError::Duplicate(p.clone()));
+                            }
+                            self.go(pnode, fv, &p);
+                        }
                         None => self.push(StrictError::Unknown(p)),
                     }
                 }
@@ -807,7 +815,8 @@ impl fmt::Display for FieldError {
 }
 
 /// Type and `required` violations of a custom resource against its schema (kube-openapi's
-/// validator as apiextensions runs it), in field order. Empty for built-in kinds.
+/// validator as apiextensions runs it), in field order. Empty for built-in kinds. Run it after
+/// [`prune_unknown`] and [`normalize`], as apiextensions validates the pruned, defaulted object.
 pub fn custom_resource_errors(def: &str, obj: &Value) -> Vec<FieldError> {
     if !Schema::is_custom(def) {
         return Vec::new();
@@ -832,7 +841,8 @@ fn openapi_kind(v: &Value) -> &'static str {
 
 fn crd_validate(s: &Schema, node: &Value, v: &Value, path: &str, out: &mut Vec<FieldError>) {
     let n = s.resolve(node);
-    if ref_target(node) == Some(OBJECT_META) {
+    // ObjectMeta is checked the built-in way; nulls are pruned before validation upstream.
+    if ref_target(node) == Some(OBJECT_META) || v.is_null() {
         return;
     }
     if let Some(want) = crate::node_type(n) {

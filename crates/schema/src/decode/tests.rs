@@ -76,8 +76,8 @@ fn type_errors_name_go_types() {
 #[test]
 fn the_first_type_error_wins_unless_a_custom_decoder_fails() {
     let svc = json!({"spec": {"clusterIP": 1, "ports": [{"port": "80", "targetPort": true}]}});
-    // targetPort's IntOrString.UnmarshalJSON aborts decoding; its error has no struct context.
-    assert_eq!(type_error(SERVICE, svc), "json: cannot unmarshal bool into Go value of type int32");
+    // targetPort's IntOrString.UnmarshalJSON aborts decoding, and wins over the earlier error.
+    assert_eq!(type_error(SERVICE, svc), "json: cannot unmarshal bool into Go struct field ServicePort.spec.ports.targetPort of type int32");
     let svc = json!({"spec": {"clusterIP": 1, "ports": [{"port": "80"}]}});
     assert_eq!(type_error(SERVICE, svc), "json: cannot unmarshal number into Go struct field ServiceSpec.spec.clusterIP of type string");
 }
@@ -91,7 +91,7 @@ fn values_with_their_own_decoders() {
     );
     assert_eq!(
         type_error(SERVICE, json!({"metadata": {"creationTimestamp": 5}})),
-        "json: cannot unmarshal number into Go value of type string"
+        "json: cannot unmarshal number into Go struct field ObjectMeta.metadata.creationTimestamp of type string"
     );
     let node = |cap: Value| json!({"status": {"capacity": {"cpu": cap}}});
     assert!(check_types("io.k8s.api.core.v1.Node", &node(json!("500m"))).is_ok());
@@ -140,6 +140,9 @@ fn duplicate_keys_are_strict_errors_in_place() {
     );
     assert_eq!(duplicate_fields(SERVICE, body), ["metadata.name", "spec.ports[0].port", "spec.selector.a"]);
     assert!(duplicate_fields(SERVICE, b"not json").is_empty());
+    // A repeated unknown key is one unknown field, not a duplicate.
+    let errs: Vec<String> = strict_errors(SERVICE, br#"{"spec":{"portz":1,"portz":2}}"#).unwrap().iter().map(ToString::to_string).collect();
+    assert_eq!(errs, [r#"unknown field "spec.portz""#]);
 }
 
 #[test]
