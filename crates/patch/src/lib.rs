@@ -6,9 +6,13 @@
 mod fieldpath;
 mod gojson;
 mod jsonpatch;
+mod managed;
 mod mergepatch;
 mod status;
+mod strategic;
 mod typed;
 
 pub use jsonpatch::json_patch;
+pub use managed::{apply, record_update, set_managed_fields, update_managed_fields, Operation, Writer};
 pub use mergepatch::merge_patch;
+pub use strategic::strategic_merge_patch;

@@ -132,6 +132,7 @@ impl FieldSet {
     }
 
     /// Builds a set from paths.
+    #[cfg(test)]
     pub fn from_paths<'a>(paths: impl IntoIterator<Item = &'a [PathElement]>) -> FieldSet {
         let mut set = FieldSet::new();
         for p in paths {

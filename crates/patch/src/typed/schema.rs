@@ -17,10 +17,6 @@ impl<'s> TypeRef<'s> {
         TypeRef { node: None }
     }
 
-    pub(crate) fn of(node: &'s Value) -> TypeRef<'s> {
-        TypeRef { node: Some(node) }
-    }
-
     /// The root type of a kind, by definition name; untyped when the schema does not know it.
     pub(crate) fn definition(name: &str) -> TypeRef<'static> {
         TypeRef { node: Schema::get().definition(name) }
@@ -28,11 +24,6 @@ impl<'s> TypeRef<'s> {
 
     pub(crate) fn is_untyped(&self) -> bool {
         self.node.is_none()
-    }
-
-    /// The node itself (carrying the field's `x-kubernetes-*` extensions), unresolved.
-    pub(crate) fn node(&self) -> Option<&'s Value> {
-        self.node
     }
 
     pub(crate) fn atom(&self) -> Atom<'s> {
