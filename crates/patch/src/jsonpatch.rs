@@ -7,7 +7,7 @@
 
 use crate::{gojson, status};
 use json_patch::jsonptr::{PointerBuf, Token};
-use json_patch::{AddOperation, PatchOperation, RemoveOperation};
+use json_patch::{AddOperation, PatchOperation, RemoveOperation, ReplaceOperation};
 use model::ApiError;
 use serde_json::{Map, Value};
 
@@ -108,14 +108,19 @@ fn apply_operation(doc: &mut Value, op: &Map<String, Value>) -> Result<(), Strin
             let (parent, key) = locate(doc, path).ok_or_else(|| {
                 format!("replace operation does not apply: doc is missing path: {path}: missing value")
             })?;
-            let target = match resolve_member(doc, &parent, &key) {
-                Ok(Member::Index(i)) => parent.with_trailing_token(Token::new(i.to_string())),
-                Ok(Member::Key(_)) => parent.with_trailing_token(Token::new(key)),
-                Err(_) => return Err(format!("replace operation does not apply: doc is missing key: {path}: missing value")),
-            };
-            // A missing object member is simply set: evanphx's `replace` does not check existence.
             let value = operand(op).cloned().unwrap_or(Value::Null);
-            perform(doc, PatchOperation::Add(AddOperation { path: target, value }))
+            match resolve_member(doc, &parent, &key) {
+                Ok(Member::Index(i)) => {
+                    let path = parent.with_trailing_token(Token::new(i.to_string()));
+                    perform(doc, PatchOperation::Replace(ReplaceOperation { path, value }))
+                }
+                // A missing object member is simply set: evanphx's `replace` does not check existence.
+                Ok(Member::Key(_)) => {
+                    let path = parent.with_trailing_token(Token::new(key));
+                    perform(doc, PatchOperation::Add(AddOperation { path, value }))
+                }
+                Err(_) => Err(format!("replace operation does not apply: doc is missing key: {path}: missing value")),
+            }
         }
         "move" => {
             let from = string_field(op, "from").ok_or("move operation failed to decode from: operation, missing from field: missing value")?;
@@ -318,6 +323,12 @@ mod tests {
     fn removing_past_the_end_is_unprocessable() {
         let err = json_patch(&svc(), br#"[{"op":"remove","path":"/spec/ports/5"}]"#).unwrap_err();
         assert_eq!(cause(&err), "error in remove for path: '/spec/ports/5': Unable to access invalid index: 5: invalid index referenced");
+    }
+
+    #[test]
+    fn replace_of_a_list_item_replaces_it() {
+        let out = json_patch(&svc(), br#"[{"op":"replace","path":"/spec/ports/1","value":{"port":81}}]"#).unwrap();
+        assert_eq!(out["spec"]["ports"], json!([{"port": 9091}, {"port": 81}]));
     }
 
     #[test]

@@ -3,6 +3,10 @@
 //! ownership (`metadata.managedFields`) that every write records. Start at [`apply`] and
 //! [`update_managed_fields`]; `README.md` has the theory.
 
+// Errors are `model::ApiError`, the `Status` the API server answers with, by value as everywhere
+// in the workspace; it is larger than clippy likes for an `Err`, and these are not hot paths.
+#![allow(clippy::result_large_err)]
+
 mod fieldpath;
 mod gojson;
 mod jsonpatch;
@@ -13,6 +17,6 @@ mod strategic;
 mod typed;
 
 pub use jsonpatch::json_patch;
-pub use managed::{apply, record_update, set_managed_fields, update_managed_fields, Operation, Writer};
+pub use managed::{apply, record_update, set_managed_fields, update_managed_fields, Writer};
 pub use mergepatch::merge_patch;
 pub use strategic::strategic_merge_patch;

@@ -152,7 +152,7 @@ mod tests {
 
     #[test]
     fn fields_sort_before_keys_before_values() {
-        let mut v = vec![
+        let mut v = [
             PathElement::Value(json!("a")),
             PathElement::key(vec![("uid".into(), json!("x"))]),
             PathElement::Field("z".into()),

@@ -97,4 +97,57 @@ mod tests {
     fn empty_object_is_the_empty_set() {
         assert!(from_fields_v1(&json!({})).unwrap().is_empty());
     }
+
+    use proptest::prelude::*;
+
+    fn element() -> impl Strategy<Value = PathElement> {
+        prop_oneof![
+            "[a-c<&]{1,2}".prop_map(PathElement::Field),
+            (0i64..3, "[a-b]").prop_map(|(p, q)| PathElement::key(vec![("port".into(), json!(p)), ("protocol".into(), json!(q))])),
+            prop_oneof![(0i64..3).prop_map(Value::from), "[a-b]".prop_map(Value::from), Just(json!(1.5))].prop_map(PathElement::Value),
+            (0i64..3).prop_map(PathElement::Index),
+        ]
+    }
+
+    fn field_set() -> impl Strategy<Value = FieldSet> {
+        prop::collection::vec(prop::collection::vec(element(), 1..4), 0..8).prop_map(|paths| {
+            let mut set = FieldSet::new();
+            for p in &paths {
+                set.insert(p);
+            }
+            set
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn fields_v1_round_trips(set in field_set()) {
+            let encoded = to_fields_v1(&set);
+            prop_assert_eq!(from_fields_v1(&encoded).unwrap(), set.clone());
+            // The text form re-parses to the same set too (keys are JSON inside JSON).
+            let text: Value = serde_json::from_str(&encoded.to_string()).unwrap();
+            prop_assert_eq!(from_fields_v1(&text).unwrap(), set);
+        }
+
+        #[test]
+        fn set_algebra(a in field_set(), b in field_set()) {
+            let union = a.union(&b);
+            for p in a.paths().iter().chain(b.paths().iter()) {
+                prop_assert!(union.has(p));
+            }
+            for p in a.intersection(&b).paths() {
+                prop_assert!(a.has(&p) && b.has(&p));
+            }
+            for p in a.difference(&b).paths() {
+                prop_assert!(a.has(&p) && !b.has(&p));
+            }
+            for p in a.paths() {
+                prop_assert!(b.has(&p) || a.difference(&b).has(&p));
+            }
+            let rd = a.recursive_difference(&b);
+            for p in rd.paths() {
+                prop_assert!((1..=p.len()).all(|n| !b.has(&p[..n])));
+            }
+        }
+    }
 }

@@ -69,7 +69,7 @@ impl Kind {
             }}),
             "io.k8s.api.core.v1.Event" => json!({"metadata": meta, "involvedObject": {}, "source": {},
                 "firstTimestamp": null, "lastTimestamp": null, "eventTime": null, "reportingComponent": "", "reportingInstance": ""}),
-            "io.k8s.api.discovery.v1.EndpointSlice" => json!({"metadata": meta, "addressType": "", "endpoints": null}),
+            "io.k8s.api.discovery.v1.EndpointSlice" => json!({"metadata": meta, "addressType": "", "endpoints": null, "ports": null}),
             "io.k8s.api.coordination.v1.Lease" | "io.k8s.api.networking.v1.IngressClass" => json!({"metadata": meta, "spec": {}}),
             // Custom resources are unstructured: their empty object is empty.
             d if !d.starts_with("io.k8s.") => json!({}),

@@ -11,7 +11,8 @@ mod kind;
 mod last_applied;
 mod updater;
 
-pub use entries::{set_managed_fields, Operation};
+pub use entries::set_managed_fields;
+use entries::Operation;
 
 use crate::status;
 use entries::{Entry, Managed};
@@ -133,18 +134,32 @@ pub fn apply(info: &ResourceInfo, live: Option<&Value>, applied: &Value, writer:
     })?;
     let mut object = object.unwrap_or(live_bare);
     if live.is_none() {
-        // The zero object's `creationTimestamp: null` is the server's to fill in.
-        if let Some(meta) = object.get_mut("metadata").and_then(Value::as_object_mut) {
-            if meta.get("creationTimestamp").is_some_and(Value::is_null) {
-                meta.remove("creationTimestamp");
-            }
-        }
+        object = created_shape(object);
     }
     set_managed_fields(&mut object, managed.encode());
     if writer.manager == last_applied::KUBECTL {
         last_applied::update_annotation(&mut object, applied);
     }
     Ok(object)
+}
+
+/// An object an apply creates starts from the kind's zero value: put type meta and metadata
+/// first, as kube writes objects, and leave `creationTimestamp` to the server.
+fn created_shape(object: Value) -> Value {
+    let Value::Object(mut map) = object else { return object };
+    if let Some(meta) = map.get_mut("metadata").and_then(Value::as_object_mut) {
+        if meta.get("creationTimestamp").is_some_and(Value::is_null) {
+            meta.remove("creationTimestamp");
+        }
+    }
+    let mut out = serde_json::Map::new();
+    for key in ["kind", "apiVersion", "metadata"] {
+        if let Some(v) = map.remove(key) {
+            out.insert(key.to_string(), v);
+        }
+    }
+    out.extend(map);
+    Value::Object(out)
 }
 
 /// One apply attempt through kube-apiserver's field manager chain.
