@@ -219,9 +219,9 @@ fn parse_index(s: &str) -> Result<i64, String> {
 
 /// Negative indices count from the end; `len` is the number of valid positions.
 fn normalize_index(i: i64, len: usize) -> Option<usize> {
-    let len = len as i64;
-    let i = if i < 0 { i + len } else { i };
-    (0..len).contains(&i).then_some(i as usize)
+    let len = i64::try_from(len).ok()?;
+    let i = if i < 0 { i.checked_add(len)? } else { i };
+    (0..len).contains(&i).then(|| i as usize)
 }
 
 fn invalid_index(i: i64) -> String {
@@ -358,6 +358,15 @@ mod tests {
     fn negative_indices_count_from_the_end() {
         let out = json_patch(&svc(), br#"[{"op":"remove","path":"/spec/ports/-1"}]"#).unwrap();
         assert_eq!(out["spec"]["ports"], json!([{"port": 9091}]));
+    }
+
+    #[test]
+    fn absurd_indices_are_out_of_range() {
+        let err = json_patch(&svc(), br#"[{"op":"remove","path":"/spec/ports/-9223372036854775808"}]"#).unwrap_err();
+        assert_eq!(
+            cause(&err),
+            "error in remove for path: '/spec/ports/-9223372036854775808': Unable to access invalid index: -9223372036854775808: invalid index referenced"
+        );
     }
 
     #[test]

@@ -68,6 +68,39 @@ fn service_config() -> impl Strategy<Value = Value> {
     })
 }
 
+/// Objects shaped like Services and their patches, directives included, to probe for panics.
+fn service_like() -> impl Strategy<Value = Value> {
+    let key = prop::sample::select(vec![
+        "spec", "metadata", "ports", "port", "protocol", "name", "selector", "labels", "type", "finalizers", "targetPort",
+        "$patch", "$retainKeys", "$setElementOrder/ports", "$deleteFromPrimitiveList/finalizers", "delete", "replace",
+    ]);
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        (0i64..3).prop_map(Value::from),
+        prop::sample::select(vec!["TCP", "delete", "replace", "merge", "x"]).prop_map(Value::from),
+    ];
+    leaf.prop_recursive(4, 32, 4, move |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..3).prop_map(Value::Array),
+            prop::collection::btree_map(key.clone(), inner, 0..4)
+                .prop_map(|m| Value::Object(m.into_iter().map(|(k, v)| (k.to_string(), v)).collect())),
+        ]
+    })
+}
+
+fn json_patch_op() -> impl Strategy<Value = Value> {
+    let op = prop::sample::select(vec!["add", "remove", "replace", "move", "copy", "test", "bogus"]);
+    let token = prop::sample::select(vec!["a", "b", "c", "0", "1", "-", "-1", "-9", "99", "x~1y", ""]);
+    let path = prop::collection::vec(token, 0..4).prop_map(|t| if t.is_empty() { String::new() } else { format!("/{}", t.join("/")) });
+    (op, path.clone(), path, prop::option::of(json_value())).prop_map(|(op, path, from, value)| {
+        let mut o = json!({"op": op, "path": path, "from": from});
+        if let Some(v) = value {
+            o["value"] = v;
+        }
+        o
+    })
+}
+
 fn writer(manager: &str) -> Writer<'_> {
     Writer { manager, subresource: None, time: "2026-11-21T23:27:49Z" }
 }
@@ -124,6 +157,27 @@ proptest! {
     }
 
     #[test]
+    fn patches_and_applies_never_panic(original in service_like(), body in service_like()) {
+        let svc = info("Service");
+        let bytes = body.to_string();
+        let _ = patch::strategic_merge_patch(svc, &original, bytes.as_bytes());
+        let _ = patch::merge_patch(&original, bytes.as_bytes());
+        let _ = patch::json_patch(&original, bytes.as_bytes());
+        if let (Value::Object(_), Value::Object(mut cfg)) = (&original, body) {
+            cfg.insert("apiVersion".into(), json!("v1"));
+            cfg.insert("kind".into(), json!("Service"));
+            let live = patch::apply(svc, None, &original_as_service(&original), &writer("one"), true).ok();
+            let _ = patch::apply(svc, live.as_ref(), &Value::Object(cfg), &writer("two"), false);
+            let _ = patch::update_managed_fields(svc, live.as_ref(), &original, &writer("three"));
+        }
+    }
+
+    #[test]
+    fn json_patch_operations_never_panic(doc in json_object(), ops in prop::collection::vec(json_patch_op(), 0..4)) {
+        let _ = patch::json_patch(&doc, Value::Array(ops).to_string().as_bytes());
+    }
+
+    #[test]
     fn an_update_that_changes_nothing_keeps_ownership(cfg in service_config()) {
         let svc = info("Service");
         let mut created = cfg.clone();
@@ -131,4 +185,11 @@ proptest! {
         let fields = patch::update_managed_fields(svc, Some(&created), &created, &writer("someone"));
         prop_assert_eq!(Value::Array(fields), created["metadata"].get("managedFields").cloned().unwrap_or(Value::Array(vec![])));
     }
+}
+
+fn original_as_service(v: &Value) -> Value {
+    let mut v = v.clone();
+    v["apiVersion"] = json!("v1");
+    v["kind"] = json!("Service");
+    v
 }
