@@ -221,7 +221,7 @@ fn parse_index(s: &str) -> Result<i64, String> {
 fn normalize_index(i: i64, len: usize) -> Option<usize> {
     let len = i64::try_from(len).ok()?;
     let i = if i < 0 { i.checked_add(len)? } else { i };
-    (0..len).contains(&i).then(|| i as usize)
+    (0..len).contains(&i).then_some(i as usize)
 }
 
 fn invalid_index(i: i64) -> String {
