@@ -120,6 +120,10 @@ fn apply_over_client_side_apply() {
         "{\"apiVersion\":\"v1\",\"kind\":\"Service\",\"metadata\":{\"labels\":{\"app\":\"nginx\"},\"name\":\"nginx-csa\",\"namespace\":\"default\"},\"spec\":{\"ports\":[{\"name\":\"nginx-port\",\"port\":80,\"protocol\":\"TCP\",\"targetPort\":8080}],\"selector\":{\"app\":\"nginx\"}}}\n"
     );
 
+    assert_eq!(svc.managers(), ["kubectl/Apply", "kubectl-client-side-apply/Update"]);
+    let csa = &svc.managed_fields()[1]["fieldsV1"]["f:spec"]["f:ports"][PORT_80];
+    assert_eq!(*csa, json!({".": {}, "f:name": {}, "f:port": {}, "f:protocol": {}}), "only targetPort changed hands");
+
     // kubectl then applies the annotation as `kubectl-last-applied` (a no-op: no time recorded)…
     let just_annotation = json!({"apiVersion": "v1", "kind": "Service",
         "metadata": {"name": "nginx-csa", "namespace": "default", "annotations": {"kubectl.kubernetes.io/last-applied-configuration": annotation}}});
