@@ -1,1 +1,73 @@
-fn main() {}
+//! `switchboard`: Kubernetes Service networking in one binary. This file only parses the
+//! command line and wires the libraries together.
+
+use anyhow::Result;
+use clap::{Args, Parser, Subcommand};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+#[derive(Parser)]
+#[command(name = "switchboard", version, about = "Kubernetes Service networking in one binary: the Service API, and (soon) the node agent")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the Kubernetes API server (HTTPS) on an embedded SQLite store.
+    Server(ServerArgs),
+    /// Run everything on this machine with defaults, and print how to point kubectl at it.
+    Up(ServerArgs),
+}
+
+#[derive(Args, Clone)]
+struct ServerArgs {
+    /// Where state, credentials and the kubeconfig live (created on first start).
+    #[arg(long, default_value = "./switchboard-data", env = "SWITCHBOARD_DATA_DIR")]
+    data_dir: PathBuf,
+    /// Address and port to serve the Kubernetes API on (HTTPS).
+    #[arg(long, default_value = "0.0.0.0:6443")]
+    listen: SocketAddr,
+    /// Service CIDR(s), comma-separated (one IPv4 and/or one IPv6 range).
+    #[arg(long, default_value = "10.43.0.0/16", value_delimiter = ',')]
+    service_cidr: Vec<String>,
+}
+
+impl ServerArgs {
+    fn config(&self) -> apiserver::Config {
+        apiserver::Config { data_dir: self.data_dir.clone(), listen: self.listen, service_cidrs: self.service_cidr.clone() }
+    }
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let (args, up) = match cli.command {
+        Command::Server(a) => (a, false),
+        Command::Up(a) => (a, true),
+    };
+    let server = apiserver::Server::start(args.config()).await?;
+    tracing::info!(address = %server.local_addr, kubeconfig = %server.kubeconfig.display(), "API server listening");
+    if up {
+        let path = std::fs::canonicalize(&server.kubeconfig).unwrap_or(server.kubeconfig.clone());
+        println!("Switchboard is up. Point kubectl at it:  export KUBECONFIG={}", path.display());
+    }
+    shutdown_signal().await;
+    tracing::info!("shutting down");
+    server.shutdown().await?;
+    Ok(())
+}

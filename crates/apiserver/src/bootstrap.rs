@@ -1,0 +1,53 @@
+//! Objects that exist from the start, as in every Kubernetes cluster: the system namespaces and
+//! the `kubernetes` Service in `default`. Created once; never overwritten.
+
+use crate::strategy;
+use model::{meta, ApiError};
+use serde_json::{json, Value};
+use std::net::IpAddr;
+
+pub const SYSTEM_NAMESPACES: &[&str] = &["default", "kube-system", "kube-public", "kube-node-lease"];
+
+async fn ensure(store: &store::Store, plural: &str, mut obj: Value) -> Result<(), ApiError> {
+    let res = model::lookup("", "v1", plural).unwrap();
+    let key = res.key(meta::namespace(&obj), meta::name(&obj));
+    if store.get(&key).is_some() {
+        return Ok(());
+    }
+    strategy::prepare_create(res, &mut obj);
+    let now = meta::format_time(chrono::Utc::now());
+    patch::record_update(res, None, &mut obj, &patch::Writer { manager: "kube-apiserver", subresource: None, time: &now });
+    match store.create(&key, obj).await {
+        Ok(_) | Err(store::StoreError::AlreadyExists { .. }) => Ok(()),
+        Err(e) => Err(ApiError::internal(e.to_string())),
+    }
+}
+
+/// Creates the system namespaces and the `kubernetes` Service (ClusterIP `kubernetes_ip`,
+/// port 443 to the API server's `api_port`).
+pub async fn run(store: &store::Store, kubernetes_ip: IpAddr, api_port: u16) -> Result<(), ApiError> {
+    for ns in SYSTEM_NAMESPACES {
+        ensure(store, "namespaces", json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})).await?;
+    }
+    let family = if kubernetes_ip.is_ipv4() { "IPv4" } else { "IPv6" };
+    ensure(
+        store,
+        "services",
+        json!({
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": {"name": "kubernetes", "namespace": "default", "labels": {"component": "apiserver", "provider": "kubernetes"}},
+            "spec": {
+                "ports": [{"name": "https", "protocol": "TCP", "port": 443, "targetPort": api_port}],
+                "clusterIP": kubernetes_ip.to_string(),
+                "clusterIPs": [kubernetes_ip.to_string()],
+                "type": "ClusterIP",
+                "sessionAffinity": "None",
+                "ipFamilies": [family],
+                "ipFamilyPolicy": "SingleStack",
+                "internalTrafficPolicy": "Cluster"
+            }
+        }),
+    )
+    .await
+}
