@@ -1,0 +1,9 @@
+//! The Service admission through its public API, driven the way the API server drives it,
+//! one module per reference transcript area, plus the property and crash tests.
+
+mod externalname;
+mod harness;
+mod headless;
+mod loadbalancer;
+mod nodeport;
+mod validation;
