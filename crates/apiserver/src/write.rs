@@ -70,6 +70,12 @@ fn run_admission(state: &Shared, req: &AdmissionRequest<'_>, obj: &mut Value) ->
     Ok(warnings)
 }
 
+fn run_defaulting(state: &Shared, req: &AdmissionRequest<'_>, obj: &mut Value) {
+    for a in &state.admission {
+        a.default(req, obj);
+    }
+}
+
 fn finish_admission(state: &Shared, req: &AdmissionRequest<'_>, obj: &Value, stored: Option<&Value>) {
     for a in &state.admission {
         a.finish(req, obj, stored);
@@ -143,8 +149,9 @@ pub async fn create(state: &Shared, ctx: &Ctx, body: &[u8]) -> Result<Response<B
     }
     strategy::prepare_create(res, &mut obj);
     let req = AdmissionRequest { resource: res, operation: Operation::Create, subresource: None, old: None, dry_run };
-    warnings.extend(run_admission(state, &req, &mut obj)?);
+    run_defaulting(state, &req, &mut obj);
     patch::record_update(res, None, &mut obj, &patch::Writer { manager: &ctx.field_manager(), subresource: None, time: &now() });
+    warnings.extend(run_admission(state, &req, &mut obj)?);
     if dry_run {
         finish_admission(state, &req, &obj, None);
         return Ok(respond(res, &obj, StatusCode::CREATED, ctx, &warnings));
@@ -214,10 +221,11 @@ fn prepare_next(
         return Err(invalid(res, &name, causes));
     }
     let req = AdmissionRequest { resource: res, operation: Operation::Update, subresource: sub, old: Some(current), dry_run };
-    warnings.extend(run_admission(state, &req, &mut new)?);
+    run_defaulting(state, &req, &mut new);
     if !managed_by_apply {
-        patch::record_update(res, Some(current), &mut new, &patch::Writer { manager: manager, subresource: sub, time: &now() });
+        patch::record_update(res, Some(current), &mut new, &patch::Writer { manager, subresource: sub, time: &now() });
     }
+    warnings.extend(run_admission(state, &req, &mut new)?);
     if strategy::semantically_equal(current, &new) {
         return Ok(Next::Unchanged(current.clone()));
     }
@@ -330,8 +338,9 @@ async fn create_from_update(state: &Shared, ctx: &Ctx, mut obj: Value, mut warni
     }
     strategy::prepare_create(res, &mut obj);
     let req = AdmissionRequest { resource: res, operation: Operation::Create, subresource: None, old: None, dry_run };
-    warnings.extend(run_admission(state, &req, &mut obj)?);
+    run_defaulting(state, &req, &mut obj);
     patch::record_update(res, None, &mut obj, &patch::Writer { manager: &ctx.field_manager(), subresource: None, time: &now() });
+    warnings.extend(run_admission(state, &req, &mut obj)?);
     if dry_run {
         finish_admission(state, &req, &obj, None);
         return Ok(respond(res, &obj, StatusCode::CREATED, ctx, &warnings));
@@ -397,6 +406,8 @@ pub async fn patch(state: &Shared, ctx: &Ctx, body: &[u8]) -> Result<Response<Bo
         let mut new = match bt {
             BodyType::JsonPatch => patch::json_patch(&current, body)?,
             BodyType::MergePatch => patch::merge_patch(&current, body)?,
+            // Custom resources have no patch strategies: kube-apiserver refuses SMP on them.
+            BodyType::StrategicMergePatch if schema::Schema::is_custom(res.definition) => return Err(content_type_error()),
             BodyType::StrategicMergePatch => patch::strategic_merge_patch(res, &current, body)?,
             _ => patch::apply(res, Some(&current), &patch_doc, &patch::Writer { manager: &manager, subresource: ctx.path.subresource.as_deref(), time: &now() }, force)?,
         };
@@ -441,6 +452,7 @@ async fn apply_create(state: &Shared, ctx: &Ctx, applied: &Value, manager: &str,
     }
     strategy::prepare_create(res, &mut obj);
     let req = AdmissionRequest { resource: res, operation: Operation::Create, subresource: None, old: None, dry_run };
+    run_defaulting(state, &req, &mut obj);
     let warnings = run_admission(state, &req, &mut obj)?;
     if dry_run {
         finish_admission(state, &req, &obj, None);

@@ -23,6 +23,14 @@ pub struct AdmissionRequest<'a> {
 }
 
 pub trait Admission: Send + Sync {
+    /// Defaulting, as kube-apiserver does while decoding: runs before managedFields are
+    /// recorded, so the writer owns the fields it defaulted (`spec.type`, `sessionAffinity`, ...).
+    /// Allocation belongs in [`Admission::admit`], which runs after, so allocated values stay
+    /// unowned. Not called for deletes.
+    fn default(&self, req: &AdmissionRequest<'_>, obj: &mut Value) {
+        let _ = (req, obj);
+    }
+
     /// Mutates (defaults, allocates) and validates `obj` before it is stored. Returns warnings.
     /// For deletes `obj` is the object being deleted.
     fn admit(&self, req: &AdmissionRequest<'_>, obj: &mut Value) -> Result<Vec<String>, ApiError>;

@@ -235,7 +235,10 @@ impl ApiError {
         m.insert("metadata".into(), Value::Object(meta));
         m.insert("status".into(), json!("Failure"));
         m.insert("message".into(), json!(self.message));
-        m.insert("reason".into(), json!(self.reason));
+        // Plain Go errors surface as a Status with no reason; kube omits the empty field.
+        if !self.reason.is_empty() {
+            m.insert("reason".into(), json!(self.reason));
+        }
         if let Some(d) = &self.details {
             m.insert("details".into(), Value::Object(d.clone()));
         }
