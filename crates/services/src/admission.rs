@@ -55,7 +55,11 @@ fn invalid(name: &str, causes: Vec<Cause>) -> ApiError {
 }
 
 fn read(obj: &Value) -> Result<Service, ApiError> {
-    Service::from_object(obj).map_err(|e| ApiError::bad_request(format!("Service in version \"v1\" cannot be handled as a Service: {e}")))
+    Service::from_object(obj).map_err(|e| {
+        ApiError::bad_request(format!(
+            "Service in version \"v1\" cannot be handled as a Service: {e}"
+        ))
+    })
 }
 
 fn is_service(req: &AdmissionRequest<'_>) -> bool {
@@ -67,7 +71,10 @@ impl ServiceAdmission {
     /// included) and returns the plugin with the repair report: core/v1 Warning Events about
     /// duplicate, out-of-range or unparsable values, for the caller to create. Fails only on a
     /// bad configuration.
-    pub fn new(config: ServiceConfig, existing: impl IntoIterator<Item = Value>) -> Result<(ServiceAdmission, Vec<Value>), ConfigError> {
+    pub fn new(
+        config: ServiceConfig,
+        existing: impl IntoIterator<Item = Value>,
+    ) -> Result<(ServiceAdmission, Vec<Value>), ConfigError> {
         let cidrs = config.cidrs()?;
         let ports = config.port_range()?;
         let rng = match config.rng_seed {
@@ -75,9 +82,20 @@ impl ServiceAdmission {
             None => StdRng::from_os_rng(),
         };
         let mut registry = Registry::new(&cidrs, ports, &config.cluster_dns, rng);
-        let events = rebuild(&mut registry, existing.into_iter().collect(), chrono::Utc::now());
+        let events = rebuild(
+            &mut registry,
+            existing.into_iter().collect(),
+            chrono::Utc::now(),
+        );
         let families = registry.families();
-        Ok((ServiceAdmission { config, families, registry: Mutex::new(registry) }, events))
+        Ok((
+            ServiceAdmission {
+                config,
+                families,
+                registry: Mutex::new(registry),
+            },
+            events,
+        ))
     }
 
     pub fn config(&self) -> &ServiceConfig {
@@ -119,7 +137,11 @@ impl ServiceAdmission {
         self.families[0]
     }
 
-    fn admit_create(&self, req: &AdmissionRequest<'_>, obj: &mut Value) -> Result<Vec<String>, ApiError> {
+    fn admit_create(
+        &self,
+        req: &AdmissionRequest<'_>,
+        obj: &mut Value,
+    ) -> Result<Vec<String>, ApiError> {
         let name = meta::name(obj).to_string();
         let owner = owner_id(obj);
         let annotations = meta::annotations(obj);
@@ -128,7 +150,8 @@ impl ServiceAdmission {
         normalize_cluster_ips(&mut svc.spec, None);
         {
             let mut reg = self.lock();
-            init_ip_family_fields(&mut svc.spec, None, &self.families).map_err(|c| invalid(&name, c))?;
+            init_ip_family_fields(&mut svc.spec, None, &self.families)
+                .map_err(|c| invalid(&name, c))?;
             let mut op = Op::new(&mut reg, &owner, &name, req.dry_run);
             if let Err(e) = allocate_create(&mut svc.spec, &mut op) {
                 op.rollback();
@@ -147,7 +170,11 @@ impl ServiceAdmission {
         Ok(service_warnings(&svc.spec, &annotations))
     }
 
-    fn admit_update(&self, req: &AdmissionRequest<'_>, obj: &mut Value) -> Result<Vec<String>, ApiError> {
+    fn admit_update(
+        &self,
+        req: &AdmissionRequest<'_>,
+        obj: &mut Value,
+    ) -> Result<Vec<String>, ApiError> {
         let Some(old_obj) = req.old else {
             return self.admit_create(req, obj);
         };
@@ -163,7 +190,8 @@ impl ServiceAdmission {
         normalize_cluster_ips(&mut svc.spec, Some(&old_spec));
         {
             let mut reg = self.lock();
-            init_ip_family_fields(&mut svc.spec, Some(&old_spec), &self.families).map_err(|c| invalid(&name, c))?;
+            init_ip_family_fields(&mut svc.spec, Some(&old_spec), &self.families)
+                .map_err(|c| invalid(&name, c))?;
             let mut op = Op::new(&mut reg, &owner, &name, req.dry_run);
             if let Err(e) = allocate_update(&mut svc.spec, &old_spec, &mut op) {
                 op.rollback();
@@ -183,7 +211,11 @@ impl ServiceAdmission {
         Ok(service_warnings(&svc.spec, &annotations))
     }
 
-    fn admit_status(&self, req: &AdmissionRequest<'_>, obj: &mut Value) -> Result<Vec<String>, ApiError> {
+    fn admit_status(
+        &self,
+        req: &AdmissionRequest<'_>,
+        obj: &mut Value,
+    ) -> Result<Vec<String>, ApiError> {
         let name = meta::name(obj).to_string();
         let mut svc = read(obj)?;
         let old_status = match req.old {
@@ -196,7 +228,10 @@ impl ServiceAdmission {
             return Err(invalid(&name, causes));
         }
         if let Some(m) = obj.as_object_mut() {
-            m.insert("status".into(), serde_json::to_value(&svc.status).unwrap_or(Value::Null));
+            m.insert(
+                "status".into(),
+                serde_json::to_value(&svc.status).unwrap_or(Value::Null),
+            );
         }
         Ok(status_warnings(&svc.status))
     }

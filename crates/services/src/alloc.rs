@@ -40,7 +40,14 @@ fn unknown(message: String) -> ApiError {
 
 impl<'a> Op<'a> {
     pub fn new(reg: &'a mut Registry, owner: &'a str, name: &'a str, dry_run: bool) -> Op<'a> {
-        Op { reg, owner, name, dry_run, taken: Vec::new(), dry_ports: Vec::new() }
+        Op {
+            reg,
+            owner,
+            name,
+            dry_run,
+            taken: Vec::new(),
+            dry_ports: Vec::new(),
+        }
     }
 
     /// Undoes every reservation of this admission.
@@ -52,7 +59,10 @@ impl<'a> Op<'a> {
 
     fn allocate_ip(&mut self, ip: IpAddr) -> Result<(), IpAllocError> {
         let family = Family::of(ip);
-        let a = self.reg.ip_allocator(family).ok_or(IpAllocError::NotInRange)?;
+        let a = self
+            .reg
+            .ip_allocator(family)
+            .ok_or(IpAllocError::NotInRange)?;
         if !a.contains(ip) {
             return Err(IpAllocError::NotInRange);
         }
@@ -66,7 +76,11 @@ impl<'a> Op<'a> {
 
     fn allocate_next_ip(&mut self, family: Family) -> Result<IpAddr, IpAllocError> {
         if self.dry_run {
-            return self.reg.ip_allocator(family).map(|a| a.cidr().network()).ok_or(IpAllocError::Full);
+            return self
+                .reg
+                .ip_allocator(family)
+                .map(|a| a.cidr().network())
+                .ok_or(IpAllocError::Full);
         }
         let ip = self.reg.reserve_next_ip(family, self.owner)?;
         self.taken.push(Resource::ClusterIp(ip));
@@ -99,7 +113,11 @@ impl<'a> Op<'a> {
 }
 
 /// Upstream `allocIPs`: the addresses of `to_alloc` (family, requested address or "") in order.
-fn alloc_ips(spec: &ServiceSpec, to_alloc: &[(Family, String)], op: &mut Op<'_>) -> Result<Vec<(Family, IpAddr)>, ApiError> {
+fn alloc_ips(
+    spec: &ServiceSpec,
+    to_alloc: &[(Family, String)],
+    op: &mut Op<'_>,
+) -> Result<Vec<(Family, IpAddr)>, ApiError> {
     let mut allocated = Vec::new();
     for (family, ip) in to_alloc {
         if ip.is_empty() {
@@ -119,9 +137,17 @@ fn alloc_ips(spec: &ServiceSpec, to_alloc: &[(Family, String)], op: &mut Op<'_>)
             }
             allocated.push((*family, got));
         } else {
-            let parsed = parse_ip_sloppy(ip).ok_or_else(|| ApiError::internal(format!("failed to parse service IP {ip:?}")))?;
+            let parsed = parse_ip_sloppy(ip)
+                .ok_or_else(|| ApiError::internal(format!("failed to parse service IP {ip:?}")))?;
             op.allocate_ip(parsed).map_err(|e| {
-                invalid(op.name, Cause::invalid("spec.clusterIPs", &json!(spec.cluster_ips), &format!("failed to allocate IP {ip}: {e}")))
+                invalid(
+                    op.name,
+                    Cause::invalid(
+                        "spec.clusterIPs",
+                        &json!(spec.cluster_ips),
+                        &format!("failed to allocate IP {ip}: {e}"),
+                    ),
+                )
             })?;
             allocated.push((*family, parsed));
         }
@@ -130,7 +156,10 @@ fn alloc_ips(spec: &ServiceSpec, to_alloc: &[(Family, String)], op: &mut Op<'_>)
 }
 
 fn families(spec: &ServiceSpec) -> Vec<Family> {
-    spec.ip_families.iter().filter_map(|f| Family::parse(f)).collect()
+    spec.ip_families
+        .iter()
+        .filter_map(|f| Family::parse(f))
+        .collect()
 }
 
 /// Upstream `allocClusterIPs`: one address per family, given or random.
@@ -142,7 +171,11 @@ fn alloc_cluster_ips(spec: &mut ServiceSpec, op: &mut Op<'_>) -> Result<(), ApiE
     while spec.cluster_ips.len() < fams.len() {
         spec.cluster_ips.push(String::new());
     }
-    let to_alloc: Vec<(Family, String)> = fams.iter().enumerate().map(|(i, f)| (*f, spec.cluster_ips[i].clone())).collect();
+    let to_alloc: Vec<(Family, String)> = fams
+        .iter()
+        .enumerate()
+        .map(|(i, f)| (*f, spec.cluster_ips[i].clone()))
+        .collect();
     let allocated = alloc_ips(spec, &to_alloc, op)?;
     for (family, ip) in allocated {
         if let Some(i) = fams.iter().position(|f| *f == family) {
@@ -159,7 +192,14 @@ fn alloc_cluster_ips(spec: &mut ServiceSpec, op: &mut Op<'_>) -> Result<(), ApiE
 }
 
 fn node_port_error(name: &str, i: usize, port: i64, e: PortAllocError) -> ApiError {
-    invalid(name, Cause::invalid(format!("spec.ports[{i}].nodePort"), &json!(port), &e.to_string()))
+    invalid(
+        name,
+        Cause::invalid(
+            format!("spec.ports[{i}].nodePort"),
+            &json!(port),
+            &e.to_string(),
+        ),
+    )
 }
 
 /// Upstream `initNodePorts`: ports of the same number share one NodePort (TCP and UDP 53 get
@@ -172,15 +212,27 @@ fn init_node_ports(spec: &mut ServiceSpec, op: &mut Op<'_>) -> Result<(), ApiErr
         if node_port == 0 && !should_allocate {
             continue;
         }
-        let allocated = by_port.iter().find(|(p, _)| *p == port).map(|(_, n)| *n).unwrap_or(0);
+        let allocated = by_port
+            .iter()
+            .find(|(p, _)| *p == port)
+            .map(|(_, n)| *n)
+            .unwrap_or(0);
         if allocated == 0 {
             // Any later port of the same number that names its NodePort decides it.
-            let requested = spec.ports.iter().find(|p| p.port == port && p.node_port != 0).map(|p| p.node_port).unwrap_or(0);
+            let requested = spec
+                .ports
+                .iter()
+                .find(|p| p.port == port && p.node_port != 0)
+                .map(|p| p.node_port)
+                .unwrap_or(0);
             let np = if requested != 0 {
-                op.allocate_port(requested).map_err(|e| node_port_error(op.name, i, requested, e))?;
+                op.allocate_port(requested)
+                    .map_err(|e| node_port_error(op.name, i, requested, e))?;
                 requested
             } else {
-                op.allocate_next_port().map_err(|e| ApiError::internal(format!("failed to allocate a nodePort: {e}")))?
+                op.allocate_next_port().map_err(|e| {
+                    ApiError::internal(format!("failed to allocate a nodePort: {e}"))
+                })?
             };
             spec.ports[i].node_port = np;
             by_port.push((port, np));
@@ -188,7 +240,8 @@ fn init_node_ports(spec: &mut ServiceSpec, op: &mut Op<'_>) -> Result<(), ApiErr
             if node_port == 0 {
                 spec.ports[i].node_port = allocated;
             } else {
-                op.allocate_port(node_port).map_err(|e| node_port_error(op.name, i, node_port, e))?;
+                op.allocate_port(node_port)
+                    .map_err(|e| node_port_error(op.name, i, node_port, e))?;
             }
         }
     }
@@ -199,12 +252,15 @@ fn init_node_ports(spec: &mut ServiceSpec, op: &mut Op<'_>) -> Result<(), ApiErr
 fn alloc_health_check_node_port(spec: &mut ServiceSpec, op: &mut Op<'_>) -> Result<(), ApiError> {
     let hc = spec.health_check_node_port;
     if hc != 0 {
-        op.allocate_port(hc)
-            .map_err(|e| ApiError::internal(format!("failed to allocate requested HealthCheck NodePort {hc}: {e}")))?;
+        op.allocate_port(hc).map_err(|e| {
+            ApiError::internal(format!(
+                "failed to allocate requested HealthCheck NodePort {hc}: {e}"
+            ))
+        })?;
     } else {
-        let got = op
-            .allocate_next_port()
-            .map_err(|e| ApiError::internal(format!("failed to allocate a HealthCheck NodePort 0: {e}")))?;
+        let got = op.allocate_next_port().map_err(|e| {
+            ApiError::internal(format!("failed to allocate a HealthCheck NodePort 0: {e}"))
+        })?;
         spec.health_check_node_port = got;
     }
     Ok(())
@@ -224,7 +280,11 @@ pub(crate) fn allocate_create(spec: &mut ServiceSpec, op: &mut Op<'_>) -> Result
 
 /// Upstream `updateClusterIPs`: what an update must newly allocate (a type change away from
 /// ExternalName, or a second family added). What it drops is freed on commit.
-fn update_cluster_ips(spec: &mut ServiceSpec, old: &ServiceSpec, op: &mut Op<'_>) -> Result<(), ApiError> {
+fn update_cluster_ips(
+    spec: &mut ServiceSpec,
+    old: &ServiceSpec,
+    op: &mut Op<'_>,
+) -> Result<(), ApiError> {
     if crate::families::is_matching_prefer_dual_stack(spec, Some(old)) {
         return Ok(());
     }
@@ -238,7 +298,9 @@ fn update_cluster_ips(spec: &mut ServiceSpec, old: &ServiceSpec, op: &mut Op<'_>
         if spec.cluster_ips.len() < 2 {
             spec.cluster_ips.push(String::new());
         }
-        let Some(family) = Family::parse(&spec.ip_families[1]) else { return Ok(()) };
+        let Some(family) = Family::parse(&spec.ip_families[1]) else {
+            return Ok(());
+        };
         let allocated = alloc_ips(spec, &[(family, spec.cluster_ips[1].clone())], op)?;
         if let Some((_, ip)) = allocated.first() {
             if spec.cluster_ips[1].is_empty() {
@@ -251,8 +313,22 @@ fn update_cluster_ips(spec: &mut ServiceSpec, old: &ServiceSpec, op: &mut Op<'_>
 
 /// Upstream `updateNodePorts`: NodePorts the old object did not have are taken, missing ones
 /// allocated one by one (no sharing by port number here, unlike on create).
-fn update_node_ports(spec: &mut ServiceSpec, old: &ServiceSpec, op: &mut Op<'_>) -> Result<(), ApiError> {
-    let old_numbers: Vec<i64> = old.ports.iter().map(|p| p.node_port).filter(|&n| n != 0).collect();
+fn update_node_ports(
+    spec: &mut ServiceSpec,
+    old: &ServiceSpec,
+    op: &mut Op<'_>,
+) -> Result<(), ApiError> {
+    // Upstream takes the old object's NodePorts whatever its type; an ExternalName Service may
+    // carry NodePort values nobody allocated, so only a type that holds them counts here.
+    let old_numbers: Vec<i64> = if old.needs_node_port() {
+        old.ports
+            .iter()
+            .map(|p| p.node_port)
+            .filter(|&n| n != 0)
+            .collect()
+    } else {
+        Vec::new()
+    };
     let should_allocate = spec.should_allocate_node_ports();
     let mut new_node_ports: Vec<(String, i64)> = Vec::new();
     let mut taken_here: Vec<i64> = Vec::new();
@@ -263,18 +339,24 @@ fn update_node_ports(spec: &mut ServiceSpec, old: &ServiceSpec, op: &mut Op<'_>)
         }
         let np = if node_port != 0 {
             if !old_numbers.contains(&node_port) && !taken_here.contains(&node_port) {
-                op.allocate_port(node_port).map_err(|e| node_port_error(op.name, i, node_port, e))?;
+                op.allocate_port(node_port)
+                    .map_err(|e| node_port_error(op.name, i, node_port, e))?;
                 taken_here.push(node_port);
             }
             node_port
         } else {
-            let got = op.allocate_next_port().map_err(|e| ApiError::internal(format!("failed to allocate a nodePort: {e}")))?;
+            let got = op
+                .allocate_next_port()
+                .map_err(|e| ApiError::internal(format!("failed to allocate a nodePort: {e}")))?;
             spec.ports[i].node_port = got;
             got
         };
         let key = (spec.ports[i].protocol.clone(), np);
         if new_node_ports.contains(&key) {
-            return Err(unknown(format!("duplicate nodePort: {{{} {}}}", key.0, key.1)));
+            return Err(unknown(format!(
+                "duplicate nodePort: {{{} {}}}",
+                key.0, key.1
+            )));
         }
         new_node_ports.push(key);
     }
@@ -282,7 +364,11 @@ fn update_node_ports(spec: &mut ServiceSpec, old: &ServiceSpec, op: &mut Op<'_>)
 }
 
 /// Upstream `allocateUpdate` after `initIPFamilyFields`.
-pub(crate) fn allocate_update(spec: &mut ServiceSpec, old: &ServiceSpec, op: &mut Op<'_>) -> Result<(), ApiError> {
+pub(crate) fn allocate_update(
+    spec: &mut ServiceSpec,
+    old: &ServiceSpec,
+    op: &mut Op<'_>,
+) -> Result<(), ApiError> {
     update_cluster_ips(spec, old, op)?;
     if spec.needs_node_port() {
         update_node_ports(spec, old, op)?;
@@ -293,20 +379,34 @@ pub(crate) fn allocate_update(spec: &mut ServiceSpec, old: &ServiceSpec, op: &mu
     Ok(())
 }
 
-/// What a stored Service holds: its ClusterIPs and its NodePorts (each once), plus the health
-/// check NodePort of a LoadBalancer with `externalTrafficPolicy: Local`.
+/// What a stored Service holds: its ClusterIPs, the NodePorts of a NodePort or LoadBalancer
+/// Service (each once), and the health check NodePort of a LoadBalancer with
+/// `externalTrafficPolicy: Local`.
 pub fn holdings(spec: &ServiceSpec) -> Vec<Resource> {
     let mut out = Vec::new();
     if spec.needs_cluster_ip() {
-        let ips: Vec<&String> = if spec.cluster_ips.is_empty() { vec![&spec.cluster_ip] } else { spec.cluster_ips.iter().collect() };
+        let ips: Vec<&String> = if spec.cluster_ips.is_empty() {
+            vec![&spec.cluster_ip]
+        } else {
+            spec.cluster_ips.iter().collect()
+        };
         for ip in ips {
             if let Some(parsed) = parse_ip_sloppy(ip) {
                 out.push(Resource::ClusterIp(parsed));
             }
         }
     }
-    let mut ports = spec.node_ports();
-    if spec.needs_health_check() && spec.health_check_node_port != 0 && !ports.contains(&spec.health_check_node_port) {
+    // NodePort values on other types (an ExternalName Service may carry some) are not
+    // allocated, so they are not held either.
+    let mut ports = if spec.needs_node_port() {
+        spec.node_ports()
+    } else {
+        Vec::new()
+    };
+    if spec.needs_health_check()
+        && spec.health_check_node_port != 0
+        && !ports.contains(&spec.health_check_node_port)
+    {
         ports.push(spec.health_check_node_port);
     }
     for p in ports {

@@ -82,7 +82,10 @@ impl Cidr {
         let bad = || ConfigError::Cidr(s.to_string(), "not a CIDR (e.g. 10.43.0.0/16)".to_string());
         let (addr, len) = s.trim().split_once('/').ok_or_else(bad)?;
         let ip: IpAddr = addr.parse().map_err(|_| bad())?;
-        if len.is_empty() || !len.bytes().all(|b| b.is_ascii_digit()) || (len.len() > 1 && len.starts_with('0')) {
+        if len.is_empty()
+            || !len.bytes().all(|b| b.is_ascii_digit())
+            || (len.len() > 1 && len.starts_with('0'))
+        {
             return Err(bad());
         }
         let prefix: u8 = len.parse().map_err(|_| bad())?;
@@ -90,9 +93,15 @@ impl Cidr {
         if prefix > family.bits() {
             return Err(bad());
         }
-        let cidr = Cidr { network: ip, prefix };
+        let cidr = Cidr {
+            network: ip,
+            prefix,
+        };
         if cidr.mask(ip_to_u128(ip)) != ip_to_u128(ip) {
-            return Err(ConfigError::Cidr(s.to_string(), "has bits set beyond the prefix length".to_string()));
+            return Err(ConfigError::Cidr(
+                s.to_string(),
+                "has bits set beyond the prefix length".to_string(),
+            ));
         }
         Ok(cidr)
     }
@@ -143,9 +152,17 @@ impl Cidr {
     pub(crate) fn usable(&self) -> Option<(u128, u128)> {
         let net = ip_to_u128(self.network);
         let host = self.host_bits();
-        let last = if host >= 128 { u128::MAX } else { net + ((1u128 << host) - 1) };
+        let last = if host >= 128 {
+            u128::MAX
+        } else {
+            net + ((1u128 << host) - 1)
+        };
         let first = net.checked_add(1)?;
-        let last = if self.family() == Family::IPv4 { last.checked_sub(1)? } else { last };
+        let last = if self.family() == Family::IPv4 {
+            last.checked_sub(1)?
+        } else {
+            last
+        };
         (first <= last).then_some((first, last))
     }
 
@@ -255,12 +272,23 @@ impl ServiceConfig {
     /// From the flags as given: `service_cidr` is `--service-cidr` (comma-separated, one or two
     /// ranges), `node_port_range` is `--service-node-port-range`. The cluster DNS address is the
     /// tenth address of the primary range, as k3s derives it (`10.43.0.10`).
-    pub fn from_flags(service_cidr: &str, node_port_range: &str) -> Result<ServiceConfig, ConfigError> {
-        let service_cidrs: Vec<String> = service_cidr.split(',').map(|s| s.trim().to_string()).collect();
+    pub fn from_flags(
+        service_cidr: &str,
+        node_port_range: &str,
+    ) -> Result<ServiceConfig, ConfigError> {
+        let service_cidrs: Vec<String> = service_cidr
+            .split(',')
+            .map(|s| s.trim().to_string())
+            .collect();
         let cidrs = parse_service_cidrs(&service_cidrs)?;
         let node_port_range = parse_node_port_range(node_port_range)?;
         let cluster_dns = cidrs[0].nth(9).into_iter().collect();
-        Ok(ServiceConfig { service_cidrs, node_port_range, cluster_dns, rng_seed: None })
+        Ok(ServiceConfig {
+            service_cidrs,
+            node_port_range,
+            cluster_dns,
+            rng_seed: None,
+        })
     }
 
     /// The parsed ranges, primary first.
@@ -279,7 +307,9 @@ impl ServiceConfig {
     /// The `kubernetes` Service's ClusterIP: the first address of the primary range.
     pub fn kubernetes_service_ip(&self) -> Result<IpAddr, ConfigError> {
         let cidrs = self.cidrs()?;
-        cidrs[0].nth(0).ok_or_else(|| ConfigError::Cidr(cidrs[0].to_string(), "has no usable address".to_string()))
+        cidrs[0].nth(0).ok_or_else(|| {
+            ConfigError::Cidr(cidrs[0].to_string(), "has no usable address".to_string())
+        })
     }
 }
 
@@ -291,7 +321,10 @@ pub fn parse_service_cidrs(cidrs: &[String]) -> Result<Vec<Cidr>, ConfigError> {
     if cidrs.is_empty() || cidrs.len() > 2 {
         return Err(ConfigError::Cidrs(joined));
     }
-    let parsed = cidrs.iter().map(|c| Cidr::parse(c)).collect::<Result<Vec<_>, _>>()?;
+    let parsed = cidrs
+        .iter()
+        .map(|c| Cidr::parse(c))
+        .collect::<Result<Vec<_>, _>>()?;
     if parsed.len() == 2 && parsed[0].family() == parsed[1].family() {
         return Err(ConfigError::Cidrs(joined));
     }
@@ -329,7 +362,10 @@ mod tests {
     #[test]
     fn default_is_k3s() {
         let c = ServiceConfig::default();
-        assert_eq!(c, ServiceConfig::from_flags("10.43.0.0/16", "30000-32767").unwrap());
+        assert_eq!(
+            c,
+            ServiceConfig::from_flags("10.43.0.0/16", "30000-32767").unwrap()
+        );
         assert_eq!(c.kubernetes_service_ip().unwrap().to_string(), "10.43.0.1");
         assert_eq!(c.port_range().unwrap().to_string(), "30000-32767");
     }
@@ -350,13 +386,22 @@ mod tests {
     #[test]
     fn cidr_arithmetic() {
         let c = Cidr::parse("10.43.0.0/16").unwrap();
-        assert_eq!(c.usable(), Some((ip_to_u128("10.43.0.1".parse().unwrap()), ip_to_u128("10.43.255.254".parse().unwrap()))));
+        assert_eq!(
+            c.usable(),
+            Some((
+                ip_to_u128("10.43.0.1".parse().unwrap()),
+                ip_to_u128("10.43.255.254".parse().unwrap())
+            ))
+        );
         assert!(c.contains("10.43.255.255".parse().unwrap()));
         assert!(!c.contains("10.44.0.0".parse().unwrap()));
         assert!(!c.contains("fd00::1".parse().unwrap()));
         assert_eq!(c.range_size(), 65536);
         let v6 = Cidr::parse("fd00::/64").unwrap();
         assert_eq!(v6.range_size(), i64::MAX as u128);
-        assert_eq!(v6.usable().unwrap().1, ip_to_u128("fd00::ffff:ffff:ffff:ffff".parse().unwrap()));
+        assert_eq!(
+            v6.usable().unwrap().1,
+            ip_to_u128("fd00::ffff:ffff:ffff:ffff".parse().unwrap())
+        );
     }
 }

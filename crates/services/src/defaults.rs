@@ -27,7 +27,9 @@ pub fn set_defaults(svc: &mut Service) {
             .is_some_and(|c| c.timeout_seconds.is_some());
         if !has_timeout {
             spec.session_affinity_config = Some(SessionAffinityConfig {
-                client_ip: Some(ClientIpConfig { timeout_seconds: Some(DEFAULT_CLIENT_IP_TIMEOUT_SECONDS) }),
+                client_ip: Some(ClientIpConfig {
+                    timeout_seconds: Some(DEFAULT_CLIENT_IP_TIMEOUT_SECONDS),
+                }),
             });
         }
     }
@@ -38,14 +40,17 @@ pub fn set_defaults(svc: &mut Service) {
         if p.protocol.is_empty() {
             p.protocol = "TCP".to_string();
         }
-        if p.target_port == IntOrString::Int(0) || p.target_port == IntOrString::Str(String::new()) {
+        if p.target_port == IntOrString::Int(0) || p.target_port == IntOrString::Str(String::new())
+        {
             p.target_port = IntOrString::Int(p.port);
         }
     }
     if spec.externally_accessible() && spec.external_traffic_policy.is_empty() {
         spec.external_traffic_policy = CLUSTER.to_string();
     }
-    if spec.internal_traffic_policy.is_none() && (spec.is_type(NODE_PORT) || spec.is_type(LOAD_BALANCER) || spec.is_type(CLUSTER_IP)) {
+    if spec.internal_traffic_policy.is_none()
+        && (spec.is_type(NODE_PORT) || spec.is_type(LOAD_BALANCER) || spec.is_type(CLUSTER_IP))
+    {
         spec.internal_traffic_policy = Some(CLUSTER.to_string());
     }
     if spec.is_type(LOAD_BALANCER) && spec.allocate_load_balancer_node_ports.is_none() {
@@ -78,7 +83,10 @@ pub fn default_on_read(spec: &mut ServiceSpec, primary: Family) {
         if spec.cluster_ip == NONE {
             if spec.selector.is_empty() {
                 spec.ip_family_policy = Some(REQUIRE_DUAL_STACK.to_string());
-                spec.ip_families = vec![primary.as_str().to_string(), primary.other().as_str().to_string()];
+                spec.ip_families = vec![
+                    primary.as_str().to_string(),
+                    primary.other().as_str().to_string(),
+                ];
             } else {
                 spec.ip_family_policy = Some(SINGLE_STACK.to_string());
                 spec.ip_families = vec![primary.as_str().to_string()];
@@ -115,7 +123,9 @@ mod tests {
     #[test]
     fn cluster_ip_service() {
         assert_eq!(
-            defaulted(json!({"selector": {"app": "nginx"}, "ports": [{"name": "nginx-port", "port": 80}]})),
+            defaulted(
+                json!({"selector": {"app": "nginx"}, "ports": [{"name": "nginx-port", "port": 80}]})
+            ),
             json!({"ports": [{"name": "nginx-port", "protocol": "TCP", "port": 80, "targetPort": 80}],
                    "selector": {"app": "nginx"}, "type": "ClusterIP", "sessionAffinity": "None",
                    "internalTrafficPolicy": "Cluster"})
@@ -124,7 +134,9 @@ mod tests {
 
     #[test]
     fn target_port_zero_and_empty_become_the_port() {
-        let spec = defaulted(json!({"ports": [{"port": 80, "targetPort": 0}, {"port": 81, "targetPort": ""}, {"port": 82, "targetPort": "http"}]}));
+        let spec = defaulted(
+            json!({"ports": [{"port": 80, "targetPort": 0}, {"port": 81, "targetPort": ""}, {"port": 82, "targetPort": "http"}]}),
+        );
         assert_eq!(spec["ports"][0]["targetPort"], 80);
         assert_eq!(spec["ports"][1]["targetPort"], 81);
         assert_eq!(spec["ports"][2]["targetPort"], "http");
@@ -145,7 +157,9 @@ mod tests {
     #[test]
     fn external_name_gets_nothing_kubernetes_does_not_set() {
         assert_eq!(
-            defaulted(json!({"type": "ExternalName", "externalName": "nginx-service.ns2.svc.cluster.local"})),
+            defaulted(
+                json!({"type": "ExternalName", "externalName": "nginx-service.ns2.svc.cluster.local"})
+            ),
             json!({"type": "ExternalName", "sessionAffinity": "None", "externalName": "nginx-service.ns2.svc.cluster.local"})
         );
     }
@@ -153,10 +167,20 @@ mod tests {
     #[test]
     fn session_affinity() {
         let c = defaulted(json!({"sessionAffinity": "ClientIP", "ports": [{"port": 80}]}));
-        assert_eq!(c["sessionAffinityConfig"], json!({"clientIP": {"timeoutSeconds": 10800}}));
-        let kept = defaulted(json!({"sessionAffinity": "ClientIP", "sessionAffinityConfig": {"clientIP": {"timeoutSeconds": 60}}}));
-        assert_eq!(kept["sessionAffinityConfig"]["clientIP"]["timeoutSeconds"], 60);
-        let dropped = defaulted(json!({"sessionAffinity": "None", "sessionAffinityConfig": {"clientIP": {"timeoutSeconds": 60}}}));
+        assert_eq!(
+            c["sessionAffinityConfig"],
+            json!({"clientIP": {"timeoutSeconds": 10800}})
+        );
+        let kept = defaulted(
+            json!({"sessionAffinity": "ClientIP", "sessionAffinityConfig": {"clientIP": {"timeoutSeconds": 60}}}),
+        );
+        assert_eq!(
+            kept["sessionAffinityConfig"]["clientIP"]["timeoutSeconds"],
+            60
+        );
+        let dropped = defaulted(
+            json!({"sessionAffinity": "None", "sessionAffinityConfig": {"clientIP": {"timeoutSeconds": 60}}}),
+        );
         assert!(dropped.get("sessionAffinityConfig").is_none());
     }
 
@@ -173,12 +197,14 @@ mod tests {
 
     #[test]
     fn on_read() {
-        let mut old: ServiceSpec = serde_json::from_value(json!({"type": "ClusterIP", "clusterIP": "10.43.0.5"})).unwrap();
+        let mut old: ServiceSpec =
+            serde_json::from_value(json!({"type": "ClusterIP", "clusterIP": "10.43.0.5"})).unwrap();
         default_on_read(&mut old, Family::IPv4);
         assert_eq!(old.cluster_ips, vec!["10.43.0.5"]);
         assert_eq!(old.ip_families, vec!["IPv4"]);
         assert_eq!(old.policy(), SINGLE_STACK);
-        let mut headless: ServiceSpec = serde_json::from_value(json!({"type": "ClusterIP", "clusterIP": "None"})).unwrap();
+        let mut headless: ServiceSpec =
+            serde_json::from_value(json!({"type": "ClusterIP", "clusterIP": "None"})).unwrap();
         default_on_read(&mut headless, Family::IPv4);
         assert_eq!(headless.ip_families, vec!["IPv4", "IPv6"]);
         assert_eq!(headless.policy(), REQUIRE_DUAL_STACK);

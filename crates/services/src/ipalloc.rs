@@ -56,7 +56,12 @@ impl IpAllocator {
             Some((first, last)) => (first, last - first + 1),
             None => (0, 0),
         };
-        IpAllocator { cidr, first, slots: Slots::new(size, static_block_size(&cidr)), no_random: BTreeSet::new() }
+        IpAllocator {
+            cidr,
+            first,
+            slots: Slots::new(size, static_block_size(&cidr)),
+            no_random: BTreeSet::new(),
+        }
     }
 
     pub fn cidr(&self) -> &Cidr {
@@ -101,7 +106,10 @@ impl IpAllocator {
 
     pub fn allocate_next(&mut self, rng: &mut impl Rng) -> Result<IpAddr, IpAllocError> {
         let no_random = &self.no_random;
-        let o = self.slots.take_next(rng, |o| no_random.contains(&o)).ok_or(IpAllocError::Full)?;
+        let o = self
+            .slots
+            .take_next(rng, |o| no_random.contains(&o))
+            .ok_or(IpAllocError::Full)?;
         Ok(self.ip_at(o))
     }
 
@@ -140,7 +148,10 @@ mod tests {
     fn network_and_broadcast_are_out_of_range() {
         let mut a = IpAllocator::new(Cidr::parse("10.43.0.0/16").unwrap());
         assert_eq!(a.allocate(ip("10.43.0.0")), Err(IpAllocError::NotInRange));
-        assert_eq!(a.allocate(ip("10.43.255.255")), Err(IpAllocError::NotInRange));
+        assert_eq!(
+            a.allocate(ip("10.43.255.255")),
+            Err(IpAllocError::NotInRange)
+        );
         assert_eq!(a.allocate(ip("10.44.0.1")), Err(IpAllocError::NotInRange));
         assert_eq!(a.allocate(ip("fd00::1")), Err(IpAllocError::NotInRange));
         assert_eq!(a.allocate(ip("10.43.0.1")), Ok(()));
@@ -179,7 +190,9 @@ mod tests {
         for _ in 0..238 {
             got.push(a.allocate_next(&mut rng).unwrap());
         }
-        assert!(got.iter().all(|g| ip_to_u128(*g) > ip_to_u128(ip("10.43.0.16"))));
+        assert!(got
+            .iter()
+            .all(|g| ip_to_u128(*g) > ip_to_u128(ip("10.43.0.16"))));
         for _ in 0..15 {
             assert_ne!(a.allocate_next(&mut rng).unwrap(), ip("10.43.0.10"));
         }

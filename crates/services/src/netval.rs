@@ -64,7 +64,10 @@ pub fn validate_ip(field: &str, value: &str, valid_old: &[String]) -> Vec<Cause>
     if valid_old.iter().any(|o| o == value) {
         return Vec::new();
     }
-    ip_messages(value).into_iter().map(|m| Cause::invalid(field, &json!(value), m)).collect()
+    ip_messages(value)
+        .into_iter()
+        .map(|m| Cause::invalid(field, &json!(value), m))
+        .collect()
 }
 
 /// A parsed CIDR as Go's `ParseCIDRSloppy` sees it: the address as written and the prefix.
@@ -83,12 +86,20 @@ fn masked(ip: IpAddr, len: u32) -> IpAddr {
     match ip {
         IpAddr::V4(v4) => {
             let n = u32::from(v4);
-            let m = if len == 0 { 0 } else { n & (u32::MAX << (32 - len)) };
+            let m = if len == 0 {
+                0
+            } else {
+                n & (u32::MAX << (32 - len))
+            };
             IpAddr::V4(m.into())
         }
         IpAddr::V6(v6) => {
             let n = u128::from(v6);
-            let m = if len == 0 { 0 } else { n & (u128::MAX << (128 - len)) };
+            let m = if len == 0 {
+                0
+            } else {
+                n & (u128::MAX << (128 - len))
+            };
             IpAddr::V6(m.into())
         }
     }
@@ -113,13 +124,20 @@ pub fn validate_cidr(field: &str, value: &str, valid_old: &[String]) -> Vec<Caus
     if valid_old.iter().any(|o| o == value) {
         return Vec::new();
     }
-    cidr_messages(value).into_iter().map(|m| Cause::invalid(field, &json!(value), m)).collect()
+    cidr_messages(value)
+        .into_iter()
+        .map(|m| Cause::invalid(field, &json!(value), m))
+        .collect()
 }
 
 /// Upstream `ValidateNonSpecialIP`, for addresses already known to parse.
 pub fn validate_non_special_ip(field: &str, value: &str) -> Vec<Cause> {
     let Some(ip) = parse_ip_sloppy(value) else {
-        return vec![Cause::invalid(field, &json!(value), "must be a valid IP address")];
+        return vec![Cause::invalid(
+            field,
+            &json!(value),
+            "must be a valid IP address",
+        )];
     };
     // Go treats IPv4-mapped IPv6 addresses as the IPv4 address.
     let ip = match ip {
@@ -129,24 +147,40 @@ pub fn validate_non_special_ip(field: &str, value: &str) -> Vec<Cause> {
     let mut out = Vec::new();
     let v = json!(value);
     if ip.is_unspecified() {
-        out.push(Cause::invalid(field, &v, &format!("may not be unspecified ({value})")));
+        out.push(Cause::invalid(
+            field,
+            &v,
+            &format!("may not be unspecified ({value})"),
+        ));
     }
     if ip.is_loopback() {
-        out.push(Cause::invalid(field, &v, "may not be in the loopback range (127.0.0.0/8, ::1/128)"));
+        out.push(Cause::invalid(
+            field,
+            &v,
+            "may not be in the loopback range (127.0.0.0/8, ::1/128)",
+        ));
     }
     let link_local_unicast = match ip {
         IpAddr::V4(v4) => v4.is_link_local(),
         IpAddr::V6(v6) => (v6.segments()[0] & 0xffc0) == 0xfe80,
     };
     if link_local_unicast {
-        out.push(Cause::invalid(field, &v, "may not be in the link-local range (169.254.0.0/16, fe80::/10)"));
+        out.push(Cause::invalid(
+            field,
+            &v,
+            "may not be in the link-local range (169.254.0.0/16, fe80::/10)",
+        ));
     }
     let link_local_multicast = match ip {
         IpAddr::V4(v4) => v4.octets()[..3] == [224, 0, 0],
         IpAddr::V6(v6) => v6.octets()[0] == 0xff && (v6.octets()[1] & 0x0f) == 0x02,
     };
     if link_local_multicast {
-        out.push(Cause::invalid(field, &v, "may not be in the link-local multicast range (224.0.0.0/24, ff02::/10)"));
+        out.push(Cause::invalid(
+            field,
+            &v,
+            "may not be in the link-local multicast range (224.0.0.0/24, ff02::/10)",
+        ));
     }
     out
 }
@@ -167,7 +201,10 @@ pub fn ip_warnings(field: &str, value: &str) -> Vec<String> {
         }
         _ => {
             let preferred = match ip {
-                IpAddr::V6(v6) => v6.to_ipv4_mapped().map(|v4| v4.to_string()).unwrap_or_else(|| v6.to_string()),
+                IpAddr::V6(v6) => v6
+                    .to_ipv4_mapped()
+                    .map(|v4| v4.to_string())
+                    .unwrap_or_else(|| v6.to_string()),
                 v4 => v4.to_string(),
             };
             vec![format!(
@@ -200,7 +237,10 @@ pub fn cidr_warnings(field: &str, value: &str) -> Vec<String> {
         ));
     }
     if out.is_empty() && ip.is_ipv6() && format!("{ip}/{len}") != value {
-        out.push(format!("{field}: IPv6 CIDR value {value:?} should be in RFC 5952 canonical format ({:?})", format!("{ip}/{len}")));
+        out.push(format!(
+            "{field}: IPv6 CIDR value {value:?} should be in RFC 5952 canonical format ({:?})",
+            format!("{ip}/{len}")
+        ));
     }
     out
 }
@@ -214,10 +254,26 @@ mod tests {
         assert!(ip_messages("10.1.2.3").is_empty());
         assert!(ip_messages("2001:db8::1").is_empty());
         assert!(ip_messages("2001:DB8::1").is_empty());
-        assert_eq!(ip_messages("192.168.150.041"), vec!["must not have leading 0s"]);
-        assert_eq!(ip_messages("10.96.001.002"), vec!["must not have leading 0s"]);
-        assert_eq!(ip_messages("::ffff:1.2.3.4"), vec!["must not be an IPv4-mapped IPv6 address"]);
-        for bad in ["300.1.1.1", "10.0.0.0/24", "10.96.1", "", "fe80::1%eth0", "not-an-ip"] {
+        assert_eq!(
+            ip_messages("192.168.150.041"),
+            vec!["must not have leading 0s"]
+        );
+        assert_eq!(
+            ip_messages("10.96.001.002"),
+            vec!["must not have leading 0s"]
+        );
+        assert_eq!(
+            ip_messages("::ffff:1.2.3.4"),
+            vec!["must not be an IPv4-mapped IPv6 address"]
+        );
+        for bad in [
+            "300.1.1.1",
+            "10.0.0.0/24",
+            "10.96.1",
+            "",
+            "fe80::1%eth0",
+            "not-an-ip",
+        ] {
             assert_eq!(ip_messages(bad), vec![INVALID_IP], "{bad}");
         }
     }
@@ -226,10 +282,22 @@ mod tests {
     fn cidr_rules() {
         assert!(cidr_messages("10.0.0.0/8").is_empty());
         assert!(cidr_messages("2001:db8::/64").is_empty());
-        assert_eq!(cidr_messages("10.1.2.3/8"), vec!["must not have bits set beyond the prefix length"]);
-        assert_eq!(cidr_messages("10.0.0.0/08"), vec!["must not have leading 0s in IP or prefix length"]);
-        assert_eq!(cidr_messages("010.0.0.0/8"), vec!["must not have leading 0s in IP or prefix length"]);
-        assert_eq!(cidr_messages("::ffff:10.0.0.0/104"), vec!["must not have an IPv4-mapped IPv6 address"]);
+        assert_eq!(
+            cidr_messages("10.1.2.3/8"),
+            vec!["must not have bits set beyond the prefix length"]
+        );
+        assert_eq!(
+            cidr_messages("10.0.0.0/08"),
+            vec!["must not have leading 0s in IP or prefix length"]
+        );
+        assert_eq!(
+            cidr_messages("010.0.0.0/8"),
+            vec!["must not have leading 0s in IP or prefix length"]
+        );
+        assert_eq!(
+            cidr_messages("::ffff:10.0.0.0/104"),
+            vec!["must not have an IPv4-mapped IPv6 address"]
+        );
         assert_eq!(cidr_messages("10.0.0.0"), vec![INVALID_CIDR]);
         assert_eq!(cidr_messages("10.0.0.0/33"), vec![INVALID_CIDR]);
         assert_eq!(cidr_messages("192.168.1.1"), vec![INVALID_CIDR]);
@@ -238,9 +306,20 @@ mod tests {
 
     #[test]
     fn special_ips() {
-        let msg = |v: &str| validate_non_special_ip("f", v).into_iter().map(|c| c.message).collect::<Vec<_>>();
-        assert_eq!(msg("0.0.0.0"), vec!["Invalid value: \"0.0.0.0\": may not be unspecified (0.0.0.0)"]);
-        assert_eq!(msg("::"), vec!["Invalid value: \"::\": may not be unspecified (::)"]);
+        let msg = |v: &str| {
+            validate_non_special_ip("f", v)
+                .into_iter()
+                .map(|c| c.message)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            msg("0.0.0.0"),
+            vec!["Invalid value: \"0.0.0.0\": may not be unspecified (0.0.0.0)"]
+        );
+        assert_eq!(
+            msg("::"),
+            vec!["Invalid value: \"::\": may not be unspecified (::)"]
+        );
         assert_eq!(msg("127.0.0.1"), vec!["Invalid value: \"127.0.0.1\": may not be in the loopback range (127.0.0.0/8, ::1/128)"]);
         assert_eq!(msg("169.254.1.1").len(), 1);
         assert_eq!(msg("fe80::1").len(), 1);

@@ -20,7 +20,10 @@ impl fmt::Display for PortAllocError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             PortAllocError::NotInRange(r) => {
-                write!(f, "provided port is not in the valid range. The range of valid ports is {r}")
+                write!(
+                    f,
+                    "provided port is not in the valid range. The range of valid ports is {r}"
+                )
             }
             PortAllocError::Allocated => f.write_str("provided port is already allocated"),
             PortAllocError::Full => f.write_str("range is full"),
@@ -48,7 +51,10 @@ pub struct PortAllocator {
 
 impl PortAllocator {
     pub fn new(range: PortRange) -> PortAllocator {
-        PortAllocator { range, slots: Slots::new(range.size() as u128, static_block_size(&range)) }
+        PortAllocator {
+            range,
+            slots: Slots::new(range.size() as u128, static_block_size(&range)),
+        }
     }
 
     pub fn range(&self) -> PortRange {
@@ -56,11 +62,15 @@ impl PortAllocator {
     }
 
     fn offset(&self, port: i64) -> Option<u128> {
-        self.range.contains(port).then(|| (port - self.range.base as i64) as u128)
+        self.range
+            .contains(port)
+            .then(|| (port - self.range.base as i64) as u128)
     }
 
     pub fn allocate(&mut self, port: i64) -> Result<(), PortAllocError> {
-        let o = self.offset(port).ok_or(PortAllocError::NotInRange(self.range))?;
+        let o = self
+            .offset(port)
+            .ok_or(PortAllocError::NotInRange(self.range))?;
         if self.slots.take(o) {
             Ok(())
         } else {
@@ -69,7 +79,10 @@ impl PortAllocator {
     }
 
     pub fn allocate_next(&mut self, rng: &mut impl Rng) -> Result<u16, PortAllocError> {
-        let o = self.slots.take_next(rng, |_| false).ok_or(PortAllocError::Full)?;
+        let o = self
+            .slots
+            .take_next(rng, |_| false)
+            .ok_or(PortAllocError::Full)?;
         Ok(self.range.base + o as u16)
     }
 
@@ -101,7 +114,10 @@ mod tests {
     use rand::SeedableRng;
 
     fn default_range() -> PortRange {
-        PortRange { base: 30000, last: 32767 }
+        PortRange {
+            base: 30000,
+            last: 32767,
+        }
     }
 
     #[test]
@@ -114,7 +130,10 @@ mod tests {
         assert!(a.allocate(32768).is_err());
         assert!(a.allocate(70000).is_err());
         assert_eq!(a.allocate(30080), Ok(()));
-        assert_eq!(a.allocate(30080).unwrap_err().to_string(), "provided port is already allocated");
+        assert_eq!(
+            a.allocate(30080).unwrap_err().to_string(),
+            "provided port is already allocated"
+        );
         assert!(a.has(30080));
         assert!(!a.has(80));
         assert!(a.release(30080));
@@ -134,7 +153,10 @@ mod tests {
     #[test]
     fn fills_the_whole_range_then_reports_full() {
         let mut rng = StdRng::seed_from_u64(11);
-        let mut a = PortAllocator::new(PortRange { base: 30000, last: 30099 });
+        let mut a = PortAllocator::new(PortRange {
+            base: 30000,
+            last: 30099,
+        });
         let mut seen = std::collections::BTreeSet::new();
         for _ in 0..100 {
             assert!(seen.insert(a.allocate_next(&mut rng).unwrap()));

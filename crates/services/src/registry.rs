@@ -59,7 +59,12 @@ impl Registry {
                 a
             })
             .collect();
-        Registry { ips, ports: PortAllocator::new(ports), holders: BTreeMap::new(), rng }
+        Registry {
+            ips,
+            ports: PortAllocator::new(ports),
+            holders: BTreeMap::new(),
+            rng,
+        }
     }
 
     pub fn families(&self) -> Vec<Family> {
@@ -75,34 +80,47 @@ impl Registry {
     }
 
     fn pending(owner: &str) -> Holder {
-        Holder { owner: owner.to_string(), pending: true, others: Vec::new() }
+        Holder {
+            owner: owner.to_string(),
+            pending: true,
+            others: Vec::new(),
+        }
     }
 
     /// Reserves `ip` for `owner`'s write in flight.
     pub fn reserve_ip(&mut self, ip: IpAddr, owner: &str) -> Result<(), IpAllocError> {
-        let a = self.ip_allocator_mut(Family::of(ip)).ok_or(IpAllocError::NotInRange)?;
+        let a = self
+            .ip_allocator_mut(Family::of(ip))
+            .ok_or(IpAllocError::NotInRange)?;
         a.allocate(ip)?;
-        self.holders.insert(Resource::ClusterIp(ip), Self::pending(owner));
+        self.holders
+            .insert(Resource::ClusterIp(ip), Self::pending(owner));
         Ok(())
     }
 
     pub fn reserve_next_ip(&mut self, family: Family, owner: &str) -> Result<IpAddr, IpAllocError> {
         let Registry { ips, rng, .. } = self;
-        let a = ips.iter_mut().find(|a| a.family() == family).ok_or(IpAllocError::Full)?;
+        let a = ips
+            .iter_mut()
+            .find(|a| a.family() == family)
+            .ok_or(IpAllocError::Full)?;
         let ip = a.allocate_next(rng)?;
-        self.holders.insert(Resource::ClusterIp(ip), Self::pending(owner));
+        self.holders
+            .insert(Resource::ClusterIp(ip), Self::pending(owner));
         Ok(ip)
     }
 
     pub fn reserve_port(&mut self, port: i64, owner: &str) -> Result<(), PortAllocError> {
         self.ports.allocate(port)?;
-        self.holders.insert(Resource::NodePort(port as u16), Self::pending(owner));
+        self.holders
+            .insert(Resource::NodePort(port as u16), Self::pending(owner));
         Ok(())
     }
 
     pub fn reserve_next_port(&mut self, owner: &str) -> Result<u16, PortAllocError> {
         let port = self.ports.allocate_next(&mut self.rng)?;
-        self.holders.insert(Resource::NodePort(port), Self::pending(owner));
+        self.holders
+            .insert(Resource::NodePort(port), Self::pending(owner));
         Ok(port)
     }
 
@@ -118,7 +136,9 @@ impl Registry {
     /// `owner` no longer holds `r`. With `pending_only`, only a reservation still in flight is
     /// undone (a failed write must not free what the stored object holds).
     pub fn release(&mut self, r: Resource, owner: &str, pending_only: bool) {
-        let Some(h) = self.holders.get_mut(&r) else { return };
+        let Some(h) = self.holders.get_mut(&r) else {
+            return;
+        };
         if h.owner != owner {
             if !pending_only {
                 h.others.retain(|o| o != owner);
@@ -164,7 +184,14 @@ impl Registry {
         if !taken {
             return Adopted::OutOfRange;
         }
-        self.holders.insert(r, Holder { owner: owner.to_string(), pending: false, others: Vec::new() });
+        self.holders.insert(
+            r,
+            Holder {
+                owner: owner.to_string(),
+                pending: false,
+                others: Vec::new(),
+            },
+        );
         Adopted::Owned
     }
 
@@ -179,7 +206,8 @@ impl Registry {
 
     /// The allocators and the holder map describe the same set (a test invariant).
     pub fn consistent(&self) -> bool {
-        let mut from_allocators: BTreeSet<Resource> = self.ports.allocated().map(Resource::NodePort).collect();
+        let mut from_allocators: BTreeSet<Resource> =
+            self.ports.allocated().map(Resource::NodePort).collect();
         for a in &self.ips {
             from_allocators.extend(a.allocated().map(Resource::ClusterIp));
         }
@@ -195,7 +223,10 @@ mod tests {
     fn registry() -> Registry {
         Registry::new(
             &[Cidr::parse("10.43.0.0/16").unwrap()],
-            PortRange { base: 30000, last: 32767 },
+            PortRange {
+                base: 30000,
+                last: 32767,
+            },
             &[],
             StdRng::seed_from_u64(1),
         )
@@ -211,7 +242,10 @@ mod tests {
         assert!(r.holder(&Resource::ClusterIp(ip)).is_some());
         r.commit(Resource::ClusterIp(ip), "a");
         r.release(Resource::ClusterIp(ip), "a", true);
-        assert!(r.holder(&Resource::ClusterIp(ip)).is_some(), "a committed value survives a failed write");
+        assert!(
+            r.holder(&Resource::ClusterIp(ip)).is_some(),
+            "a committed value survives a failed write"
+        );
         r.release(Resource::ClusterIp(ip), "a", false);
         assert!(r.holder(&Resource::ClusterIp(ip)).is_none());
         assert!(r.consistent());
@@ -228,7 +262,10 @@ mod tests {
         r.release(p, "b", false);
         assert!(r.holder(&p).is_none());
         assert_eq!(r.adopt(Resource::NodePort(80), "c"), Adopted::OutOfRange);
-        assert_eq!(r.adopt(Resource::ClusterIp("fd00::1".parse().unwrap()), "c"), Adopted::FamilyNotConfigured);
+        assert_eq!(
+            r.adopt(Resource::ClusterIp("fd00::1".parse().unwrap()), "c"),
+            Adopted::FamilyNotConfigured
+        );
         assert!(r.consistent());
     }
 }

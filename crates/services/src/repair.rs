@@ -32,7 +32,14 @@ struct EventFactory {
 
 impl EventFactory {
     /// A core/v1 Event about `svc`, named as client-go's recorder names them.
-    fn event(&mut self, svc: &Value, component: &str, action: &str, reason: &str, message: String) -> Value {
+    fn event(
+        &mut self,
+        svc: &Value,
+        component: &str,
+        action: &str,
+        reason: &str,
+        message: String,
+    ) -> Value {
         self.seq += 1;
         let nanos = self.now.timestamp_nanos_opt().unwrap_or(0) + self.seq;
         let ts = meta::format_time(self.now);
@@ -70,24 +77,42 @@ impl EventFactory {
 /// Registers every allocation of `services` in `reg` (sorted by namespace and name, as the
 /// repair controllers list them, so the first holder of a duplicate is deterministic) and
 /// returns the Events describing what was wrong.
-pub(crate) fn rebuild(reg: &mut Registry, services: Vec<Value>, now: chrono::DateTime<chrono::Utc>) -> Vec<Value> {
+pub(crate) fn rebuild(
+    reg: &mut Registry,
+    services: Vec<Value>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Vec<Value> {
     let mut services = services;
-    services.sort_by(|a, b| (meta::namespace(a), meta::name(a)).cmp(&(meta::namespace(b), meta::name(b))));
+    services.sort_by(|a, b| {
+        (meta::namespace(a), meta::name(a)).cmp(&(meta::namespace(b), meta::name(b)))
+    });
     let primary = reg.families().first().copied().unwrap_or(Family::IPv4);
     let port_range = reg.ports.range();
     let mut events = EventFactory { now, seq: 0 };
     let mut out = Vec::new();
     for svc in &services {
-        let Ok(parsed) = Service::from_object(svc) else { continue };
+        let Ok(parsed) = Service::from_object(svc) else {
+            continue;
+        };
         let mut spec = parsed.spec;
         default_on_read(&mut spec, primary);
         let owner = owner_id(svc);
         // Unparsable addresses are reported once, not tracked.
         if spec.needs_cluster_ip() {
-            for ip in spec.cluster_ips.iter().filter(|ip| !ip.is_empty() && *ip != NONE) {
+            for ip in spec
+                .cluster_ips
+                .iter()
+                .filter(|ip| !ip.is_empty() && *ip != NONE)
+            {
                 if parse_ip_sloppy(ip).is_none() {
                     let m = format!("Cluster IP {ip} is not a valid IP; please recreate service");
-                    out.push(events.event(svc, IP_REPAIR_COMPONENT, "ClusterIPValidation", "ClusterIPNotValid", m));
+                    out.push(events.event(
+                        svc,
+                        IP_REPAIR_COMPONENT,
+                        "ClusterIPValidation",
+                        "ClusterIPNotValid",
+                        m,
+                    ));
                 }
             }
         }
@@ -125,7 +150,13 @@ pub(crate) fn rebuild(reg: &mut Registry, services: Vec<Value>, now: chrono::Dat
                         }
                         _ => ("PortOutOfRange", format!("Port {port} is not within the port range {port_range}; please recreate service")),
                     };
-                    out.push(events.event(svc, PORT_REPAIR_COMPONENT, "PortAllocation", reason, message));
+                    out.push(events.event(
+                        svc,
+                        PORT_REPAIR_COMPONENT,
+                        "PortAllocation",
+                        reason,
+                        message,
+                    ));
                 }
             }
         }

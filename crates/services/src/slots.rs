@@ -20,7 +20,11 @@ pub(crate) struct Slots {
 
 impl Slots {
     pub(crate) fn new(size: u128, offset: u128) -> Slots {
-        Slots { size, offset: offset.min(size), taken: BTreeSet::new() }
+        Slots {
+            size,
+            offset: offset.min(size),
+            taken: BTreeSet::new(),
+        }
     }
 
     pub(crate) fn size(&self) -> u128 {
@@ -52,7 +56,11 @@ impl Slots {
     /// Takes a free offset the way upstream does: random start in the upper block, forward scan
     /// with wrap-around, then the same in the lower block. `skip` marks offsets that random
     /// allocation must never return (they stay available to [`Slots::take`]).
-    pub(crate) fn take_next(&mut self, rng: &mut impl Rng, skip: impl Fn(u128) -> bool) -> Option<u128> {
+    pub(crate) fn take_next(
+        &mut self,
+        rng: &mut impl Rng,
+        skip: impl Fn(u128) -> bool,
+    ) -> Option<u128> {
         let found = self
             .scan(rng, self.offset, self.size, &skip)
             .or_else(|| self.scan(rng, 0, self.offset, &skip))?;
@@ -61,7 +69,13 @@ impl Slots {
     }
 
     /// The first free, non-skipped offset of `[lo, hi)` at or after a random start, wrapping.
-    fn scan(&self, rng: &mut impl Rng, lo: u128, hi: u128, skip: &impl Fn(u128) -> bool) -> Option<u128> {
+    fn scan(
+        &self,
+        rng: &mut impl Rng,
+        lo: u128,
+        hi: u128,
+        skip: &impl Fn(u128) -> bool,
+    ) -> Option<u128> {
         if hi <= lo {
             return None;
         }
@@ -69,7 +83,8 @@ impl Slots {
         let start = rng.random_range(0..len);
         // Walk forward from the start, first to the end of the block, then from its beginning:
         // each leg only has to step over a run of taken offsets.
-        self.first_free(lo + start, hi, skip).or_else(|| self.first_free(lo, lo + start, skip))
+        self.first_free(lo + start, hi, skip)
+            .or_else(|| self.first_free(lo, lo + start, skip))
     }
 
     fn first_free(&self, from: u128, to: u128, skip: &impl Fn(u128) -> bool) -> Option<u128> {

@@ -80,7 +80,11 @@ pub struct ServiceSpec {
     pub ports: Vec<ServicePort>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub selector: BTreeMap<String, String>,
-    #[serde(rename = "clusterIP", default, skip_serializing_if = "String::is_empty")]
+    #[serde(
+        rename = "clusterIP",
+        default,
+        skip_serializing_if = "String::is_empty"
+    )]
     pub cluster_ip: String,
     #[serde(rename = "clusterIPs", default, skip_serializing_if = "Vec::is_empty")]
     pub cluster_ips: Vec<String>,
@@ -90,7 +94,11 @@ pub struct ServiceSpec {
     pub external_ips: Vec<String>,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub session_affinity: String,
-    #[serde(rename = "loadBalancerIP", default, skip_serializing_if = "String::is_empty")]
+    #[serde(
+        rename = "loadBalancerIP",
+        default,
+        skip_serializing_if = "String::is_empty"
+    )]
     pub load_balancer_ip: String,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub load_balancer_source_ranges: Vec<String>,
@@ -186,12 +194,16 @@ impl ServiceSpec {
 
     /// `apiservice.ExternallyAccessible`.
     pub fn externally_accessible(&self) -> bool {
-        self.is_type(LOAD_BALANCER) || self.is_type(NODE_PORT) || (self.is_type(CLUSTER_IP) && !self.external_ips.is_empty())
+        self.is_type(LOAD_BALANCER)
+            || self.is_type(NODE_PORT)
+            || (self.is_type(CLUSTER_IP) && !self.external_ips.is_empty())
     }
 
     /// `shouldAllocateNodePorts`.
     pub fn should_allocate_node_ports(&self) -> bool {
-        self.is_type(NODE_PORT) || (self.is_type(LOAD_BALANCER) && self.allocate_load_balancer_node_ports.unwrap_or(true))
+        self.is_type(NODE_PORT)
+            || (self.is_type(LOAD_BALANCER)
+                && self.allocate_load_balancer_node_ports.unwrap_or(true))
     }
 
     /// Validation's `isHeadlessService`: exactly `clusterIPs: [None]`.
@@ -245,8 +257,14 @@ impl Service {
     /// Writes `spec` and `status` back into the object, keeping its other fields where they are.
     pub fn write_to(&self, obj: &mut Value) {
         if let Some(m) = obj.as_object_mut() {
-            m.insert("spec".into(), serde_json::to_value(&self.spec).unwrap_or_else(|_| Value::Object(Map::new())));
-            m.insert("status".into(), serde_json::to_value(&self.status).unwrap_or_else(|_| Value::Object(Map::new())));
+            m.insert(
+                "spec".into(),
+                serde_json::to_value(&self.spec).unwrap_or_else(|_| Value::Object(Map::new())),
+            );
+            m.insert(
+                "status".into(),
+                serde_json::to_value(&self.status).unwrap_or_else(|_| Value::Object(Map::new())),
+            );
         }
     }
 }
@@ -270,7 +288,10 @@ mod tests {
             serde_json::to_string(&out["spec"]).unwrap(),
             r#"{"ports":[{"protocol":"TCP","port":80,"targetPort":"http"}],"selector":{"a":"1","b":"2"},"type":"NodePort","allocateLoadBalancerNodePorts":false}"#
         );
-        assert_eq!(serde_json::to_string(&out["status"]).unwrap(), r#"{"loadBalancer":{}}"#);
+        assert_eq!(
+            serde_json::to_string(&out["status"]).unwrap(),
+            r#"{"loadBalancer":{}}"#
+        );
     }
 
     #[test]

@@ -30,7 +30,10 @@ pub fn service_warnings(spec: &ServiceSpec, annotations: &BTreeMap<String, Strin
         }
     }
     if !spec.external_ips.is_empty() {
-        out.push("spec.externalIPs is deprecated and may no longer be implemented in some clusters".to_string());
+        out.push(
+            "spec.externalIPs is deprecated and may no longer be implemented in some clusters"
+                .to_string(),
+        );
     }
     for (i, ip) in spec.external_ips.iter().enumerate() {
         out.extend(ip_warnings(&format!("spec.externalIPs[{i}]"), ip));
@@ -39,7 +42,10 @@ pub fn service_warnings(spec: &ServiceSpec, annotations: &BTreeMap<String, Strin
         out.extend(ip_warnings("spec.loadBalancerIP", &spec.load_balancer_ip));
     }
     for (i, cidr) in spec.load_balancer_source_ranges.iter().enumerate() {
-        out.extend(cidr_warnings(&format!("spec.loadBalancerSourceRanges[{i}]"), cidr));
+        out.extend(cidr_warnings(
+            &format!("spec.loadBalancerSourceRanges[{i}]"),
+            cidr,
+        ));
     }
     if spec.is_type(EXTERNAL_NAME) && !spec.external_ips.is_empty() {
         out.push("spec.externalIPs is ignored when spec.type is \"ExternalName\"".to_string());
@@ -48,7 +54,10 @@ pub fn service_warnings(spec: &ServiceSpec, annotations: &BTreeMap<String, Strin
         out.push("spec.externalName is ignored when spec.type is not \"ExternalName\"".to_string());
     }
     if spec.traffic_distribution.as_deref() == Some("PreferClose") {
-        out.push("spec.trafficDistribution: \"PreferClose\" is deprecated; use \"PreferSameZone\"".to_string());
+        out.push(
+            "spec.trafficDistribution: \"PreferClose\" is deprecated; use \"PreferSameZone\""
+                .to_string(),
+        );
     }
     out
 }
@@ -58,7 +67,10 @@ pub fn status_warnings(status: &ServiceStatus) -> Vec<String> {
     let mut out = Vec::new();
     for (i, ing) in status.load_balancer.ingress.iter().enumerate() {
         if !ing.ip.is_empty() {
-            out.extend(ip_warnings(&format!("status.loadBalancer.ingress[{i}]"), &ing.ip));
+            out.extend(ip_warnings(
+                &format!("status.loadBalancer.ingress[{i}]"),
+                &ing.ip,
+            ));
         }
     }
     out
@@ -78,7 +90,9 @@ mod tests {
     fn reference_warnings() {
         assert_eq!(
             warnings(json!({"type": "ClusterIP", "externalIPs": ["192.168.150.41"]})),
-            vec!["spec.externalIPs is deprecated and may no longer be implemented in some clusters"]
+            vec![
+                "spec.externalIPs is deprecated and may no longer be implemented in some clusters"
+            ]
         );
         assert_eq!(
             warnings(json!({"type": "ClusterIP", "externalName": "www.example.com"})),
@@ -88,7 +102,11 @@ mod tests {
             warnings(json!({"type": "ClusterIP", "trafficDistribution": "PreferClose"})),
             vec!["spec.trafficDistribution: \"PreferClose\" is deprecated; use \"PreferSameZone\""]
         );
-        assert!(warnings(json!({"type": "LoadBalancer", "loadBalancerIP": "not-an-ip"})).is_empty());
-        assert!(warnings(json!({"type": "ExternalName", "externalName": "www.example.com"})).is_empty());
+        assert!(
+            warnings(json!({"type": "LoadBalancer", "loadBalancerIP": "not-an-ip"})).is_empty()
+        );
+        assert!(
+            warnings(json!({"type": "ExternalName", "externalName": "www.example.com"})).is_empty()
+        );
     }
 }

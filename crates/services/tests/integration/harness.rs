@@ -55,12 +55,23 @@ pub fn kubectl(e: &ApiError) -> String {
     let details = e.details.as_ref().unwrap();
     let causes = details["causes"].as_array().unwrap();
     let name = details.get("name").and_then(Value::as_str).unwrap_or("");
-    let lines: Vec<String> =
-        causes.iter().map(|c| format!("{}: {}", c["field"].as_str().unwrap(), c["message"].as_str().unwrap())).collect();
+    let lines: Vec<String> = causes
+        .iter()
+        .map(|c| {
+            format!(
+                "{}: {}",
+                c["field"].as_str().unwrap(),
+                c["message"].as_str().unwrap()
+            )
+        })
+        .collect();
     if lines.len() == 1 {
         format!("The Service \"{name}\" is invalid: {}", lines[0])
     } else {
-        format!("The Service \"{name}\" is invalid: \n* {}", lines.join("\n* "))
+        format!(
+            "The Service \"{name}\" is invalid: \n* {}",
+            lines.join("\n* ")
+        )
     }
 }
 
@@ -79,7 +90,10 @@ pub struct Written {
 impl Cluster {
     /// A k3s-default cluster with the `kubernetes` Service bootstrapped straight into the store.
     pub fn new() -> Cluster {
-        Cluster::with_config(ServiceConfig { rng_seed: Some(1), ..ServiceConfig::default() })
+        Cluster::with_config(ServiceConfig {
+            rng_seed: Some(1),
+            ..ServiceConfig::default()
+        })
     }
 
     pub fn with_config(config: ServiceConfig) -> Cluster {
@@ -100,18 +114,44 @@ impl Cluster {
     /// A cluster restarted on `services` (what a store would hand back), with the repair report.
     pub fn from_store(config: ServiceConfig, services: Vec<Value>) -> (Cluster, Vec<Value>) {
         let (adm, events) = ServiceAdmission::new(config, services.clone()).unwrap();
-        let store = services.into_iter().map(|s| (s["metadata"]["name"].as_str().unwrap().to_string(), s)).collect();
-        (Cluster { adm, store, next_uid: 0, rv: 100 }, events)
+        let store = services
+            .into_iter()
+            .map(|s| (s["metadata"]["name"].as_str().unwrap().to_string(), s))
+            .collect();
+        (
+            Cluster {
+                adm,
+                store,
+                next_uid: 0,
+                rv: 100,
+            },
+            events,
+        )
     }
 
-    fn req<'a>(&self, operation: Operation, subresource: Option<&'a str>, old: Option<&'a Value>, dry_run: bool) -> AdmissionRequest<'a> {
-        AdmissionRequest { resource: services_resource(), operation, subresource, old, dry_run }
+    fn req<'a>(
+        &self,
+        operation: Operation,
+        subresource: Option<&'a str>,
+        old: Option<&'a Value>,
+        dry_run: bool,
+    ) -> AdmissionRequest<'a> {
+        AdmissionRequest {
+            resource: services_resource(),
+            operation,
+            subresource,
+            old,
+            dry_run,
+        }
     }
 
     fn store_object(&mut self, mut obj: Value) -> Value {
         self.rv += 1;
         obj["metadata"]["resourceVersion"] = json!(self.rv.to_string());
-        self.store.insert(obj["metadata"]["name"].as_str().unwrap().to_string(), obj.clone());
+        self.store.insert(
+            obj["metadata"]["name"].as_str().unwrap().to_string(),
+            obj.clone(),
+        );
         obj
     }
 
@@ -129,7 +169,10 @@ impl Cluster {
         let warnings = self.adm.admit(&req, &mut body)?;
         if dry_run {
             self.adm.finish(&req, &body, None);
-            return Ok(Written { object: body, warnings });
+            return Ok(Written {
+                object: body,
+                warnings,
+            });
         }
         let name = body["metadata"]["name"].as_str().unwrap().to_string();
         if self.store.contains_key(&name) {
@@ -138,7 +181,10 @@ impl Cluster {
         }
         let stored = self.store_object(body.clone());
         self.adm.finish(&req, &body, Some(&stored));
-        Ok(Written { object: stored, warnings })
+        Ok(Written {
+            object: stored,
+            warnings,
+        })
     }
 
     pub fn create(&mut self, body: Value) -> Result<Written, ApiError> {
@@ -150,15 +196,30 @@ impl Cluster {
     }
 
     pub fn get(&self, name: &str) -> Value {
-        self.store.get(name).cloned().unwrap_or_else(|| panic!("services \"{name}\" not found"))
+        self.store
+            .get(name)
+            .cloned()
+            .unwrap_or_else(|| panic!("services \"{name}\" not found"))
     }
 
-    fn update_inner(&mut self, name: &str, mut new: Value, subresource: Option<&str>, store_fails: bool) -> Result<Written, ApiError> {
+    fn update_inner(
+        &mut self,
+        name: &str,
+        mut new: Value,
+        subresource: Option<&str>,
+        store_fails: bool,
+    ) -> Result<Written, ApiError> {
         normalize(&mut new);
         let old = self.get(name);
         // The strategy: server-owned metadata from the stored object; the main resource keeps
         // the stored status, /status keeps everything but the status.
-        for f in ["uid", "creationTimestamp", "namespace", "name", "resourceVersion"] {
+        for f in [
+            "uid",
+            "creationTimestamp",
+            "namespace",
+            "name",
+            "resourceVersion",
+        ] {
             new["metadata"][f] = old["metadata"][f].clone();
         }
         if subresource == Some("status") {
@@ -176,7 +237,10 @@ impl Cluster {
         }
         let stored = self.store_object(new.clone());
         self.adm.finish(&req, &new, Some(&stored));
-        Ok(Written { object: stored, warnings })
+        Ok(Written {
+            object: stored,
+            warnings,
+        })
     }
 
     /// `kubectl replace`: a PUT of `body`.

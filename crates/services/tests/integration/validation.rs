@@ -5,21 +5,36 @@ use crate::harness::*;
 use serde_json::json;
 
 fn create_err(c: &mut Cluster, name: &str, spec: serde_json::Value) -> String {
-    kubectl(&c.create(svc(name, spec)).err().unwrap_or_else(|| panic!("{name} was accepted")))
+    kubectl(
+        &c.create(svc(name, spec))
+            .err()
+            .unwrap_or_else(|| panic!("{name} was accepted")),
+    )
 }
 
 #[test]
 fn ports() {
     let mut c = Cluster::new();
-    assert_eq!(create_err(&mut c, "no-ports", json!({"selector": {"app": "nginx"}})), "The Service \"no-ports\" is invalid: spec.ports: Required value");
+    assert_eq!(
+        create_err(&mut c, "no-ports", json!({"selector": {"app": "nginx"}})),
+        "The Service \"no-ports\" is invalid: spec.ports: Required value"
+    );
     for p in [0, 70000, -1] {
         assert_eq!(
             create_err(&mut c, "p", json!({"selector": {"app": "nginx"}, "ports": [{"port": p}]})),
             format!("The Service \"p\" is invalid: \n* spec.ports[0].port: Invalid value: {p}: must be between 1 and 65535, inclusive\n* spec.ports[0].targetPort: Invalid value: {p}: must be between 1 and 65535, inclusive")
         );
     }
-    let zero = c.create(svc("targetport-zero", json!({"selector": {"app": "nginx"}, "ports": [{"port": 80, "targetPort": 0}]}))).unwrap();
-    assert_eq!(zero.object["spec"]["ports"], json!([{"protocol": "TCP", "port": 80, "targetPort": 80}]));
+    let zero = c
+        .create(svc(
+            "targetport-zero",
+            json!({"selector": {"app": "nginx"}, "ports": [{"port": 80, "targetPort": 0}]}),
+        ))
+        .unwrap();
+    assert_eq!(
+        zero.object["spec"]["ports"],
+        json!([{"protocol": "TCP", "port": 80, "targetPort": 80}])
+    );
     assert_eq!(
         create_err(&mut c, "targetport-70000", json!({"selector": {"app": "nginx"}, "ports": [{"port": 80, "targetPort": 70000}]})),
         "The Service \"targetport-70000\" is invalid: spec.ports[0].targetPort: Invalid value: 70000: must be between 1 and 65535, inclusive"
@@ -36,7 +51,11 @@ fn ports() {
          * spec.ports[4].targetPort: Invalid value: \"8080\": must contain at least one letter (a-z)"
     );
     assert_eq!(
-        create_err(&mut c, "dup-names", json!({"selector": {"app": "nginx"}, "ports": [{"name": "http", "port": 80}, {"name": "http", "port": 81}]})),
+        create_err(
+            &mut c,
+            "dup-names",
+            json!({"selector": {"app": "nginx"}, "ports": [{"name": "http", "port": 80}, {"name": "http", "port": 81}]})
+        ),
         "The Service \"dup-names\" is invalid: spec.ports[1].name: Duplicate value: \"http\""
     );
     assert_eq!(
@@ -51,7 +70,11 @@ fn ports() {
         create_err(&mut c, "bad-port-name", json!({"selector": {"app": "nginx"}, "ports": [{"name": "HTTP_Port", "port": 80}]})),
         "The Service \"bad-port-name\" is invalid: spec.ports[0].name: Invalid value: \"HTTP_Port\": a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')"
     );
-    assert_eq!(c.adm.allocations().cluster_ips.len(), 2, "refused creates hold no ClusterIP");
+    assert_eq!(
+        c.adm.allocations().cluster_ips.len(),
+        2,
+        "refused creates hold no ClusterIP"
+    );
 }
 
 #[test]
@@ -69,7 +92,10 @@ fn protocols_affinity_type_and_policies() {
         );
     }
     let a = c.create(svc("affinity-default", json!({"selector": {"app": "nginx"}, "sessionAffinity": "ClientIP", "ports": [{"port": 80}]}))).unwrap();
-    assert_eq!(a.object["spec"]["sessionAffinityConfig"], json!({"clientIP": {"timeoutSeconds": 10800}}));
+    assert_eq!(
+        a.object["spec"]["sessionAffinityConfig"],
+        json!({"clientIP": {"timeoutSeconds": 10800}})
+    );
     for t in [0, 86401] {
         assert_eq!(
             create_err(&mut c, "affinity", json!({"selector": {"app": "nginx"}, "sessionAffinity": "ClientIP", "sessionAffinityConfig": {"clientIP": {"timeoutSeconds": t}}, "ports": [{"port": 80}]})),
@@ -95,7 +121,10 @@ fn protocols_affinity_type_and_policies() {
         "The Service \"itp-bogus\" is invalid: spec.internalTrafficPolicy: Unsupported value: \"Bogus\": supported values: \"Cluster\", \"Local\""
     );
     let td = c.create(svc("td-preferclose", json!({"trafficDistribution": "PreferClose", "internalTrafficPolicy": "Local", "ports": [{"port": 80}]}))).unwrap();
-    assert_eq!(td.warnings, vec!["spec.trafficDistribution: \"PreferClose\" is deprecated; use \"PreferSameZone\""]);
+    assert_eq!(
+        td.warnings,
+        vec!["spec.trafficDistribution: \"PreferClose\" is deprecated; use \"PreferSameZone\""]
+    );
     assert_eq!(td.object["spec"]["internalTrafficPolicy"], "Local");
     assert_eq!(
         create_err(&mut c, "td-bogus", json!({"trafficDistribution": "Anywhere", "ports": [{"port": 80}]})),
@@ -143,7 +172,11 @@ fn selector_and_update_time_validation() {
          * spec.selector: Invalid value: \"nginx!\": a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyValue',  or 'my_value',  or '12345', regex used for validation is '(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?')\n\
          * spec.selector: Invalid value: \"bad key/with/two/slashes\": a valid label key must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for validation is '([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]') with an optional DNS subdomain prefix and '/' (e.g. 'example.com/MyName')"
     );
-    c.create(svc("nginx-service", json!({"selector": {"app": "nginx"}, "ports": [{"name": "nginx-port", "port": 80}]}))).unwrap();
+    c.create(svc(
+        "nginx-service",
+        json!({"selector": {"app": "nginx"}, "ports": [{"name": "nginx-port", "port": 80}]}),
+    ))
+    .unwrap();
     let mut zero = c.get("nginx-service");
     zero["spec"]["ports"][0]["port"] = json!(0);
     assert_eq!(
@@ -154,15 +187,28 @@ fn selector_and_update_time_validation() {
         kubectl(&c.patch("nginx-service", json!({"spec": {"type": "Foo"}})).err().unwrap()),
         "The Service \"nginx-service\" is invalid: spec.type: Unsupported value: \"Foo\": supported values: \"ClusterIP\", \"ExternalName\", \"LoadBalancer\", \"NodePort\""
     );
-    c.create(svc("1nginx", json!({"selector": {"app": "nginx"}, "ports": [{"port": 80}]}))).unwrap();
+    c.create(svc(
+        "1nginx",
+        json!({"selector": {"app": "nginx"}, "ports": [{"port": 80}]}),
+    ))
+    .unwrap();
 }
 
 #[test]
 fn an_empty_name_fails_inside_ip_allocation() {
     let mut c = Cluster::new();
-    let e = c.create(svc("", json!({"selector": {"app": "nginx"}, "ports": [{"port": 80}]}))).err().unwrap();
+    let e = c
+        .create(svc(
+            "",
+            json!({"selector": {"app": "nginx"}, "ports": [{"port": 80}]}),
+        ))
+        .err()
+        .unwrap();
     let text = kubectl(&e);
     assert!(text.starts_with("The Service \"\" is invalid: spec.clusterIPs: Invalid value: [\"\"]: failed to allocate IP: IPAddress.networking.k8s.io \"10.43."), "{text}");
-    assert!(text.ends_with("\" is invalid: spec.parentRef.name: Required value"), "{text}");
+    assert!(
+        text.ends_with("\" is invalid: spec.parentRef.name: Required value"),
+        "{text}"
+    );
     assert_eq!(c.adm.allocations().cluster_ips.len(), 1);
 }
