@@ -10,4 +10,5 @@ mod headless;
 mod loadbalancer;
 mod nodeport;
 mod properties;
+mod seeds;
 mod validation;
