@@ -31,15 +31,9 @@ struct EventFactory {
 }
 
 impl EventFactory {
-    /// A core/v1 Event about `svc`, named as client-go's recorder names them.
-    fn event(
-        &mut self,
-        svc: &Value,
-        component: &str,
-        action: &str,
-        reason: &str,
-        message: String,
-    ) -> Value {
+    /// A core/v1 Event about `svc` in the shape client-go's legacy recorder gives them (the one
+    /// the repair controllers used before the events.k8s.io recorder), named as it names them.
+    fn event(&mut self, svc: &Value, component: &str, reason: &str, message: String) -> Value {
         self.seq += 1;
         let nanos = self.now.timestamp_nanos_opt().unwrap_or(0) + self.seq;
         let ts = meta::format_time(self.now);
@@ -67,8 +61,8 @@ impl EventFactory {
             "lastTimestamp": ts,
             "count": 1,
             "type": "Warning",
-            "action": action,
-            "reportingComponent": component,
+            "eventTime": null,
+            "reportingComponent": "",
             "reportingInstance": ""
         })
     }
@@ -106,13 +100,7 @@ pub(crate) fn rebuild(
             {
                 if parse_ip_sloppy(ip).is_none() {
                     let m = format!("Cluster IP {ip} is not a valid IP; please recreate service");
-                    out.push(events.event(
-                        svc,
-                        IP_REPAIR_COMPONENT,
-                        "ClusterIPValidation",
-                        "ClusterIPNotValid",
-                        m,
-                    ));
+                    out.push(events.event(svc, IP_REPAIR_COMPONENT, "ClusterIPNotValid", m));
                 }
             }
         }
@@ -121,27 +109,24 @@ pub(crate) fn rebuild(
                 (_, Adopted::Owned) => {}
                 (Resource::ClusterIp(ip), outcome) => {
                     let family = Family::of(ip);
-                    let (reason, action, message) = match outcome {
+                    let (reason, message) = match outcome {
                         Adopted::Duplicate => (
                             "ClusterIPAlreadyAllocated",
-                            "ClusterIPAllocation",
                             format!("Cluster IP [{family}]:{ip} was assigned to multiple services; please recreate service"),
                         ),
                         Adopted::FamilyNotConfigured => (
                             "ClusterIPNotValid",
-                            "ClusterIPValidation",
                             format!("Cluster IP {ip}({family}) is of ip family that is no longer configured on cluster; please recreate service"),
                         ),
                         _ => {
                             let cidr = reg.ip_allocator(family).map(|a| a.cidr().to_string()).unwrap_or_default();
                             (
                                 "ClusterIPOutOfRange",
-                                "ClusterIPAllocation",
                                 format!("Cluster IP [{family}]:{ip} is not within the service CIDR {cidr}; please recreate service"),
                             )
                         }
                     };
-                    out.push(events.event(svc, IP_REPAIR_COMPONENT, action, reason, message));
+                    out.push(events.event(svc, IP_REPAIR_COMPONENT, reason, message));
                 }
                 (Resource::NodePort(port), outcome) => {
                     let (reason, message) = match outcome {
@@ -150,13 +135,7 @@ pub(crate) fn rebuild(
                         }
                         _ => ("PortOutOfRange", format!("Port {port} is not within the port range {port_range}; please recreate service")),
                     };
-                    out.push(events.event(
-                        svc,
-                        PORT_REPAIR_COMPONENT,
-                        "PortAllocation",
-                        reason,
-                        message,
-                    ));
+                    out.push(events.event(svc, PORT_REPAIR_COMPONENT, reason, message));
                 }
             }
         }
