@@ -8,6 +8,10 @@
 //!   new, `dropTypeDependentFields`, validation of the update.
 //! - `/status`: the `ipMode` default and `status.loadBalancer` validation.
 //!
+//! [`Admission::default`] runs the decoding defaults alone, before the server records
+//! managedFields, so that the writer owns the defaulted fields but not the allocated ones, as
+//! in kube-apiserver.
+//!
 //! Reservations are made under one lock, so concurrent writes never get the same value; they
 //! stay pending until [`Admission::finish`] reports the store's answer. Then they are
 //! committed, and what the previous version held but the stored one does not is released; or,
@@ -253,6 +257,34 @@ fn holdings_of(obj: &Value) -> BTreeSet<Resource> {
 }
 
 impl Admission for ServiceAdmission {
+    /// `SetDefaults_Service`, which kube-apiserver applies while decoding, so the writer owns
+    /// what it defaulted; [`Admission::admit`] applies it again (it is idempotent) and does
+    /// everything else.
+    fn default(&self, req: &AdmissionRequest<'_>, obj: &mut Value) {
+        if !is_service(req) {
+            return;
+        }
+        let Ok(mut svc) = Service::from_object(obj) else {
+            return;
+        };
+        match (req.operation, req.subresource) {
+            (Operation::Create | Operation::Update, None) => {
+                set_defaults(&mut svc);
+                svc.write_to(obj);
+            }
+            (Operation::Update, Some("status")) => {
+                default_ingress_ip_mode(&mut svc);
+                if let Some(m) = obj.as_object_mut() {
+                    m.insert(
+                        "status".into(),
+                        serde_json::to_value(&svc.status).unwrap_or(Value::Null),
+                    );
+                }
+            }
+            _ => {}
+        }
+    }
+
     fn admit(&self, req: &AdmissionRequest<'_>, obj: &mut Value) -> Result<Vec<String>, ApiError> {
         if !is_service(req) {
             return Ok(Vec::new());

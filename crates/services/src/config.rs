@@ -280,15 +280,25 @@ impl ServiceConfig {
             .split(',')
             .map(|s| s.trim().to_string())
             .collect();
+        ServiceConfig::new(service_cidrs, parse_node_port_range(node_port_range)?)
+    }
+
+    /// From already split ranges (`--service-cidr` as clap's `value_delimiter` gives it) and a
+    /// parsed port range; the cluster DNS address as in [`ServiceConfig::from_flags`].
+    pub fn new(
+        service_cidrs: Vec<String>,
+        node_port_range: (u16, u16),
+    ) -> Result<ServiceConfig, ConfigError> {
         let cidrs = parse_service_cidrs(&service_cidrs)?;
-        let node_port_range = parse_node_port_range(node_port_range)?;
         let cluster_dns = cidrs[0].nth(9).into_iter().collect();
-        Ok(ServiceConfig {
+        let config = ServiceConfig {
             service_cidrs,
             node_port_range,
             cluster_dns,
             rng_seed: None,
-        })
+        };
+        config.port_range()?;
+        Ok(config)
     }
 
     /// The parsed ranges, primary first.
@@ -366,6 +376,11 @@ mod tests {
             c,
             ServiceConfig::from_flags("10.43.0.0/16", "30000-32767").unwrap()
         );
+        assert_eq!(
+            c,
+            ServiceConfig::new(vec!["10.43.0.0/16".into()], (30000, 32767)).unwrap()
+        );
+        assert!(ServiceConfig::new(vec!["10.43.0.0/16".into()], (32767, 30000)).is_err());
         assert_eq!(c.kubernetes_service_ip().unwrap().to_string(), "10.43.0.1");
         assert_eq!(c.port_range().unwrap().to_string(), "30000-32767");
     }

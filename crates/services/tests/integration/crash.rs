@@ -45,6 +45,7 @@ async fn create(adm: &ServiceAdmission, store: &Store, mut obj: Value) -> Result
         old: None,
         dry_run: false,
     };
+    adm.default(&req, &mut obj);
     adm.admit(&req, &mut obj).map_err(|e| e.message)?;
     let key = res.key(Some("default"), obj["metadata"]["name"].as_str().unwrap());
     match store.create(&key, obj.clone()).await {

@@ -166,6 +166,7 @@ impl Cluster {
         meta.insert("creationTimestamp".into(), json!("2026-11-21T23:26:38Z"));
         body["status"] = json!({"loadBalancer": {}});
         let req = self.req(Operation::Create, None, None, dry_run);
+        self.adm.default(&req, &mut body);
         let warnings = self.adm.admit(&req, &mut body)?;
         if dry_run {
             self.adm.finish(&req, &body, None);
@@ -230,6 +231,7 @@ impl Cluster {
             new["status"] = old["status"].clone();
         }
         let req = self.req(Operation::Update, subresource, Some(&old), false);
+        self.adm.default(&req, &mut new);
         let warnings = self.adm.admit(&req, &mut new)?;
         if store_fails {
             self.adm.finish(&req, &new, None);
