@@ -1,0 +1,643 @@
+//! Reference transcripts: parse the recordings in `reference/`, replay selected commands against a
+//! [`Cluster`], and compare output and exit code after normalising what legitimately differs
+//! between two runs of the same command.
+//!
+//! A transcript is `#` header lines, then blocks of `$ command` (a heredoc body belongs to the
+//! command), its interleaved stdout+stderr, and `[exit code: N]` (or `[exit code: N; output had
+//! no trailing newline]`).
+//!
+//! Outputs are compared as *canonical lines*: tables (a header of upper-case column names, as
+//! kubectl prints them) are cut into cells at the header's column offsets, so that a value of a
+//! different length, which moves every column after it, is not a difference; every other line is
+//! compared exactly, indentation included. Normalisation replaces only values that must differ:
+//! times, uids, resourceVersions, ages in AGE columns, allocated ClusterIPs (10.96/16 in the
+//! reference, 10.43/16 here), the API port and generateName suffixes. `generation` is kept.
+
+use crate::Cluster;
+use regex::Regex;
+use std::fmt::Write as _;
+use std::path::PathBuf;
+use std::sync::LazyLock;
+
+/// One recorded command.
+#[derive(Debug, Clone)]
+pub struct Recorded {
+    /// 0-based position in the file; plans refer to commands by it.
+    pub index: usize,
+    /// 1-based line of the `$ ` line in the file.
+    pub line: usize,
+    /// The `#` lines right before the command (its explanation in the recording).
+    pub comment: String,
+    pub command: String,
+    pub output: String,
+    pub exit_code: i32,
+}
+
+/// A parsed reference file.
+pub struct Transcript {
+    pub name: String,
+    pub commands: Vec<Recorded>,
+}
+
+static EXIT_LINE: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"^\[exit code: (-?\d+)(; output had no trailing newline)?\]$").unwrap());
+static HEREDOC: LazyLock<Regex> = LazyLock::new(|| Regex::new(r#"<<-?\s*['"]?([A-Za-z_][A-Za-z0-9_]*)['"]?"#).unwrap());
+static BARE_ASSIGNMENT: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^[A-Za-z_][A-Za-z0-9_]*=\$\([^()]*\)$").unwrap());
+static SHELL_LINE: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"^(timeout|sleep|kubectl|curl|wait|echo|cat|jq)\b|^[A-Za-z_][A-Za-z0-9_]*=").unwrap());
+
+impl Transcript {
+    /// Directory of the fixture copies (part of the repository, so CI needs nothing else).
+    pub fn dir() -> PathBuf {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/kubectl/reference")
+    }
+
+    pub fn load(name: &str) -> Transcript {
+        let path = Self::dir().join(name);
+        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+        Transcript::parse(name, &text)
+    }
+
+    pub fn parse(name: &str, text: &str) -> Transcript {
+        let lines: Vec<&str> = text.split('\n').collect();
+        let mut commands = Vec::new();
+        let mut comment: Vec<&str> = Vec::new();
+        let mut i = 0;
+        while i < lines.len() {
+            let line = lines[i];
+            if let Some(first) = line.strip_prefix("$ ") {
+                let start = i + 1;
+                let mut command = vec![first];
+                if let Some(term) = HEREDOC.captures(first).map(|c| c.get(1).unwrap().as_str()) {
+                    loop {
+                        i += 1;
+                        let l = *lines.get(i).unwrap_or_else(|| panic!("{name}:{start}: heredoc {term} never ends"));
+                        command.push(l);
+                        if l == term {
+                            break;
+                        }
+                    }
+                } else if BARE_ASSIGNMENT.is_match(first) {
+                    // One recording (11) has a multi-line script without a heredoc: `RV=$(...)`
+                    // alone on the `$` line, then more shell lines. Its output never starts with
+                    // a shell command word, so take lines while they look like shell.
+                    while lines.get(i + 1).is_some_and(|l| SHELL_LINE.is_match(l)) {
+                        i += 1;
+                        command.push(lines[i]);
+                    }
+                }
+                i += 1;
+                let mut output: Vec<&str> = Vec::new();
+                let (exit_code, trailing_newline) = loop {
+                    let l = *lines.get(i).unwrap_or_else(|| panic!("{name}:{start}: no [exit code] line"));
+                    if let Some(c) = EXIT_LINE.captures(l) {
+                        break (c[1].parse().unwrap(), c.get(2).is_none());
+                    }
+                    output.push(l);
+                    i += 1;
+                };
+                let mut output = output.join("\n");
+                if trailing_newline && !output.is_empty() {
+                    output.push('\n');
+                }
+                commands.push(Recorded {
+                    index: commands.len(),
+                    line: start,
+                    comment: comment.join("\n"),
+                    command: command.join("\n"),
+                    output,
+                    exit_code,
+                });
+                comment.clear();
+            } else if line.starts_with('#') {
+                comment.push(line);
+            } else if line.trim().is_empty() {
+                comment.clear();
+            } else {
+                panic!("{name}:{}: unexpected line outside a command: {line:?}", i + 1);
+            }
+            i += 1;
+        }
+        Transcript { name: name.to_string(), commands }
+    }
+
+    /// The command at `index`, checking that it contains `needle` (so plans stay readable and
+    /// notice when a fixture changes).
+    pub fn get(&self, index: usize, needle: &str) -> &Recorded {
+        let r = self.commands.get(index).unwrap_or_else(|| panic!("{}: no command #{index}", self.name));
+        assert!(
+            r.command.contains(needle),
+            "{}: command #{index} (line {}) does not contain {needle:?}:\n{}",
+            self.name,
+            r.line,
+            r.command
+        );
+        r
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Normalisation
+
+/// Which run a text comes from: the reference allocated ClusterIPs from 10.96.0.0/16, we from
+/// 10.43.0.0/16, and each side is only allowed its own range.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Side {
+    Reference,
+    Switchboard,
+}
+
+struct Rule {
+    re: Regex,
+    with: String,
+}
+
+fn rule(re: &str, with: &str) -> Rule {
+    Rule { re: Regex::new(re).unwrap(), with: with.to_string() }
+}
+
+static COMMON_RULES: LazyLock<Vec<Rule>> = LazyLock::new(|| {
+    vec![
+        // klog prefix of kubectl -v=N lines: I1121 23:27:51.627477   22047 loader.go:402]
+        rule(r"^[IWEF]\d{4} \d{2}:\d{2}:\d{2}\.\d+\s+\d+ ", "<KLOG> "),
+        rule(r" in \d+ milliseconds", " in <N> milliseconds"),
+        // RFC 3339 times (creationTimestamp, managedFields time, deletionTimestamp, ...)
+        rule(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:Z|[+-]\d{2}:\d{2})", "<TIME>"),
+        // kubectl diff file headers
+        rule(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}\.\d+ [+-]\d{4}", "<TIME>"),
+        rule(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", "<UID>"),
+        // resourceVersion in YAML, JSON and JSON inside a JSON string
+        rule(r#"resourceVersion(\\?"?)(\s*:\s*)(\\?")\d+(\\?")"#, "resourceVersion${1}${2}${3}<RV>${4}"),
+        rule(r"127\.0\.0\.1:\d+", "127.0.0.1:<PORT>"),
+        // generateName suffixes: 5 characters of the apiserver's alphabet (no vowels, no 0/1/3)
+        rule(r"\b([a-z0-9][a-z0-9.]*-)[bcdfghjklmnpqrstvwxz2456789]{5}\b", "${1}<RAND>"),
+    ]
+});
+
+static REFERENCE_IPS: LazyLock<Vec<Rule>> = LazyLock::new(|| {
+    vec![
+        rule(r"\b10\.96\.0\.1\b", "<KUBERNETES-IP>"),
+        rule(r"\b10\.96\.0\.0\b", "<SERVICE-NETWORK-IP>"),
+        rule(r"\b10\.96\.\d{1,3}\.\d{1,3}\b", "<CLUSTER-IP>"),
+    ]
+});
+
+static SWITCHBOARD_IPS: LazyLock<Vec<Rule>> = LazyLock::new(|| {
+    vec![
+        rule(r"\b10\.43\.0\.1\b", "<KUBERNETES-IP>"),
+        rule(r"\b10\.43\.0\.0\b", "<SERVICE-NETWORK-IP>"),
+        rule(r"\b10\.43\.\d{1,3}\.\d{1,3}\b", "<CLUSTER-IP>"),
+    ]
+});
+
+static AGE: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^(?:(?:\d+(?:ms|s|m|h|d|y))+|<invalid>|<unknown>)$").unwrap());
+static TABLE_HEADER_CELL: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^[A-Z][A-Z0-9()/_.-]*(?: [A-Z][A-Z0-9()/_.-]*)*$").unwrap());
+static TWO_SPACES: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"\s{2,}").unwrap());
+
+/// Extra per-command normalisation: (pattern, replacement), applied after the common rules.
+pub type Extra = Vec<(Regex, String)>;
+
+fn normalise_text(s: &str, side: Side, extra: &Extra) -> String {
+    let mut s = s.to_string();
+    let ips = match side {
+        Side::Reference => &*REFERENCE_IPS,
+        Side::Switchboard => &*SWITCHBOARD_IPS,
+    };
+    for r in COMMON_RULES.iter().chain(ips.iter()) {
+        s = r.re.replace_all(&s, r.with.as_str()).into_owned();
+    }
+    for (re, with) in extra {
+        s = re.replace_all(&s, with.as_str()).into_owned();
+    }
+    s
+}
+
+/// A table header as kubectl's tabwriter prints it: column names at fixed character offsets.
+struct Table {
+    starts: Vec<usize>,
+    age_columns: Vec<usize>,
+}
+
+impl Table {
+    fn from_header(line: &str) -> Option<Table> {
+        if line.starts_with(' ') {
+            return None;
+        }
+        let cells = split_cells(line);
+        if cells.len() < 2 || !cells.iter().all(|c| TABLE_HEADER_CELL.is_match(c)) {
+            return None;
+        }
+        let chars: Vec<char> = line.chars().collect();
+        let mut starts = vec![0];
+        for i in 2..chars.len() {
+            if chars[i] != ' ' && chars[i - 1] == ' ' && chars[i - 2] == ' ' {
+                starts.push(i);
+            }
+        }
+        if starts.len() != cells.len() {
+            return None;
+        }
+        let age_columns = cells.iter().enumerate().filter(|(_, c)| matches!(c.as_str(), "AGE" | "LAST SEEN")).map(|(i, _)| i).collect();
+        Some(Table { starts, age_columns })
+    }
+
+    /// Cells of a row: cut at the header's offsets when the row is aligned with it (it is, when
+    /// both come from one tabwriter flush); else split at runs of 2+ spaces.
+    fn cells(&self, row: &str) -> Vec<String> {
+        let chars: Vec<char> = row.chars().collect();
+        let aligned = self.starts.iter().skip(1).all(|&s| s >= chars.len() || (s > 0 && chars[s - 1] == ' '));
+        let mut cells: Vec<String> = if aligned {
+            let mut out = Vec::new();
+            for (i, &s) in self.starts.iter().enumerate() {
+                if s >= chars.len() {
+                    out.push(String::new());
+                    continue;
+                }
+                let end = self.starts.get(i + 1).copied().unwrap_or(chars.len()).min(chars.len());
+                out.push(chars[s..end].iter().collect::<String>().trim().to_string());
+            }
+            out
+        } else {
+            split_cells(row)
+        };
+        for &c in &self.age_columns {
+            if let Some(cell) = cells.get_mut(c) {
+                if AGE.is_match(cell) {
+                    *cell = "<AGE>".to_string();
+                }
+            }
+        }
+        while cells.last().is_some_and(|c| c.is_empty()) {
+            cells.pop();
+        }
+        cells
+    }
+}
+
+fn split_cells(line: &str) -> Vec<String> {
+    TWO_SPACES.split(line.trim()).map(str::to_string).collect()
+}
+
+/// The text as canonical lines (see the module docs). A missing final newline is a line of its own.
+pub fn canonical_lines(text: &str, side: Side, extra: &Extra) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut table: Option<Table> = None;
+    for line in text.lines() {
+        let line = line.trim_end();
+        if line.is_empty() {
+            table = None;
+            out.push(String::new());
+            continue;
+        }
+        if let Some(t) = &table {
+            let cells: Vec<String> = t.cells(line).iter().map(|c| normalise_text(c, side, extra)).collect();
+            out.push(format!("| {} |", cells.join(" | ")));
+            continue;
+        }
+        if let Some(t) = Table::from_header(line) {
+            out.push(format!("| {} |", split_cells(line).join(" | ")));
+            table = Some(t);
+            continue;
+        }
+        out.push(normalise_text(line, side, extra));
+    }
+    if !text.is_empty() && !text.ends_with('\n') {
+        out.push("<no trailing newline>".to_string());
+    }
+    out
+}
+
+/// A line diff (longest common subsequence) with 3 lines of context; `-` reference, `+` ours.
+pub fn diff(expected: &[String], actual: &[String]) -> String {
+    let (n, m) = (expected.len(), actual.len());
+    let mut ops: Vec<(char, &str)> = Vec::new();
+    if n.saturating_mul(m) > 16_000_000 {
+        ops.extend(expected.iter().map(|l| ('-', l.as_str())));
+        ops.extend(actual.iter().map(|l| ('+', l.as_str())));
+    } else {
+        let mut lcs = vec![0u32; (n + 1) * (m + 1)];
+        let at = |i: usize, j: usize| i * (m + 1) + j;
+        for i in (0..n).rev() {
+            for j in (0..m).rev() {
+                lcs[at(i, j)] =
+                    if expected[i] == actual[j] { lcs[at(i + 1, j + 1)] + 1 } else { lcs[at(i + 1, j)].max(lcs[at(i, j + 1)]) };
+            }
+        }
+        let (mut i, mut j) = (0, 0);
+        while i < n || j < m {
+            if i < n && j < m && expected[i] == actual[j] {
+                ops.push((' ', &expected[i]));
+                i += 1;
+                j += 1;
+            } else if j < m && (i == n || lcs[at(i, j + 1)] >= lcs[at(i + 1, j)]) {
+                ops.push(('+', &actual[j]));
+                j += 1;
+            } else {
+                ops.push(('-', &expected[i]));
+                i += 1;
+            }
+        }
+    }
+    let changed: Vec<usize> = ops.iter().enumerate().filter(|(_, (c, _))| *c != ' ').map(|(i, _)| i).collect();
+    let mut out = String::new();
+    let mut last_shown: Option<usize> = None;
+    let mut shown = 0;
+    for (i, (c, l)) in ops.iter().enumerate() {
+        let near = changed.iter().any(|&k| k.abs_diff(i) <= 3);
+        if !near {
+            continue;
+        }
+        if last_shown.is_some_and(|p| p + 1 != i) || (last_shown.is_none() && i > 0) {
+            out.push_str("   ...\n");
+        }
+        let _ = writeln!(out, "{c}  {l}");
+        last_shown = Some(i);
+        shown += 1;
+        if shown > 300 {
+            out.push_str("   ... (diff truncated)\n");
+            break;
+        }
+    }
+    out
+}
+
+// ---------------------------------------------------------------------------------------------
+// Replay plans
+
+#[derive(Debug, Clone)]
+pub enum Action {
+    /// Run it and compare output and exit code with the recording.
+    Compare,
+    /// Run it for the state it creates; only the exit code is checked.
+    Setup,
+    /// Not run, for the reason given.
+    Skip(&'static str),
+}
+
+/// What to do with one recorded command.
+pub struct Step {
+    pub index: usize,
+    pub needle: &'static str,
+    pub action: Action,
+    pub extra: Extra,
+    /// A shell filter both outputs go through before comparing (e.g. a `jq` projection that keeps
+    /// what does not depend on features still missing).
+    pub filter: Option<String>,
+}
+
+pub fn compare(index: usize, needle: &'static str) -> Step {
+    Step { index, needle, action: Action::Compare, extra: Vec::new(), filter: None }
+}
+
+pub fn setup(index: usize, needle: &'static str) -> Step {
+    Step { index, needle, action: Action::Setup, extra: Vec::new(), filter: None }
+}
+
+pub fn skip(index: usize, needle: &'static str, reason: &'static str) -> Step {
+    Step { index, needle, action: Action::Skip(reason), extra: Vec::new(), filter: None }
+}
+
+impl Step {
+    /// Extra normalisation for this command only, on both sides.
+    pub fn normalise(mut self, pattern: &str, replacement: &str) -> Step {
+        self.extra.push((Regex::new(pattern).unwrap(), replacement.to_string()));
+        self
+    }
+
+    /// Pipes both the recorded and our output (stdout+stderr) through `filter` (a shell command
+    /// reading stdin) before comparing. The exit code compared is still the command's.
+    pub fn through(mut self, filter: &str) -> Step {
+        self.filter = Some(filter.to_string());
+        self
+    }
+}
+
+/// Replays a transcript against a cluster, step by step, collecting every mismatch; the test
+/// fails at [`Replay::finish`] with all of them, so one run shows every difference. The cluster
+/// is passed to each call (not held), so a test can restart the server between steps.
+pub struct Replay {
+    pub transcript: Transcript,
+    covered: Vec<bool>,
+    failures: Vec<String>,
+    compared: usize,
+    skipped: Vec<(usize, &'static str)>,
+}
+
+impl Replay {
+    pub fn new(file: &str) -> Replay {
+        let transcript = Transcript::load(file);
+        let covered = vec![false; transcript.commands.len()];
+        Replay { transcript, covered, failures: Vec::new(), compared: 0, skipped: Vec::new() }
+    }
+
+    pub fn run(&mut self, cluster: &Cluster, steps: Vec<Step>) {
+        for step in steps {
+            self.step(cluster, step);
+        }
+    }
+
+    /// The recorded command at `index` (checked to contain `needle`).
+    pub fn recorded(&self, index: usize, needle: &str) -> Recorded {
+        self.transcript.get(index, needle).clone()
+    }
+
+    fn cover(&mut self, index: usize) {
+        assert!(!self.covered[index], "{}: command #{index} planned twice", self.transcript.name);
+        self.covered[index] = true;
+    }
+
+    pub fn step(&mut self, cluster: &Cluster, step: Step) {
+        let rec = self.recorded(step.index, step.needle);
+        self.cover(step.index);
+        match step.action {
+            Action::Skip(reason) => {
+                self.skipped.push((step.index, reason));
+                if std::env::var_os("TRANSCRIPT_TRY_SKIPPED").is_some() {
+                    self.try_skipped(cluster, &rec, &step.extra);
+                }
+            }
+            Action::Setup => {
+                let run = cluster.sh(&rec.command);
+                if run.code != rec.exit_code {
+                    self.failures.push(format!(
+                        "{}\nsetup command: exit code {} (recorded {})\noutput:\n{}",
+                        self.describe(&rec),
+                        run.code,
+                        rec.exit_code,
+                        indent(&run.out)
+                    ));
+                }
+            }
+            Action::Compare => {
+                self.compared += 1;
+                let (expected, actual) = match &step.filter {
+                    None => (rec.output.clone(), cluster.sh(&rec.command)),
+                    Some(filter) => {
+                        let recorded = cluster.work_dir().join(format!("recorded-{}.out", rec.index));
+                        std::fs::write(&recorded, &rec.output).unwrap();
+                        let expected = cluster.sh(&format!("{filter} < '{}'", recorded.display()));
+                        assert_eq!(expected.code, 0, "filter {filter:?} failed on the recording:\n{}", expected.out);
+                        // The command's own stderr goes through the filter too, as it was
+                        // interleaved in the recording; pipefail keeps the command's exit code.
+                        let run = cluster.sh(&format!("{{\n{}\n}} 2>&1 | {filter}", rec.command));
+                        (expected.out, run)
+                    }
+                };
+                let filtered = step.filter.as_deref().map(|f| format!("\n(both outputs filtered through: {f})")).unwrap_or_default();
+                if let Err(msg) = compare_output(&expected, rec.exit_code, &actual.out, actual.code, &step.extra) {
+                    self.failures.push(format!("{}{filtered}\n{msg}", self.describe(&rec)));
+                }
+            }
+        }
+    }
+
+    /// With `TRANSCRIPT_TRY_SKIPPED=1`, skipped commands run anyway and report (without failing
+    /// the test) whether they now match, to find the ones a new feature lets us enable. They
+    /// change state too, so later results in such a run are only indicative.
+    fn try_skipped(&self, cluster: &Cluster, rec: &Recorded, extra: &Extra) {
+        let run = cluster.sh(&rec.command);
+        match compare_output(&rec.output, rec.exit_code, &run.out, run.code, extra) {
+            Ok(()) => eprintln!("[try-skipped] {} #{} now MATCHES", self.transcript.name, rec.index),
+            Err(msg) => eprintln!("[try-skipped] {}\n{msg}", self.describe(rec)),
+        }
+    }
+
+    /// Records a failure found by a custom check (for example a filtered comparison).
+    pub fn check(&mut self, what: &str, result: Result<(), String>) {
+        if let Err(msg) = result {
+            self.failures.push(format!("── {}: {what} ──\n{msg}", self.transcript.name));
+        }
+    }
+
+    fn describe(&self, rec: &Recorded) -> String {
+        format!("── {} #{} (line {}) ──\n$ {}", self.transcript.name, rec.index, rec.line, rec.command)
+    }
+
+    /// Checks that every recorded command was planned (compared, set up or skipped with a
+    /// reason), prints the coverage, and fails with every mismatch found.
+    pub fn finish(self) {
+        let missing: Vec<usize> = self.covered.iter().enumerate().filter(|(_, c)| !**c).map(|(i, _)| i).collect();
+        assert!(missing.is_empty(), "{}: commands not in the plan: {missing:?}", self.transcript.name);
+        eprintln!(
+            "{}: {} commands, {} compared, {} skipped",
+            self.transcript.name,
+            self.transcript.commands.len(),
+            self.compared,
+            self.skipped.len()
+        );
+        if !self.failures.is_empty() {
+            panic!(
+                "{}: {} differences from the reference:\n\n{}",
+                self.transcript.name,
+                self.failures.len(),
+                self.failures.join("\n\n")
+            );
+        }
+    }
+}
+
+fn indent(s: &str) -> String {
+    s.lines().map(|l| format!("    {l}\n")).collect()
+}
+
+/// Compares one command's output and exit code with a recording; `Err` holds a readable diff.
+pub fn compare_output(expected: &str, expected_code: i32, actual: &str, actual_code: i32, extra: &Extra) -> Result<(), String> {
+    compare_texts(expected, Side::Reference, expected_code, actual, actual_code, extra)
+}
+
+/// [`compare_output`] with the expected text's side given (hand-written expectations use
+/// Switchboard's 10.43.0.0/16 addresses).
+pub fn compare_texts(
+    expected: &str,
+    expected_side: Side,
+    expected_code: i32,
+    actual: &str,
+    actual_code: i32,
+    extra: &Extra,
+) -> Result<(), String> {
+    let want = canonical_lines(expected, expected_side, extra);
+    let got = canonical_lines(actual, Side::Switchboard, extra);
+    let mut msg = String::new();
+    if expected_code != actual_code {
+        let _ = writeln!(msg, "exit code: expected {expected_code}, got {actual_code}");
+    }
+    if want != got {
+        let _ = writeln!(msg, "output differs (- reference, + switchboard; after normalisation):\n{}", diff(&want, &got));
+    }
+    if msg.is_empty() {
+        Ok(())
+    } else {
+        if want != got {
+            let _ = write!(msg, "raw output:\n{}", indent(actual));
+        }
+        Err(msg)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_heredocs_missing_newlines_and_comments() {
+        let t = Transcript::parse(
+            "x",
+            "# header\n\n$ kubectl get ns\nNAME   STATUS\n[exit code: 0]\n\n# make one\n$ kubectl apply -f - <<'EOF'\nkind: X\n[exit code: 9]\nEOF\ncreated\n[exit code: 1; output had no trailing newline]\n\n$ true\n[exit code: 0]\n",
+        );
+        assert_eq!(t.commands.len(), 3);
+        assert_eq!(t.commands[0].output, "NAME   STATUS\n");
+        assert_eq!(t.commands[1].command, "kubectl apply -f - <<'EOF'\nkind: X\n[exit code: 9]\nEOF");
+        assert_eq!(t.commands[1].output, "created");
+        assert_eq!(t.commands[1].exit_code, 1);
+        assert_eq!(t.commands[1].comment, "# make one");
+        assert_eq!(t.commands[2].output, "");
+    }
+
+    #[test]
+    fn tables_compare_by_cell_and_ages_and_ips_are_normalised() {
+        let reference = "NAME         TYPE        CLUSTER-IP     AGE\nkubernetes   ClusterIP   10.96.0.1      8s\nweb          ClusterIP   10.96.17.252   2m46s\n";
+        let ours = "NAME         TYPE        CLUSTER-IP    AGE\nkubernetes   ClusterIP   10.43.0.1     0s\nweb          ClusterIP   10.43.1.2     1d\n";
+        assert_eq!(compare_output(reference, 0, ours, 0, &Vec::new()), Ok(()));
+        // ...but a real difference still fails, and a 10.96 address is not ours.
+        let wrong = "NAME         TYPE        CLUSTER-IP    AGE\nkubernetes   NodePort    10.43.0.1     0s\nweb          ClusterIP   10.96.1.2     1d\n";
+        let err = compare_output(reference, 0, wrong, 0, &Vec::new()).unwrap_err();
+        assert!(err.contains("NodePort") && err.contains("10.96.1.2"), "{err}");
+    }
+
+    #[test]
+    fn empty_cells_in_tables_keep_their_column() {
+        let reference = "NAME       SHORTNAMES   APIVERSION\nbindings                v1\nconfigmaps cm           v1\n";
+        let lines = canonical_lines(reference, Side::Reference, &Vec::new());
+        assert_eq!(lines[1], "| bindings |  | v1 |");
+    }
+
+    #[test]
+    fn uids_times_resource_versions_and_random_suffixes_are_normalised() {
+        let a = "uid: 9d107a2b-a6a3-4adf-8237-fb63730f6c1a\nresourceVersion: \"63\"\n\"time\":\"2026-11-21T23:27:54Z\"\n{\\\"resourceVersion\\\":\\\"5\\\"}\nnginx-service-9c9v9\n";
+        let b = "uid: 00000000-0000-4000-8000-000000000001\nresourceVersion: \"7\"\n\"time\":\"2027-01-01T00:00:00Z\"\n{\\\"resourceVersion\\\":\\\"123\\\"}\nnginx-service-xk2pq\n";
+        assert_eq!(compare_output(a, 0, b, 0, &Vec::new()), Ok(()));
+        // generation is not normalised
+        assert!(compare_output("generation: 1\n", 0, "generation: 2\n", 0, &Vec::new()).is_err());
+    }
+
+    #[test]
+    fn every_reference_fixture_parses() {
+        let mut files: Vec<_> = std::fs::read_dir(Transcript::dir()).unwrap().map(|e| e.unwrap().path()).collect();
+        files.retain(|p| p.extension().is_some_and(|e| e == "txt"));
+        assert!(files.len() >= 6, "{files:?}");
+        for f in files {
+            let t = Transcript::load(f.file_name().unwrap().to_str().unwrap());
+            assert!(!t.commands.is_empty(), "{}", t.name);
+        }
+        // The one multi-line script without a heredoc (11 #1) keeps all its lines.
+        let t = Transcript::load("11-watch-and-list-paging.txt");
+        let script = &t.commands[1];
+        assert!(script.command.ends_with("echo \"curl processes done\""), "{}", script.command);
+        assert!(script.output.starts_with("service/watch-demo created\n"), "{}", script.output);
+    }
+
+    #[test]
+    fn missing_trailing_newline_is_a_difference() {
+        assert!(compare_output("{}", 0, "{}\n", 0, &Vec::new()).is_err());
+    }
+}
