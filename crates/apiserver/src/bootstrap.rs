@@ -51,3 +51,17 @@ pub async fn run(store: &store::Store, kubernetes_ip: IpAddr, api_port: u16) -> 
     )
     .await
 }
+
+/// Stores Events (the allocation repair report) in their namespaces. Failures are logged:
+/// a report that cannot be written must not keep the server from starting.
+pub async fn record_events(store: &store::Store, events: Vec<Value>) {
+    let res = model::lookup("", "v1", "events").unwrap();
+    for mut ev in events {
+        tracing::warn!(event = %ev, "allocation repair");
+        strategy::prepare_create(res, &mut ev);
+        let key = res.key(meta::namespace(&ev), meta::name(&ev));
+        if let Err(e) = store.create(&key, ev).await {
+            tracing::warn!(error = %e, "recording repair event failed");
+        }
+    }
+}

@@ -33,6 +33,8 @@ pub struct Config {
     pub listen: SocketAddr,
     /// Service CIDRs (IPv4 and/or IPv6); the first address of the first is the `kubernetes` Service's.
     pub service_cidrs: Vec<String>,
+    /// NodePort range, `30000-32767`.
+    pub node_port_range: String,
 }
 
 impl Default for Config {
@@ -41,6 +43,7 @@ impl Default for Config {
             data_dir: PathBuf::from("./switchboard-data"),
             listen: "0.0.0.0:6443".parse().unwrap(),
             service_cidrs: vec!["10.43.0.0/16".to_string()],
+            node_port_range: "30000-32767".to_string(),
         }
     }
 }
@@ -54,20 +57,15 @@ pub struct Server {
     task: tokio::task::JoinHandle<Result<()>>,
 }
 
-/// First address of a CIDR (the network address + 1), e.g. 10.43.0.1 for 10.43.0.0/16.
-pub fn first_service_ip(cidr: &str) -> Result<IpAddr> {
-    let (net, _) = cidr.split_once('/').context("service CIDR must be ADDR/PREFIX")?;
-    let ip: IpAddr = net.parse().context("service CIDR address")?;
-    Ok(match ip {
-        IpAddr::V4(v4) => IpAddr::V4((u32::from(v4) + 1).into()),
-        IpAddr::V6(v6) => IpAddr::V6((u128::from(v6) + 1).into()),
-    })
-}
-
 impl Server {
     /// Opens the store, creates credentials and bootstrap objects, and starts serving.
     pub async fn start(config: Config) -> Result<Server> {
-        let kubernetes_ip = first_service_ip(config.service_cidrs.first().map(String::as_str).unwrap_or("10.43.0.0/16"))?;
+        let service_config = services::ServiceConfig::new(
+            config.service_cidrs.clone(),
+            services::parse_node_port_range(&config.node_port_range).map_err(|e| anyhow::anyhow!("--service-node-port-range: {e}"))?,
+        )
+        .map_err(|e| anyhow::anyhow!("service configuration: {e}"))?;
+        let kubernetes_ip = service_config.kubernetes_service_ip().map_err(|e| anyhow::anyhow!("--service-cidr: {e}"))?;
         let pki = pki::Pki::load_or_create(&config.data_dir, &[kubernetes_ip])?;
         let store = Arc::new(store::Store::open(&config.data_dir).await.context("opening the store")?);
         let listener = tokio::net::TcpListener::bind(config.listen).await.with_context(|| format!("listening on {}", config.listen))?;
@@ -80,12 +78,18 @@ impl Server {
         let kubeconfig = pki.write_kubeconfig(&format!("https://{url_host}:{}", local_addr.port()))?;
         bootstrap::run(&store, kubernetes_ip, local_addr.port()).await.map_err(|e| anyhow::anyhow!(e.to_string()))?;
 
+        let services_res = model::lookup("", "v1", "services").expect("services are served");
+        let existing = store.list(&services_res.namespace_prefix(None), None, None).items.into_iter().map(|o| o.value.as_ref().clone());
+        let (service_admission, repair_events) =
+            services::ServiceAdmission::new(service_config, existing).map_err(|e| anyhow::anyhow!("service configuration: {e}"))?;
+        bootstrap::record_events(&store, repair_events).await;
+
         let (ns_tx, ns_rx) = tokio::sync::mpsc::unbounded_channel();
         let state = Arc::new(server::ApiServer {
             store,
             admin_token: pki.admin_token.clone(),
             server_address: format!("{url_host}:{}", local_addr.port()),
-            admission: Vec::new(),
+            admission: vec![Arc::new(service_admission)],
             namespace_deleted: ns_tx,
         });
         tokio::spawn(namespaces::run(state.clone(), ns_rx));

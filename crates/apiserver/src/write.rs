@@ -64,8 +64,17 @@ fn generate_name(prefix: &str) -> String {
 
 fn run_admission(state: &Shared, req: &AdmissionRequest<'_>, obj: &mut Value) -> Result<Vec<String>, ApiError> {
     let mut warnings = Vec::new();
-    for a in &state.admission {
-        warnings.extend(a.admit(req, obj)?);
+    for (i, a) in state.admission.iter().enumerate() {
+        match a.admit(req, obj) {
+            Ok(w) => warnings.extend(w),
+            Err(e) => {
+                // Plugins before this one reserved things for a write that won't happen.
+                for earlier in &state.admission[..i] {
+                    earlier.finish(req, obj, None);
+                }
+                return Err(e);
+            }
+        }
     }
     Ok(warnings)
 }

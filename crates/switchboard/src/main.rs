@@ -32,11 +32,19 @@ struct ServerArgs {
     /// Service CIDR(s), comma-separated (one IPv4 and/or one IPv6 range).
     #[arg(long, default_value = "10.43.0.0/16", value_delimiter = ',')]
     service_cidr: Vec<String>,
+    /// Port range for NodePort Services.
+    #[arg(long, default_value = "30000-32767")]
+    service_node_port_range: String,
 }
 
 impl ServerArgs {
     fn config(&self) -> apiserver::Config {
-        apiserver::Config { data_dir: self.data_dir.clone(), listen: self.listen, service_cidrs: self.service_cidr.clone() }
+        apiserver::Config {
+            data_dir: self.data_dir.clone(),
+            listen: self.listen,
+            service_cidrs: self.service_cidr.clone(),
+            node_port_range: self.service_node_port_range.clone(),
+        }
     }
 }
 
