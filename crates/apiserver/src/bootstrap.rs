@@ -17,6 +17,7 @@ async fn ensure(store: &store::Store, plural: &str, mut obj: Value) -> Result<()
     strategy::prepare_create(res, &mut obj);
     let now = meta::format_time(chrono::Utc::now());
     patch::record_update(res, None, &mut obj, &patch::Writer { manager: "kube-apiserver", subresource: None, time: &now });
+    strategy::canonical_order(&mut obj);
     match store.create(&key, obj).await {
         Ok(_) | Err(store::StoreError::AlreadyExists { .. }) => Ok(()),
         Err(e) => Err(ApiError::internal(e.to_string())),

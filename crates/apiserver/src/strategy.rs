@@ -184,6 +184,25 @@ pub fn semantically_equal(old: &Value, new: &Value) -> bool {
     strip(old) == strip(new)
 }
 
+/// Puts `kind`, `apiVersion`, `metadata` first and metadata's fields in Go's order, as
+/// kube-apiserver serialises objects; done once before storing so every read is in order.
+pub fn canonical_order(obj: &mut Value) {
+    let Some(m) = obj.as_object_mut() else { return };
+    let mut out = Map::new();
+    for k in ["kind", "apiVersion"] {
+        if let Some(v) = m.remove(k) {
+            out.insert(k.to_string(), v);
+        }
+    }
+    if m.contains_key("metadata") {
+        let ordered = model::table::ordered_metadata(&Value::Object(m.clone()));
+        m.remove("metadata");
+        out.insert("metadata".into(), ordered);
+    }
+    out.append(m);
+    *m = out;
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

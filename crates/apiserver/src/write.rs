@@ -79,6 +79,12 @@ fn run_admission(state: &Shared, req: &AdmissionRequest<'_>, obj: &mut Value) ->
     Ok(warnings)
 }
 
+fn ordered(obj: &Value) -> Value {
+    let mut o = obj.clone();
+    strategy::canonical_order(&mut o);
+    o
+}
+
 fn run_defaulting(state: &Shared, req: &AdmissionRequest<'_>, obj: &mut Value) {
     for a in &state.admission {
         a.default(req, obj);
@@ -168,7 +174,7 @@ pub async fn create(state: &Shared, ctx: &Ctx, body: &[u8]) -> Result<Response<B
     let mut attempt = 0;
     loop {
         let key = key_of(res, &obj);
-        match state.store.create(&key, obj.clone()).await {
+        match state.store.create(&key, ordered(&obj)).await {
             Ok(stored) => {
                 finish_admission(state, &req, &obj, Some(&stored.value));
                 return Ok(respond(res, &stored.value, StatusCode::CREATED, ctx, &warnings));
@@ -263,7 +269,7 @@ async fn commit(state: &Shared, ctx: &Ctx, current: &Arc<Value>, next: Next, dry
             Ok(Some((obj, StatusCode::OK)))
         }
         Next::Delete(obj) if dry_run => Ok(Some((obj, StatusCode::OK))),
-        Next::Write(obj) => match state.store.update(&key, obj.clone(), precondition).await {
+        Next::Write(obj) => match state.store.update(&key, ordered(&obj), precondition).await {
             Ok(stored) => {
                 finish_admission(state, &req, &obj, Some(&stored.value));
                 Ok(Some((stored.value.as_ref().clone(), StatusCode::OK)))
@@ -355,7 +361,7 @@ async fn create_from_update(state: &Shared, ctx: &Ctx, mut obj: Value, mut warni
         return Ok(respond(res, &obj, StatusCode::CREATED, ctx, &warnings));
     }
     let key = key_of(res, &obj);
-    match state.store.create(&key, obj.clone()).await {
+    match state.store.create(&key, ordered(&obj)).await {
         Ok(stored) => {
             finish_admission(state, &req, &obj, Some(&stored.value));
             Ok(respond(res, &stored.value, StatusCode::CREATED, ctx, &warnings))
@@ -468,7 +474,7 @@ async fn apply_create(state: &Shared, ctx: &Ctx, applied: &Value, manager: &str,
         return Ok(respond(res, &obj, StatusCode::CREATED, ctx, &warnings));
     }
     let key = key_of(res, &obj);
-    match state.store.create(&key, obj.clone()).await {
+    match state.store.create(&key, ordered(&obj)).await {
         Ok(stored) => {
             finish_admission(state, &req, &obj, Some(&stored.value));
             Ok(respond(res, &stored.value, StatusCode::CREATED, ctx, &warnings))
