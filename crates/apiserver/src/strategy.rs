@@ -194,6 +194,10 @@ pub fn canonical_order(obj: &mut Value) {
             out.insert(k.to_string(), v);
         }
     }
+    if let Some(meta) = m.get_mut("metadata").and_then(Value::as_object_mut) {
+        // A placeholder the store overwrites in place, so resourceVersion sits where Go puts it.
+        meta.entry("resourceVersion").or_insert_with(|| Value::String(String::new()));
+    }
     if m.contains_key("metadata") {
         let ordered = model::table::ordered_metadata(&Value::Object(m.clone()));
         m.remove("metadata");
