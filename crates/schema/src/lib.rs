@@ -13,6 +13,7 @@ pub mod decode;
 mod extra;
 mod gotime;
 pub mod openapi;
+pub mod protobuf;
 
 
 pub use decode::{
