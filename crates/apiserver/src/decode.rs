@@ -43,6 +43,18 @@ pub fn parse_body(bytes: &[u8], bt: BodyType, res: &ResourceInfo) -> Result<Valu
             })
         }
         BodyType::ApplyCbor => Err("CBOR is not supported".to_string()),
+        BodyType::Protobuf => {
+            return match schema::protobuf::decode(bytes) {
+                Ok(v) => Ok(v),
+                // Custom resources have no protobuf form: kube-apiserver answers 415.
+                Err(e @ schema::protobuf::ProtobufError::CustomResource { .. }) => {
+                    let mut err = ApiError::new(415, "UnsupportedMediaType", e.to_string());
+                    err.details = Some(serde_json::Map::new());
+                    Err(err)
+                }
+                Err(e) => Err(ApiError::bad_request(e.to_string())),
+            }
+        }
         _ => serde_json::from_slice::<Value>(bytes).map_err(|e| e.to_string()),
     };
     parsed.map_err(|e| {

@@ -7,6 +7,7 @@
 pub use model::admission;
 pub mod bootstrap;
 pub mod decode;
+pub mod defaults;
 pub mod discovery;
 pub mod namespaces;
 pub mod negotiate;
@@ -89,7 +90,7 @@ impl Server {
             store,
             admin_token: pki.admin_token.clone(),
             server_address: format!("{url_host}:{}", local_addr.port()),
-            admission: vec![Arc::new(service_admission)],
+            admission: vec![Arc::new(defaults::BuiltinDefaults), Arc::new(service_admission)],
             namespace_deleted: ns_tx,
         });
         tokio::spawn(namespaces::run(state.clone(), ns_rx));

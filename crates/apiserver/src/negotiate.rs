@@ -80,6 +80,7 @@ pub enum BodyType {
     StrategicMergePatch,
     ApplyYaml,
     ApplyCbor,
+    Protobuf,
 }
 
 pub fn body_type(content_type: Option<&str>) -> Option<BodyType> {
@@ -93,6 +94,7 @@ pub fn body_type(content_type: Option<&str>) -> Option<BodyType> {
         "application/strategic-merge-patch+json" => BodyType::StrategicMergePatch,
         "application/apply-patch+yaml" => BodyType::ApplyYaml,
         "application/apply-patch+cbor" => BodyType::ApplyCbor,
+        "application/vnd.kubernetes.protobuf" => BodyType::Protobuf,
         _ => return None,
     })
 }

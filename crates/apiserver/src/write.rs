@@ -141,7 +141,7 @@ pub async fn create(state: &Shared, ctx: &Ctx, body: &[u8]) -> Result<Response<B
         return Err(ApiError::method_not_allowed("the server does not allow this method on the requested resource"));
     }
     let bt = content_type(ctx)?;
-    if !matches!(bt, BodyType::Json | BodyType::Yaml) {
+    if !matches!(bt, BodyType::Json | BodyType::Yaml | BodyType::Protobuf) {
         return Err(content_type_error());
     }
     let fv = FieldValidation::parse(ctx.query.get("fieldValidation"))?;
@@ -299,7 +299,7 @@ pub async fn update(state: &Shared, ctx: &Ctx, body: &[u8]) -> Result<Response<B
     let res = ctx.path.resource;
     let url_name = ctx.path.name.clone().unwrap_or_default();
     let bt = content_type(ctx)?;
-    if !matches!(bt, BodyType::Json | BodyType::Yaml) {
+    if !matches!(bt, BodyType::Json | BodyType::Yaml | BodyType::Protobuf) {
         return Err(content_type_error());
     }
     let fv = FieldValidation::parse(ctx.query.get("fieldValidation"))?;
