@@ -1,0 +1,342 @@
+//! The EndpointSlice and Endpoints reconcilers replayed through reference 03 (and 07): the
+//! same objects, in the same order of events, must give what kube-controller-manager wrote.
+
+use super::*;
+use crate::endpoints;
+use crate::golden::{reference_output, strip_server_fields, Sim};
+use k8s_openapi::api::core::v1::Endpoints;
+use serde_json::{json, Value};
+
+const NGINX_1: &str = "88582919-09f3-4dd1-8f92-88b68d1d115c";
+const NGINX_2: &str = "d64edecd-f5d6-4dc4-88f4-54206235ec65";
+const NGINX_3: &str = "f6cf6698-2e2d-441d-92e3-9b92b9e6825f";
+const NGINX_NOPORT: &str = "d64de75d-92fb-461c-812e-046e12a8a340";
+const NGINX_TERM: &str = "8504bc07-e1aa-406c-a3ca-411767e69519";
+
+fn service(name: &str, uid: &str, created: &str, spec: Value) -> Service {
+    serde_json::from_value(json!({
+        "metadata": {"name": name, "namespace": "default", "uid": uid, "labels": {"app": "nginx"}, "creationTimestamp": created},
+        "spec": spec,
+    }))
+    .unwrap()
+}
+
+fn nginx_service(selector: &str) -> Service {
+    service(
+        "nginx-service",
+        "9d107a2b-a6a3-4adf-8237-fb63730f6c1a",
+        "2026-11-21T23:26:38Z",
+        json!({"clusterIP": "10.96.17.252", "clusterIPs": ["10.96.17.252"], "ipFamilies": ["IPv4"], "ipFamilyPolicy": "SingleStack",
+               "ports": [{"name": "nginx-port", "port": 80, "protocol": "TCP", "targetPort": 80}], "selector": {"app": selector}, "type": "ClusterIP"}),
+    )
+}
+
+fn nginx_named() -> Service {
+    service(
+        "nginx-named",
+        "2b89f3c9-5792-4d8c-9b25-5fb7faced8c1",
+        "2026-11-21T23:26:57Z",
+        json!({"clusterIP": "10.96.104.203", "clusterIPs": ["10.96.104.203"], "ipFamilies": ["IPv4"], "ipFamilyPolicy": "SingleStack",
+               "ports": [{"name": "web", "port": 8080, "protocol": "TCP", "targetPort": "http"}], "selector": {"app": "nginx"}, "type": "ClusterIP"}),
+    )
+}
+
+/// A pod as scenario 03 creates it (spec.nodeName node1, container port 80 named http).
+fn pod(name: &str, uid: &str, port: (i32, &str)) -> Pod {
+    serde_json::from_value(json!({
+        "metadata": {"name": name, "namespace": "default", "uid": uid, "labels": {"app": "nginx"}},
+        "spec": {"nodeName": "node1", "containers": [{"name": "container-nginx", "image": "nginx:1.26.2",
+                 "ports": [{"containerPort": port.0, "name": port.1, "protocol": "TCP"}]}]},
+        "status": {"phase": "Pending", "qosClass": "BestEffort"},
+    }))
+    .unwrap()
+}
+
+/// `kubectl patch pod --subresource=status` as the reference does it (no lastTransitionTime).
+fn patch_status(p: &mut Pod, ip: &str, ready: bool) {
+    p.status = Some(
+        serde_json::from_value(json!({
+            "phase": "Running", "podIP": ip, "podIPs": [{"ip": ip}], "qosClass": "BestEffort",
+            "conditions": [{"type": "Ready", "status": if ready { "True" } else { "False" }}],
+        }))
+        .unwrap(),
+    );
+}
+
+fn compare(what: &str, reference: Value, ours: Value) {
+    let (r, o) = (strip_server_fields(reference), strip_server_fields(ours));
+    assert_eq!(o, r, "{what}:\n--- ours\n{}\n--- reference\n{}", serde_json::to_string_pretty(&o).unwrap(), serde_json::to_string_pretty(&r).unwrap());
+}
+
+fn slice_list(yaml: &str) -> Vec<Value> {
+    let v: Value = serde_saphyr::from_str(yaml).expect("reference YAML");
+    v["items"].as_array().cloned().unwrap_or_default()
+}
+
+/// The endpoints of a freshly created slice come out of a Go map upstream (random order);
+/// ours are in IP order. Compare those as sets.
+fn sort_endpoints(mut v: Value) -> Value {
+    if let Some(eps) = v["endpoints"].as_array_mut() {
+        eps.sort_by_key(|e| e["addresses"][0].as_str().unwrap_or("").to_string());
+    }
+    v
+}
+
+#[test]
+fn reference_03_endpoints_and_slices_follow_pods_selector_and_named_port() {
+    let ref03 = "03-pods-and-endpoints.txt";
+    let mut sim = Sim::new();
+    let mut svc = nginx_service("nginx");
+    let mut pods = vec![pod("nginx-1", NGINX_1, (80, "http")), pod("nginx-2", NGINX_2, (80, "http")), pod("nginx-3", NGINX_3, (80, "http"))];
+    sim.sync(&svc, &pods);
+    // Pending pods have no address: only the placeholder slice, and no subsets.
+    assert_eq!(sim.slices_of("nginx-service").len(), 1);
+    assert!(sim.slices_of("nginx-service")[0].endpoints.is_empty());
+    assert!(sim.endpoints["nginx-service"].subsets.is_none());
+
+    patch_status(&mut pods[0], "10.42.0.11", true);
+    sim.sync(&svc, &pods);
+    patch_status(&mut pods[1], "10.42.0.12", true);
+    sim.sync(&svc, &pods);
+    patch_status(&mut pods[2], "10.42.0.13", false);
+    sim.sync(&svc, &pods);
+    let expected = slice_list(&reference_output(ref03, "kubectl get endpointslices -l kubernetes.io/service-name=nginx-service -o yaml", 0));
+    compare("slices after the status patches", expected[0].clone(), sim.slice_json("nginx-service", 0));
+    let expected: Value = serde_saphyr::from_str(&reference_output(ref03, "kubectl get ep nginx-service -o yaml", 0)).unwrap();
+    compare("Endpoints after the status patches", expected, sim.endpoints_json("nginx-service"));
+
+    // The selector of seed 001 changes to app=myapp: nothing matches.
+    svc = nginx_service("myapp");
+    sim.sync(&svc, &pods);
+    let expected = slice_list(&reference_output(ref03, "kubectl get endpointslices -l kubernetes.io/service-name=nginx-service -o yaml", 1));
+    compare("slices after the selector change", expected[0].clone(), sim.slice_json("nginx-service", 0));
+    let expected: Value = serde_saphyr::from_str(&reference_output(ref03, "kubectl get ep nginx-service -o yaml", 1)).unwrap();
+    compare("Endpoints after the selector change", expected, sim.endpoints_json("nginx-service"));
+    assert_eq!(sim.created, 1, "the placeholder is reused, never recreated");
+
+    svc = nginx_service("nginx");
+    sim.sync(&svc, &pods);
+    assert_eq!(sim.slices_of("nginx-service").len(), 1);
+
+    // The named targetPort, and a pod without that port.
+    let named = nginx_named();
+    sim.sync(&named, &pods);
+    pods.push(pod("nginx-noport", NGINX_NOPORT, (8080, "alt")));
+    sim.sync_all(&[&svc, &named], &pods);
+    patch_status(&mut pods[3], "10.42.0.14", true);
+    sim.sync_all(&[&svc, &named], &pods);
+    let expected: Value = serde_saphyr::from_str(&reference_output(ref03, "kubectl get ep nginx-named -o yaml", 0)).unwrap();
+    compare("Endpoints of nginx-named", expected, sim.endpoints_json("nginx-named"));
+    let expected: Value = serde_saphyr::from_str(&reference_output(ref03, "kubectl get ep nginx-service -o yaml", 2)).unwrap();
+    compare("Endpoints of nginx-service with nginx-noport", expected, sim.endpoints_json("nginx-service"));
+    let expected = slice_list(&reference_output(ref03, "kubectl get endpointslices -l kubernetes.io/service-name=nginx-named -o yaml", 0));
+    // Upstream lists by generated name; match each reference slice by its ports.
+    for want in expected {
+        let ours = sim.slices_of("nginx-named").into_iter().map(|s| sim.to_json(&s)).find(|s| s["ports"] == want["ports"]).expect("a slice with these ports");
+        compare("a slice of nginx-named", sort_endpoints(want), sort_endpoints(ours));
+    }
+
+    // A terminating endpoint: ready=false, serving=true, terminating=true; gone from v1 Endpoints.
+    pods.push(pod("nginx-term", NGINX_TERM, (80, "http")));
+    sim.sync_all(&[&svc, &named], &pods);
+    patch_status(&mut pods[4], "10.42.0.15", true);
+    sim.sync_all(&[&svc, &named], &pods);
+    let expected = slice_list(&reference_output(ref03, "kubectl get endpointslices -l kubernetes.io/service-name=nginx-service -o yaml", 2));
+    compare("slices with nginx-term", expected[0].clone(), sim.slice_json("nginx-service", 0));
+    pods[4].metadata.deletion_timestamp = Some(serde_json::from_value(json!("2026-11-21T23:27:32Z")).unwrap());
+    sim.sync_all(&[&svc, &named], &pods);
+    let expected = slice_list(&reference_output(ref03, "kubectl get endpointslices -l kubernetes.io/service-name=nginx-service -o yaml", 3));
+    compare("slices with nginx-term terminating", expected[0].clone(), sim.slice_json("nginx-service", 0));
+    let expected: Value = serde_saphyr::from_str(&reference_output(ref03, "kubectl get ep nginx-service -o yaml", 3)).unwrap();
+    compare("Endpoints with nginx-term terminating", expected, sim.endpoints_json("nginx-service"));
+
+    // Force-deleted: gone from the slice; the other endpoints keep their places.
+    pods.pop();
+    sim.sync_all(&[&svc, &named], &pods);
+    let ips: Vec<String> = sim.slices_of("nginx-service")[0].endpoints.iter().map(|e| e.addresses[0].clone()).collect();
+    assert_eq!(ips, ["10.42.0.11", "10.42.0.12", "10.42.0.13", "10.42.0.14"]);
+    assert_eq!(sim.created, 3, "nginx-service-9c9v9, nginx-named-ztbhh and nginx-named-4pxjh");
+
+    // Nothing changed: nothing is written.
+    let writes = sim.writes;
+    sim.sync_all(&[&svc, &named], &pods);
+    assert_eq!(sim.writes, writes);
+}
+
+#[test]
+fn reference_07_headless_and_publish_not_ready_addresses() {
+    let ref07 = "07-headless-and-clusterip.txt";
+    let mut pods = vec![
+        pod("nginx-1", NGINX_1, (80, "http")),
+        pod("nginx-2", NGINX_2, (80, "http")),
+        pod("nginx-3", NGINX_3, (80, "http")),
+        pod("nginx-noport", NGINX_NOPORT, (8080, "alt")),
+    ];
+    for (p, ip, ready) in [(0, "10.42.0.11", true), (1, "10.42.0.12", true), (2, "10.42.0.13", false), (3, "10.42.0.14", true)] {
+        patch_status(&mut pods[p], ip, ready);
+    }
+    let headless = service(
+        "nginx-headless",
+        "8d940d91-2d74-4c2c-8f53-363eb16044e2",
+        "2026-11-21T23:27:21Z",
+        json!({"clusterIP": "None", "clusterIPs": ["None"], "ipFamilies": ["IPv4"], "ports": [{"name": "nginx-port", "port": 80, "protocol": "TCP", "targetPort": 80}], "selector": {"app": "nginx"}}),
+    );
+    let mut sim = Sim::new();
+    sim.sync(&headless, &pods);
+    let expected: Value = serde_saphyr::from_str(&reference_output(ref07, "kubectl get ep nginx-headless -o yaml", 0)).unwrap();
+    compare("headless Endpoints", expected, sim.endpoints_json("nginx-headless"));
+    let expected = slice_list(&reference_output(ref07, "kubectl get endpointslices -l kubernetes.io/service-name=nginx-headless -o yaml", 0));
+    compare("headless slice", sort_endpoints(expected[0].clone()), sort_endpoints(sim.slice_json("nginx-headless", 0)));
+
+    let mut pnr = service(
+        "nginx-headless-pnr",
+        "083d8a96-9c0f-4492-80dd-80843a5319b6",
+        "2026-11-21T23:27:24Z",
+        json!({"clusterIP": "None", "clusterIPs": ["None"], "ipFamilies": ["IPv4"], "publishNotReadyAddresses": true, "ports": [{"name": "nginx-port", "port": 80, "protocol": "TCP", "targetPort": 80}], "selector": {"app": "nginx"}}),
+    );
+    pnr.metadata.labels = None;
+    sim.sync(&pnr, &pods);
+    let expected = slice_list(&reference_output(ref07, "kubectl get endpointslices -l kubernetes.io/service-name=nginx-headless-pnr -o yaml", 0));
+    compare("publishNotReadyAddresses slice", expected[0].clone(), sim.slice_json("nginx-headless-pnr", 0));
+    let ep = &sim.endpoints["nginx-headless-pnr"];
+    assert_eq!(ep.subsets.as_ref().unwrap()[0].addresses.as_ref().unwrap().len(), 4, "all four published as ready");
+}
+
+fn many_pods(n: usize) -> Vec<Pod> {
+    (0..n)
+        .map(|i| {
+            let mut p = pod(&format!("p{i}"), &format!("uid-{i}"), (80, "http"));
+            patch_status(&mut p, &format!("10.{}.{}.{}", 42 + i / 65536, (i / 256) % 256, i % 256), true);
+            p
+        })
+        .collect()
+}
+
+#[test]
+fn a_thousand_endpoints_fill_ten_slices_of_a_hundred() {
+    let svc = nginx_service("nginx");
+    let mut pods = many_pods(1000);
+    let mut sim = Sim::new();
+    sim.sync(&svc, &pods);
+    let slices = sim.slices_of("nginx-service");
+    assert_eq!(slices.len(), 10);
+    assert!(slices.iter().all(|s| s.endpoints.len() == 100));
+    // One pod goes: the Endpoints and exactly one slice are rewritten.
+    let writes = sim.writes;
+    pods.remove(500);
+    sim.sync(&svc, &pods);
+    assert_eq!(sim.writes - writes, 2);
+    // A new pod fills the gap in that slice instead of making an eleventh.
+    let mut p = pod("new", "uid-new", (80, "http"));
+    patch_status(&mut p, "10.99.0.1", true);
+    pods.push(p);
+    let writes = sim.writes;
+    sim.sync(&svc, &pods);
+    assert_eq!(sim.writes - writes, 2);
+    assert_eq!(sim.slices_of("nginx-service").len(), 10);
+    // Readiness flips update the endpoint in place.
+    patch_status(&mut pods[0], "10.42.0.0", false);
+    let writes = sim.writes;
+    sim.sync(&svc, &pods);
+    assert_eq!(sim.writes - writes, 2);
+}
+
+#[test]
+fn a_service_of_another_uid_loses_its_slices_and_an_address_family_change_replaces_them() {
+    let pods = many_pods(3);
+    let mut sim = Sim::new();
+    let svc = nginx_service("nginx");
+    sim.sync(&svc, &pods);
+    let old_name = sim.slices_of("nginx-service")[0].metadata.name.clone();
+    // Recreated with a new uid: the old slice is not reused (the garbage collector may be
+    // deleting it), a new one is made.
+    let mut again = svc.clone();
+    again.metadata.uid = Some("another-uid".into());
+    let existing = sim.slices_of("nginx-service");
+    let refs: Vec<&EndpointSlice> = existing.iter().collect();
+    let pod_refs: Vec<&Pod> = pods.iter().collect();
+    let plan = reconcile(&again, &pod_refs, &refs, &|_| NodeLookup::Known(None), &Options::default(), None);
+    assert_eq!(plan.create.len(), 1);
+    assert_eq!(plan.delete.len(), 1);
+    assert_eq!(plan.delete[0].metadata.name, old_name);
+}
+
+#[test]
+fn zones_come_from_nodes_and_unknown_nodes_are_skipped_only_when_required() {
+    let svc = nginx_service("nginx");
+    let pods = many_pods(2);
+    let refs: Vec<&Pod> = pods.iter().collect();
+    let zone = |_: &str| NodeLookup::Known(Some("zone-a".into()));
+    let plan = reconcile(&svc, &refs, &[], &zone, &Options::default(), None);
+    assert_eq!(plan.create[0].endpoints[0].zone.as_deref(), Some("zone-a"));
+    let unknown = |_: &str| NodeLookup::Unknown;
+    let plan = reconcile(&svc, &refs, &[], &unknown, &Options::default(), None);
+    assert_eq!(plan.create[0].endpoints.len(), 2);
+    let strict = Options { require_nodes: true, ..Options::default() };
+    let plan = reconcile(&svc, &refs, &[], &unknown, &strict, None);
+    assert!(plan.create[0].endpoints.is_empty(), "only the placeholder");
+}
+
+#[test]
+fn dual_stack_services_get_one_slice_group_per_family() {
+    let svc = service("ds", "ds-uid", "2026-11-21T23:26:38Z", json!({"clusterIP": "10.43.0.5", "ipFamilies": ["IPv4", "IPv6"], "ports": [{"port": 80, "targetPort": 80}], "selector": {"app": "nginx"}}));
+    let mut p = pod("p", "uid-p", (80, "http"));
+    p.status = Some(serde_json::from_value(json!({"phase": "Running", "podIP": "10.42.0.1", "podIPs": [{"ip": "10.42.0.1"}, {"ip": "fd00::0001"}], "conditions": [{"type": "Ready", "status": "True"}]})).unwrap());
+    let plan = reconcile(&svc, &[&p], &[], &|_| NodeLookup::Known(None), &Options::default(), None);
+    let mut types: Vec<(&str, &str)> = plan.create.iter().map(|s| (s.address_type.as_str(), s.endpoints[0].addresses[0].as_str())).collect();
+    types.sort();
+    assert_eq!(types, [("IPv4", "10.42.0.1"), ("IPv6", "fd00::1")]);
+    // Unnamed Service ports are published with an empty name, as upstream does.
+    assert_eq!(plan.create[0].ports.as_ref().unwrap()[0].name.as_deref(), Some(""));
+}
+
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        /// Whatever the history of pod changes, the slices hold each desired endpoint exactly
+        /// once, no slice exceeds the maximum, and a second sync writes nothing.
+        #[test]
+        fn slices_converge_and_are_stable(steps in proptest::collection::vec((0usize..60, any::<bool>(), any::<bool>()), 1..40), max in 1usize..12) {
+            let svc = nginx_service("nginx");
+            let mut pods = many_pods(60);
+            let mut present = vec![true; 60];
+            let mut sim = Sim::new();
+            sim.options.max_endpoints_per_slice = max;
+            for (i, ready, keep) in steps {
+                present[i] = keep;
+                patch_status(&mut pods[i], &format!("10.42.0.{i}"), ready);
+                let current: Vec<Pod> = pods.iter().zip(&present).filter(|(_, k)| **k).map(|(p, _)| p.clone()).collect();
+                sim.sync(&svc, &current);
+                let slices = sim.slices_of("nginx-service");
+                let mut seen: Vec<String> = slices.iter().flat_map(|s| s.endpoints.iter().map(|e| e.addresses[0].clone())).collect();
+                prop_assert!(slices.iter().all(|s| s.endpoints.len() <= max));
+                seen.sort();
+                let mut want: Vec<String> = (0..60).filter(|i| present[*i]).map(|i| format!("10.42.0.{i}")).collect();
+                want.sort();
+                prop_assert_eq!(seen, want);
+                let writes = sim.writes;
+                sim.sync(&svc, &current);
+                prop_assert_eq!(sim.writes, writes);
+            }
+        }
+    }
+}
+
+#[test]
+fn endpoints_follow_the_same_replay() {
+    // The Endpoints reconciler alone: the trigger time is the Service's creation on the first
+    // sync and goes away on the next write.
+    let svc = nginx_named();
+    let mut pods = vec![pod("nginx-1", NGINX_1, (80, "http"))];
+    patch_status(&mut pods[0], "10.42.0.11", true);
+    let refs: Vec<&Pod> = pods.iter().collect();
+    let tracker = crate::trigger::TriggerTimeTracker::new();
+    let t = tracker.compute("default/nginx-named", &svc, &refs);
+    let Some(endpoints::Write::Create(ep)) = endpoints::reconcile(&svc, &refs, None, t) else { panic!("create") };
+    assert_eq!(ep.metadata.annotations.unwrap()[crate::trigger::ANNOTATION], "2026-11-21T23:26:57Z");
+    let _: Option<Endpoints> = None;
+}
