@@ -45,14 +45,22 @@ impl Run {
     /// Asserts success and returns the output.
     #[track_caller]
     pub fn ok(&self) -> &str {
-        assert_eq!(self.code, 0, "command failed (exit {}):\n{}", self.code, self.out);
+        assert_eq!(
+            self.code, 0,
+            "command failed (exit {}):\n{}",
+            self.code, self.out
+        );
         &self.out
     }
 
     /// Asserts failure with exactly this exit code and returns the output.
     #[track_caller]
     pub fn fails(&self, code: i32) -> &str {
-        assert_eq!(self.code, code, "expected exit code {code}, got {}:\n{}", self.code, self.out);
+        assert_eq!(
+            self.code, code,
+            "expected exit code {code}, got {}:\n{}",
+            self.code, self.out
+        );
         &self.out
     }
 }
@@ -68,7 +76,11 @@ impl Cluster {
         let server = TestServer::start(env!("CARGO_BIN_EXE_switchboard"));
         let work = server.data_dir().join("work");
         std::fs::create_dir_all(&work).expect("work dir");
-        Cluster { server, work, scripts: AtomicUsize::new(0) }
+        Cluster {
+            server,
+            work,
+            scripts: AtomicUsize::new(0),
+        }
     }
 
     /// The scratch directory commands run in.
@@ -86,7 +98,10 @@ impl Cluster {
             self.work.display(),
             file.display()
         ));
-        Run { out: String::from_utf8_lossy(&out.stdout).into_owned(), code: out.status.code().unwrap_or(-1) }
+        Run {
+            out: String::from_utf8_lossy(&out.stdout).into_owned(),
+            code: out.status.code().unwrap_or(-1),
+        }
     }
 
     /// `kubectl ARGS` (ARGS as shell words).
@@ -97,7 +112,9 @@ impl Cluster {
     /// `kubectl ARGS -f -` with `manifest` on stdin (a quoted heredoc, so nothing is expanded).
     pub fn kubectl_with(&self, args: &str, manifest: &str) -> Run {
         let manifest = manifest.trim_end_matches('\n');
-        self.sh(&format!("kubectl {args} -f - <<'MANIFEST'\n{manifest}\nMANIFEST"))
+        self.sh(&format!(
+            "kubectl {args} -f - <<'MANIFEST'\n{manifest}\nMANIFEST"
+        ))
     }
 
     /// `kubectl apply -f -` of `manifest`, which must succeed.
@@ -110,7 +127,11 @@ impl Cluster {
     #[track_caller]
     pub fn assert_still_serving(&self) {
         let run = self.kubectl("get ns default -o name");
-        assert_eq!((run.code, run.out.as_str()), (0, "namespace/default\n"), "server no longer serves");
+        assert_eq!(
+            (run.code, run.out.as_str()),
+            (0, "namespace/default\n"),
+            "server no longer serves"
+        );
     }
 }
 
@@ -118,7 +139,14 @@ impl Cluster {
 /// transcript replays do (tables by cell, ages, uids, times, resourceVersions normalised).
 #[track_caller]
 pub fn assert_output(run: &Run, code: i32, expected: &str) {
-    if let Err(msg) = transcript::compare_texts(expected, transcript::Side::Switchboard, code, &run.out, run.code, &Vec::new()) {
+    if let Err(msg) = transcript::compare_texts(
+        expected,
+        transcript::Side::Switchboard,
+        code,
+        &run.out,
+        run.code,
+        &Vec::new(),
+    ) {
         panic!("{msg}");
     }
 }

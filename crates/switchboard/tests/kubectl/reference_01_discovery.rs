@@ -26,9 +26,14 @@ pub const SERVED: &[(&str, &str)] = &[
 ];
 
 /// The API groups Switchboard serves that the reference cluster also served.
-const SHARED_GROUPS: &[&str] = &["coordination.k8s.io", "discovery.k8s.io", "networking.k8s.io"];
+const SHARED_GROUPS: &[&str] = &[
+    "coordination.k8s.io",
+    "discovery.k8s.io",
+    "networking.k8s.io",
+];
 
-const FILTERED_BELOW: &str = "kube-apiserver serves more resources: compared below, filtered to what Switchboard serves";
+const FILTERED_BELOW: &str =
+    "kube-apiserver serves more resources: compared below, filtered to what Switchboard serves";
 const BUILD_METADATA: &str = "gitVersion, gitCommit, buildDate, goVersion, compiler are Switchboard's own: compared below field by field";
 
 /// The subresources Switchboard serves; kube-apiserver's others (pods/exec, pods/log,
@@ -38,8 +43,13 @@ const SERVED_SUBRESOURCES: &[&str] = &["status", "finalize"];
 fn served(group_version: &str, resource: &str) -> bool {
     let mut parts = resource.split('/');
     let plural = parts.next().unwrap();
-    let sub_ok = parts.next().is_none_or(|s| SERVED_SUBRESOURCES.contains(&s));
-    sub_ok && SERVED.iter().any(|(gv, p)| *gv == group_version && *p == plural)
+    let sub_ok = parts
+        .next()
+        .is_none_or(|s| SERVED_SUBRESOURCES.contains(&s));
+    sub_ok
+        && SERVED
+            .iter()
+            .any(|(gv, p)| *gv == group_version && *p == plural)
 }
 
 /// A jq filter for aggregated discovery that keeps only the subresources Switchboard serves.
@@ -92,7 +102,11 @@ fn expected_api_resources(recorded: &str, wide: bool) -> String {
             let cells: Vec<&str> = l.split_whitespace().collect();
             // NAME, [SHORTNAMES], APIVERSION, NAMESPACED, KIND, ...: the API version is the
             // first cell that looks like one.
-            let gv = cells.iter().skip(1).find(|c| **c == "v1" || c.contains('/')).unwrap();
+            let gv = cells
+                .iter()
+                .skip(1)
+                .find(|c| **c == "v1" || c.contains('/'))
+                .unwrap();
             served(gv, cells[0])
         })
         .map(str::to_string)
@@ -105,7 +119,10 @@ fn expected_api_resources(recorded: &str, wide: bool) -> String {
         }
         table_row(header, &cells)
     };
-    let at = rows.iter().position(|r| r.contains("networking.k8s.io/v1")).unwrap();
+    let at = rows
+        .iter()
+        .position(|r| r.contains("networking.k8s.io/v1"))
+        .unwrap();
     rows.insert(at, metallb("l2advertisements", "L2Advertisement"));
     rows.insert(at, metallb("ipaddresspools", "IPAddressPool"));
     format!("{header}\n{}\n", rows.join("\n"))
@@ -119,7 +136,8 @@ fn reference_01_discovery() {
         &c,
         vec![
             // Checks the skew warning too: the server must say it is 1.36.
-            compare(0, "kubectl version").normalise(r"^Server Version: v\S+$", "Server Version: <VERSION>"),
+            compare(0, "kubectl version")
+                .normalise(r"^Server Version: v\S+$", "Server Version: <VERSION>"),
             skip(1, "kubectl version -o json", BUILD_METADATA),
             skip(2, "kubectl get --raw /version", BUILD_METADATA),
             compare(3, "kubectl get --raw /api"),
@@ -149,24 +167,49 @@ fn reference_01_discovery() {
     let ours = json(c.kubectl("get --raw /version").ok());
     let keys = |v: &Value| v.as_object().unwrap().keys().cloned().collect::<Vec<_>>();
     let mut expected = ours.clone();
-    for k in ["major", "minor", "emulationMajor", "emulationMinor", "minCompatibilityMajor", "minCompatibilityMinor", "gitTreeState", "platform"] {
+    for k in [
+        "major",
+        "minor",
+        "emulationMajor",
+        "emulationMinor",
+        "minCompatibilityMajor",
+        "minCompatibilityMinor",
+        "gitTreeState",
+        "platform",
+    ] {
         expected[k] = reference[k].clone();
     }
-    r.check("/version fields", if keys(&reference) == keys(&ours) { Ok(()) } else { Err(format!("{:?} vs {:?}", keys(&reference), keys(&ours))) });
+    r.check(
+        "/version fields",
+        if keys(&reference) == keys(&ours) {
+            Ok(())
+        } else {
+            Err(format!("{:?} vs {:?}", keys(&reference), keys(&ours)))
+        },
+    );
     r.check("/version values", compare_json(&expected, &ours));
 
     // /api/v1 and /apis/networking.k8s.io/v1, filtered.
     for (index, path) in [(5, "/api/v1"), (8, "/apis/networking.k8s.io/v1")] {
         let reference = filter_resource_list(json(&r.recorded(index, path).output));
         let ours = json(c.kubectl(&format!("get --raw {path}")).ok());
-        r.check(&format!("{path} (served resources only)"), compare_json(&reference, &ours));
+        r.check(
+            &format!("{path} (served resources only)"),
+            compare_json(&reference, &ours),
+        );
     }
 
     // /apis: the groups both serve, in any order, plus MetalLB's.
     let reference = json(&r.recorded(6, "/apis | python3").output);
     let mut ours = json(c.kubectl("get --raw /apis").ok());
     let groups = |doc: &Value, keep: &dyn Fn(&str) -> bool| {
-        let mut g: Vec<Value> = doc["groups"].as_array().unwrap().iter().filter(|g| keep(g["name"].as_str().unwrap())).cloned().collect();
+        let mut g: Vec<Value> = doc["groups"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|g| keep(g["name"].as_str().unwrap()))
+            .cloned()
+            .collect();
         g.sort_by_key(|g| g["name"].as_str().unwrap().to_string());
         g
     };
@@ -180,7 +223,10 @@ fn reference_01_discovery() {
     expected_groups.sort_by_key(|g| g["name"].as_str().unwrap().to_string());
     expected["groups"] = Value::Array(expected_groups);
     ours["groups"] = Value::Array(groups(&ours, &|_| true));
-    r.check("/apis (groups sorted by name)", compare_json(&expected, &ours));
+    r.check(
+        "/apis (groups sorted by name)",
+        compare_json(&expected, &ours),
+    );
 
     // Aggregated discovery of /apis, filtered as the recording's jq filter did, then to what
     // Switchboard serves, groups in name order.
@@ -199,7 +245,9 @@ fn reference_01_discovery() {
                 resources.retain(|res| served(&gv, res["resource"].as_str().unwrap()));
                 for res in resources.iter_mut() {
                     if let Some(subs) = res.get_mut("subresources").and_then(Value::as_array_mut) {
-                        subs.retain(|s| SERVED_SUBRESOURCES.contains(&s["subresource"].as_str().unwrap()));
+                        subs.retain(|s| {
+                            SERVED_SUBRESOURCES.contains(&s["subresource"].as_str().unwrap())
+                        });
                     }
                 }
             }
@@ -207,51 +255,135 @@ fn reference_01_discovery() {
         items.sort_by_key(|g| g["metadata"]["name"].as_str().unwrap().to_string());
         doc
     };
-    r.check("aggregated discovery /apis (shared groups, served resources)", compare_json(&shape(&reference), &shape(&ours)));
+    r.check(
+        "aggregated discovery /apis (shared groups, served resources)",
+        compare_json(&shape(&reference), &shape(&ours)),
+    );
 
     // The aggregated group list (14): the shared groups plus MetalLB's, in any order.
     let rec = r.recorded(14, "join(\",\")");
-    let mut expected: Vec<String> = rec.output.lines().filter(|l| SHARED_GROUPS.contains(&l.split_whitespace().next().unwrap())).map(str::to_string).collect();
+    let mut expected: Vec<String> = rec
+        .output
+        .lines()
+        .filter(|l| SHARED_GROUPS.contains(&l.split_whitespace().next().unwrap()))
+        .map(str::to_string)
+        .collect();
     expected.push("metallb.io  v1beta1".to_string());
     expected.sort();
     let run = c.sh(&rec.command);
     let mut ours: Vec<String> = run.ok().lines().map(str::to_string).collect();
     ours.sort();
-    r.check("aggregated discovery group list", compare_output(&(expected.join("\n") + "\n"), 0, &(ours.join("\n") + "\n"), 0, &Vec::new()));
+    r.check(
+        "aggregated discovery group list",
+        compare_output(
+            &(expected.join("\n") + "\n"),
+            0,
+            &(ours.join("\n") + "\n"),
+            0,
+            &Vec::new(),
+        ),
+    );
 
     // kubectl api-versions: sorted by kubectl, so the expected list is exact.
     let rec = r.recorded(15, "kubectl api-versions");
-    let mut expected: Vec<&str> = rec.output.lines().filter(|l| *l == "v1" || SHARED_GROUPS.iter().any(|g| l.starts_with(&format!("{g}/")))).collect();
+    let mut expected: Vec<&str> = rec
+        .output
+        .lines()
+        .filter(|l| {
+            *l == "v1"
+                || SHARED_GROUPS
+                    .iter()
+                    .any(|g| l.starts_with(&format!("{g}/")))
+        })
+        .collect();
     expected.push("metallb.io/v1beta1");
     expected.sort();
     let run = c.kubectl("api-versions");
-    r.check("kubectl api-versions", compare_output(&(expected.join("\n") + "\n"), 0, &run.out, run.code, &Vec::new()));
+    r.check(
+        "kubectl api-versions",
+        compare_output(
+            &(expected.join("\n") + "\n"),
+            0,
+            &run.out,
+            run.code,
+            &Vec::new(),
+        ),
+    );
 
     // kubectl api-resources, plain and wide.
-    for (index, needle, wide) in [(16, "kubectl api-resources", false), (17, "kubectl api-resources -o wide", true)] {
+    for (index, needle, wide) in [
+        (16, "kubectl api-resources", false),
+        (17, "kubectl api-resources -o wide", true),
+    ] {
         let rec = r.recorded(index, needle);
         let expected = expected_api_resources(&rec.output, wide);
         let run = c.sh(&rec.command);
-        r.check(needle, compare_output(&expected, 0, &run.out, run.code, &Vec::new()));
+        r.check(
+            needle,
+            compare_output(&expected, 0, &run.out, run.code, &Vec::new()),
+        );
     }
 
     // /openapi/v3: one document per served group version (and the roots), each URL with a hash.
     let reference = json(&r.recorded(19, "/openapi/v3 | python3").output);
     let ours = json(c.kubectl("get --raw /openapi/v3").ok());
-    let wanted = |k: &str| k == "api" || k == "api/v1" || k == "apis" || SHARED_GROUPS.iter().any(|g| k == format!("apis/{g}") || k.starts_with(&format!("apis/{g}/")));
-    let mut expected: Vec<String> = reference["paths"].as_object().unwrap().keys().filter(|k| wanted(k)).cloned().collect();
-    expected.extend(["apis/metallb.io".to_string(), "apis/metallb.io/v1beta1".to_string()]);
+    let wanted = |k: &str| {
+        k == "api"
+            || k == "api/v1"
+            || k == "apis"
+            || SHARED_GROUPS
+                .iter()
+                .any(|g| k == format!("apis/{g}") || k.starts_with(&format!("apis/{g}/")))
+    };
+    let mut expected: Vec<String> = reference["paths"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .filter(|k| wanted(k))
+        .cloned()
+        .collect();
+    expected.extend([
+        "apis/metallb.io".to_string(),
+        "apis/metallb.io/v1beta1".to_string(),
+    ]);
     expected.sort();
     let paths = ours["paths"].as_object().cloned().unwrap_or_default();
     // `version`, `.well-known/openid-configuration` and `openid/v1/jwks` are optional here.
-    let mut got: Vec<String> = paths.keys().filter(|k| !matches!(k.as_str(), "version" | ".well-known/openid-configuration" | "openid/v1/jwks")).cloned().collect();
+    let mut got: Vec<String> = paths
+        .keys()
+        .filter(|k| {
+            !matches!(
+                k.as_str(),
+                "version" | ".well-known/openid-configuration" | "openid/v1/jwks"
+            )
+        })
+        .cloned()
+        .collect();
     got.sort();
-    r.check("/openapi/v3 paths", compare_output(&(expected.join("\n") + "\n"), 0, &(got.join("\n") + "\n"), 0, &Vec::new()));
+    r.check(
+        "/openapi/v3 paths",
+        compare_output(
+            &(expected.join("\n") + "\n"),
+            0,
+            &(got.join("\n") + "\n"),
+            0,
+            &Vec::new(),
+        ),
+    );
     let url_shape = regex::Regex::new(r"^/openapi/v3/(.+)\?hash=[0-9A-F]{128}$").unwrap();
     for (k, v) in &paths {
         let url = v["serverRelativeURL"].as_str().unwrap_or_default();
         let ok = url_shape.captures(url).is_some_and(|c| &c[1] == k.as_str());
-        r.check(&format!("/openapi/v3 serverRelativeURL of {k}"), if ok { Ok(()) } else { Err(format!("{url:?} is not /openapi/v3/{k}?hash=<128 upper-case hex digits>")) });
+        r.check(
+            &format!("/openapi/v3 serverRelativeURL of {k}"),
+            if ok {
+                Ok(())
+            } else {
+                Err(format!(
+                    "{url:?} is not /openapi/v3/{k}?hash=<128 upper-case hex digits>"
+                ))
+            },
+        );
     }
     r.finish();
 }

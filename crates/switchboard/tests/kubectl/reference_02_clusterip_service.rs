@@ -6,7 +6,8 @@ use crate::Cluster;
 
 /// Service defaulting (clusterIP allocation, ipFamilies, internalTrafficPolicy, sessionAffinity,
 /// type, port protocol/targetPort, status.loadBalancer) is the next issue; these outputs print it.
-pub const NEEDS_SERVICE_DEFAULTING: &str = "prints defaulted Service fields (clusterIP, ipFamilies, ...): next issue";
+pub const NEEDS_SERVICE_DEFAULTING: &str =
+    "prints defaulted Service fields (clusterIP, ipFamilies, ...): next issue";
 
 #[test]
 fn reference_02_clusterip_service() {
@@ -27,8 +28,16 @@ fn reference_02_clusterip_service() {
             skip(8, "describe svc nginx-service", NEEDS_SERVICE_DEFAULTING),
             compare(9, "kubectl apply -f -"),
             compare(10, "kubectl apply -f -"),
-            skip(11, "get svc nginx-service -o wide", NEEDS_SERVICE_DEFAULTING),
-            skip(12, "get svc nginx-service -o yaml", NEEDS_SERVICE_DEFAULTING),
+            skip(
+                11,
+                "get svc nginx-service -o wide",
+                NEEDS_SERVICE_DEFAULTING,
+            ),
+            skip(
+                12,
+                "get svc nginx-service -o yaml",
+                NEEDS_SERVICE_DEFAULTING,
+            ),
             skip(13, "describe svc nginx-service", NEEDS_SERVICE_DEFAULTING),
             // The diff hunk's line numbers and context lines come from the defaulted object.
             skip(14, "kubectl diff", NEEDS_SERVICE_DEFAULTING),
@@ -38,8 +47,10 @@ fn reference_02_clusterip_service() {
             // The watches, with only the columns that need no Service defaulting (TYPE and
             // CLUSTER-IP do; counted from the end, as an empty TYPE cell would shift awk's
             // fields): the initial rows, then one more row for the concurrent label change.
-            compare(18, "kubectl get svc -w").through(r#"awk '{print $1 "   " $(NF-1) "   " $NF}'"#),
-            compare(19, "--output-watch-events").through(r#"awk '{print $1 "   " $2 "   " $(NF-2) "   " $(NF-1) "   " $NF}'"#),
+            compare(18, "kubectl get svc -w")
+                .through(r#"awk '{print $1 "   " $(NF-1) "   " $NF}'"#),
+            compare(19, "--output-watch-events")
+                .through(r#"awk '{print $1 "   " $2 "   " $(NF-2) "   " $(NF-1) "   " $NF}'"#),
             skip(20, "--dry-run=server", NEEDS_SERVICE_DEFAULTING),
             compare(21, "--dry-run=client"),
             skip(22, "custom-columns", NEEDS_SERVICE_DEFAULTING),

@@ -61,7 +61,11 @@ fn reference_08_generic_errors() {
         compare(16, "exactly-sixty-four-characters"),
         // kube-apiserver reports the empty name from inside ClusterIP allocation.
         skip(17, "name: \"\"", NEEDS_SERVICE_DEFAULTING),
-        skip(18, "kubectl get svc 1nginx -o wide", NEEDS_SERVICE_DEFAULTING),
+        skip(
+            18,
+            "kubectl get svc 1nginx -o wide",
+            NEEDS_SERVICE_DEFAULTING,
+        ),
         compare(19, "kubectl delete svc 1nginx"),
         compare(20, "generateName: gen-svc-"),
         compare(21, "grep gen-svc-"),
@@ -107,15 +111,35 @@ fn reference_08_generic_errors() {
         compare(52, "delete svc unknown-field-warn unknown-field-ignore"),
         compare(53, "port-string"),
         compare(54, "selector-list"),
-        skip(55, r#""path":"/spec/ports/0/port","value":0"#, NEEDS_SERVICE_VALIDATION),
+        skip(
+            55,
+            r#""path":"/spec/ports/0/port","value":0"#,
+            NEEDS_SERVICE_VALIDATION,
+        ),
         skip(56, r#""type":"Foo""#, NEEDS_SERVICE_VALIDATION),
         setup(57, "cat > ./bad-svc.yaml"),
         skip(58, "grep -i \"response body\"", NEEDS_SERVICE_VALIDATION),
-        skip(59, "kubectl create -f ./bad-svc.yaml -v=6", NEEDS_SERVICE_VALIDATION),
+        skip(
+            59,
+            "kubectl create -f ./bad-svc.yaml -v=6",
+            NEEDS_SERVICE_VALIDATION,
+        ),
         skip(60, "grep -A8 \"POST https\"", NEEDS_SERVICE_VALIDATION),
-        skip(61, "bad-svc.json; cat ./bad-svc.json", NEEDS_SERVICE_VALIDATION),
-        skip(62, "--data @./bad-svc.json \"$API/api/v1/namespaces/default/services\"", NEEDS_SERVICE_VALIDATION),
-        skip(63, "services?fieldValidation=Strict\" | python3", NEEDS_SERVICE_VALIDATION),
+        skip(
+            61,
+            "bad-svc.json; cat ./bad-svc.json",
+            NEEDS_SERVICE_VALIDATION,
+        ),
+        skip(
+            62,
+            "--data @./bad-svc.json \"$API/api/v1/namespaces/default/services\"",
+            NEEDS_SERVICE_VALIDATION,
+        ),
+        skip(
+            63,
+            "services?fieldValidation=Strict\" | python3",
+            NEEDS_SERVICE_VALIDATION,
+        ),
         compare(64, r#"\"name\":\"nginx-service\"},\"spec\""#),
         compare(65, "services/does-not-exist\""),
         compare(66, "no-such-ns/services/does-not-exist"),
@@ -124,7 +148,11 @@ fn reference_08_generic_errors() {
         compare(68, "fieldValidation=Warn&dryRun=All")
             .through("grep -i -E '^(HTTP/|warning:)'")
             .normalise(r"^HTTP/[0-9.]+ (\d+)\s*$", "HTTP ${1}"),
-        skip(69, "services?dryRun=All\" | head -c 600", NEEDS_SERVICE_DEFAULTING),
+        skip(
+            69,
+            "services?dryRun=All\" | head -c 600",
+            NEEDS_SERVICE_DEFAULTING,
+        ),
         compare(70, "{not json"),
         compare(71, "nsmismatch"),
         compare(72, "wrongkind"),
@@ -133,7 +161,11 @@ fn reference_08_generic_errors() {
         compare(75, "-X PATCH"),
         compare(76, "-X DELETE"),
         compare(77, "curl -sk -w"),
-        skip(78, "kubectl get svc -o name", "lists the default namespace as scenarios 02-08 left it"),
+        skip(
+            78,
+            "kubectl get svc -o name",
+            "lists the default namespace as scenarios 02-08 left it",
+        ),
     ]);
     r.run(&c, plan);
     r.finish();

@@ -6,14 +6,22 @@ use crate::transcript::{compare, skip, Replay};
 use crate::Cluster;
 
 /// The reference's `default` namespace held the ~20 Services of scenarios 02-08 by then.
-const NEEDS_EARLIER_SCENARIOS: &str = "lists the default namespace as scenarios 02-08 left it (with allocated IPs and nodePorts)";
-const NEEDS_ENDPOINTS_CONTROLLER: &str = "needs the endpoints/endpointslice controllers (next issues)";
+const NEEDS_EARLIER_SCENARIOS: &str =
+    "lists the default namespace as scenarios 02-08 left it (with allocated IPs and nodePorts)";
+const NEEDS_ENDPOINTS_CONTROLLER: &str =
+    "needs the endpoints/endpointslice controllers (next issues)";
 
 #[test]
 fn reference_09_namespaces() {
     let c = Cluster::start();
     let mut r = Replay::new("09-namespaces.txt");
-    r.run(&c, vec![compare(0, "kubectl create ns ns1"), compare(1, "kubectl create namespace ns2")]);
+    r.run(
+        &c,
+        vec![
+            compare(0, "kubectl create ns ns1"),
+            compare(1, "kubectl create namespace ns2"),
+        ],
+    );
     // Should those creates fail (a difference already recorded), create the namespaces another
     // way, so that the rest of the file still tests something.
     for ns in ["ns1", "ns2"] {
@@ -30,15 +38,43 @@ fn reference_09_namespaces() {
             compare(7, "kubectl apply -n ns1 -f -"),
             skip(8, "sleep 2; kubectl get svc -A", NEEDS_EARLIER_SCENARIOS),
             skip(9, "kubectl get svc -A -o wide", NEEDS_EARLIER_SCENARIOS),
-            skip(10, "kubectl get svc -n ns1 -o wide", NEEDS_SERVICE_DEFAULTING),
-            skip(11, "kubectl get svc -n ns2 -o yaml", NEEDS_SERVICE_DEFAULTING),
-            skip(12, "kubectl get endpointslices -A", NEEDS_ENDPOINTS_CONTROLLER),
+            skip(
+                10,
+                "kubectl get svc -n ns1 -o wide",
+                NEEDS_SERVICE_DEFAULTING,
+            ),
+            skip(
+                11,
+                "kubectl get svc -n ns2 -o yaml",
+                NEEDS_SERVICE_DEFAULTING,
+            ),
+            skip(
+                12,
+                "kubectl get endpointslices -A",
+                NEEDS_ENDPOINTS_CONTROLLER,
+            ),
             skip(13, "kubectl get ep -A", NEEDS_ENDPOINTS_CONTROLLER),
             skip(14, "kubectl get all -n ns1", NEEDS_SERVICE_DEFAULTING),
-            skip(15, "--field-selector metadata.namespace!=default", NEEDS_SERVICE_DEFAULTING),
-            skip(16, "--field-selector spec.type=NodePort", NEEDS_EARLIER_SCENARIOS),
-            skip(17, "--field-selector spec.clusterIP=None", NEEDS_EARLIER_SCENARIOS),
-            skip(18, "kubectl get svc -A -l app=nginx", NEEDS_EARLIER_SCENARIOS),
+            skip(
+                15,
+                "--field-selector metadata.namespace!=default",
+                NEEDS_SERVICE_DEFAULTING,
+            ),
+            skip(
+                16,
+                "--field-selector spec.type=NodePort",
+                NEEDS_EARLIER_SCENARIOS,
+            ),
+            skip(
+                17,
+                "--field-selector spec.clusterIP=None",
+                NEEDS_EARLIER_SCENARIOS,
+            ),
+            skip(
+                18,
+                "kubectl get svc -A -l app=nginx",
+                NEEDS_EARLIER_SCENARIOS,
+            ),
             compare(19, "kubectl apply -n nope -f -"),
             compare(20, "kubectl get svc -n nope"),
             compare(21, "kubectl delete ns ns1 --wait=false"),
@@ -49,7 +85,11 @@ fn reference_09_namespaces() {
             compare(26, "kubectl get svc -n ns1"),
             compare(27, "kubectl get endpointslices -n ns1"),
             skip(28, "kubectl get svc -A", NEEDS_EARLIER_SCENARIOS),
-            skip(29, "kubectl get ipaddresses", "networking.k8s.io IPAddress is not served by Switchboard"),
+            skip(
+                29,
+                "kubectl get ipaddresses",
+                "networking.k8s.io IPAddress is not served by Switchboard",
+            ),
             compare(30, "kubectl get ns"),
         ],
     );
@@ -59,7 +99,13 @@ fn reference_09_namespaces() {
     let run = c.kubectl("get svc --all-namespaces --field-selector metadata.namespace!=default -o custom-columns=NAMESPACE:.metadata.namespace,NAME:.metadata.name");
     r.check(
         "field selector metadata.namespace!=default after ns1 is gone",
-        crate::transcript::compare_output("NAMESPACE   NAME\nns2         nginx-service\n", 0, &run.out, run.code, &Vec::new()),
+        crate::transcript::compare_output(
+            "NAMESPACE   NAME\nns2         nginx-service\n",
+            0,
+            &run.out,
+            run.code,
+            &Vec::new(),
+        ),
     );
     r.finish();
 }

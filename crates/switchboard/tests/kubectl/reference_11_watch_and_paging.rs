@@ -45,7 +45,10 @@ const DEFAULT_SERVICES: &[&str] = &[
 
 fn reference_state(c: &Cluster) {
     let mut yaml = String::from("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: ns2\n");
-    let services = DEFAULT_SERVICES.iter().map(|n| ("default", *n)).chain([("ns2", "nginx-service")]);
+    let services = DEFAULT_SERVICES
+        .iter()
+        .map(|n| ("default", *n))
+        .chain([("ns2", "nginx-service")]);
     for (ns, name) in services {
         let _ = write!(
             yaml,
@@ -113,9 +116,14 @@ fn reference_11_watch_and_list_paging() {
         vec![
             skip(26, "jq -c \"if .kind", SERVED_FROM_WATCH_CACHE),
             skip(27, "head -c 1500", SERVED_FROM_WATCH_CACHE),
-            skip(28, "resourceVersionMatch=Exact\" | head -c 1200", SERVED_FROM_WATCH_CACHE),
+            skip(
+                28,
+                "resourceVersionMatch=Exact\" | head -c 1200",
+                SERVED_FROM_WATCH_CACHE,
+            ),
             skip(29, "cut -c1-400", SERVED_FROM_WATCH_CACHE),
-            compare(30, "services/nginx-service?resourceVersion=$RV").normalise(r#""rv":"\d+""#, r#""rv":"<RV>""#),
+            compare(30, "services/nginx-service?resourceVersion=$RV")
+                .normalise(r#""rv":"\d+""#, r#""rv":"<RV>""#),
             compare(31, "base64 -w0"),
             compare(32, "./expired.json | tr"),
             compare(33, "resourceVersion=2&resourceVersionMatch=Exact&limit=2"),
@@ -125,7 +133,10 @@ fn reference_11_watch_and_list_paging() {
             compare(13, "resourceVersion=1\"")
                 .through(r"grep -i -E '^(HTTP/|content-type:|\{|\[curl)'")
                 .normalise(r"^HTTP/[0-9.]+ (\d+)\s*$", "HTTP ${1}")
-                .normalise(r"too old resource version: 1 \(\d+\)", "too old resource version: 1 (<OLDEST>)"),
+                .normalise(
+                    r"too old resource version: 1 \(\d+\)",
+                    "too old resource version: 1 (<OLDEST>)",
+                ),
         ],
     );
     r.finish();

@@ -38,8 +38,16 @@ ingresses          ing          networking.k8s.io/v1     true         Ingress
     );
     assert_output(&listed, 0, "done\n");
     // Short names resolve.
-    assert_output(&c.kubectl("get ns default -o name"), 0, "namespace/default\n");
-    assert_output(&c.kubectl("get svc,cm,ev,po,ing -n kube-public"), 0, "No resources found in kube-public namespace.\n");
+    assert_output(
+        &c.kubectl("get ns default -o name"),
+        0,
+        "namespace/default\n",
+    );
+    assert_output(
+        &c.kubectl("get svc,cm,ev,po,ing -n kube-public"),
+        0,
+        "No resources found in kube-public namespace.\n",
+    );
 }
 
 #[test]
@@ -70,12 +78,23 @@ fn explain_reads_the_openapi_schemas() {
         "  protocol\t<string>\n",
         "  targetPort\t<IntOrString>\n",
     ] {
-        assert!(text.contains(line), "explain service.spec.ports lacks {line:?}:\n{text}");
+        assert!(
+            text.contains(line),
+            "explain service.spec.ports lacks {line:?}:\n{text}"
+        );
     }
     let pools = c.kubectl("explain ipaddresspools.spec --api-version=metallb.io/v1beta1");
     let text = pools.ok();
-    for line in ["GROUP:      metallb.io\nKIND:       IPAddressPool\nVERSION:    v1beta1\n", "FIELD: spec <Object>\n", "  addresses\t<[]string> -required-\n", "  autoAssign\t<boolean>\n"] {
-        assert!(text.contains(line), "explain ipaddresspools.spec lacks {line:?}:\n{text}");
+    for line in [
+        "GROUP:      metallb.io\nKIND:       IPAddressPool\nVERSION:    v1beta1\n",
+        "FIELD: spec <Object>\n",
+        "  addresses\t<[]string> -required-\n",
+        "  autoAssign\t<boolean>\n",
+    ] {
+        assert!(
+            text.contains(line),
+            "explain ipaddresspools.spec lacks {line:?}:\n{text}"
+        );
     }
     assert_output(
         &c.kubectl("explain frobnicators"),
