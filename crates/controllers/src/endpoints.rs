@@ -48,6 +48,11 @@ fn address_key(a: &EndpointAddress) -> (String, String) {
 
 /// Sort/identity key of a port: name, number, protocol, appProtocol.
 type PortKey = (String, i32, String, String);
+/// An address by (IP, target uid).
+type AddressKey = (String, String);
+/// For one port: each address and whether it is ready there.
+type AddressReadiness = BTreeMap<AddressKey, bool>;
+type SubsetSortKey = (Vec<PortKey>, Vec<AddressKey>, Vec<AddressKey>);
 
 fn port_key(p: &EndpointPort) -> PortKey {
     (p.name.clone().unwrap_or_default(), p.port, p.protocol.clone().unwrap_or_default(), p.app_protocol.clone().unwrap_or_default())
@@ -61,7 +66,7 @@ pub fn desired_subsets(svc: &Service, pods: &[&Pod]) -> Vec<EndpointSubset> {
     let ports = pods::service_ports(svc);
     let mut addresses: BTreeMap<(String, String), EndpointAddress> = BTreeMap::new();
     // Port (None: a headless Service without ports) → address key → ready. Not ready wins.
-    let mut by_port: BTreeMap<Option<PortKey>, (Option<EndpointPort>, BTreeMap<(String, String), bool>)> = BTreeMap::new();
+    let mut by_port: BTreeMap<Option<PortKey>, (Option<EndpointPort>, AddressReadiness)> = BTreeMap::new();
     for pod in pods {
         if !pods::should_be_in_endpoints(pod, tolerate_unready) {
             continue;
@@ -94,7 +99,7 @@ pub fn desired_subsets(svc: &Service, pods: &[&Pod]) -> Vec<EndpointSubset> {
         }
     }
     // Group ports by the exact set of (address, ready) they map to.
-    let mut groups: BTreeMap<Vec<((String, String), bool)>, Vec<EndpointPort>> = BTreeMap::new();
+    let mut groups: BTreeMap<Vec<(AddressKey, bool)>, Vec<EndpointPort>> = BTreeMap::new();
     for (_, (port, set)) in by_port {
         let key: Vec<_> = set.into_iter().collect();
         let ports = groups.entry(key).or_default();
@@ -120,7 +125,7 @@ pub fn desired_subsets(svc: &Service, pods: &[&Pod]) -> Vec<EndpointSubset> {
 
 /// Upstream orders subsets by a hash of their content; any fixed order will do, as long as it
 /// is the same every time (so an unchanged set compares equal). Ports first, then addresses.
-fn subset_sort_key(s: &EndpointSubset) -> (Vec<PortKey>, Vec<(String, String)>, Vec<(String, String)>) {
+fn subset_sort_key(s: &EndpointSubset) -> SubsetSortKey {
     (
         s.ports.iter().flatten().map(port_key).collect(),
         s.addresses.iter().flatten().map(address_key).collect(),

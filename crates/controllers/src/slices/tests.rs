@@ -331,12 +331,12 @@ fn endpoints_follow_the_same_replay() {
     // The Endpoints reconciler alone: the trigger time is the Service's creation on the first
     // sync and goes away on the next write.
     let svc = nginx_named();
-    let mut pods = vec![pod("nginx-1", NGINX_1, (80, "http"))];
+    let mut pods = [pod("nginx-1", NGINX_1, (80, "http"))];
     patch_status(&mut pods[0], "10.42.0.11", true);
     let refs: Vec<&Pod> = pods.iter().collect();
     let tracker = crate::trigger::TriggerTimeTracker::new();
     let t = tracker.compute("default/nginx-named", &svc, &refs);
     let Some(endpoints::Write::Create(ep)) = endpoints::reconcile(&svc, &refs, None, t) else { panic!("create") };
-    assert_eq!(ep.metadata.annotations.unwrap()[crate::trigger::ANNOTATION], "2026-11-21T23:26:57Z");
-    let _: Option<Endpoints> = None;
+    assert_eq!(ep.metadata.annotations.clone().unwrap()[crate::trigger::ANNOTATION], "2026-11-21T23:26:57Z");
+    let _: &Endpoints = &ep;
 }
