@@ -10,10 +10,11 @@
 mod bad_input;
 mod reference_01_discovery;
 mod reference_02_clusterip_service;
-mod reference_08_generic_errors;
+mod reference_08_validation_errors;
 mod reference_09_namespaces;
 mod reference_10_patch_and_ssa;
 mod reference_11_watch_and_paging;
+mod server_bugs;
 mod transcript;
 mod workflow_apply_edit_patch;
 mod workflow_discovery;

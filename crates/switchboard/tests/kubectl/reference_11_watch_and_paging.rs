@@ -8,7 +8,7 @@
 //! Switchboard keeps its watch history in memory and starts it afresh at the current revision on
 //! start, so a restart compacts everything before it — the 410 cases run after one.
 
-use crate::reference_02_clusterip_service::NEEDS_SERVICE_DEFAULTING;
+use crate::server_bugs;
 use crate::transcript::{compare, skip, Replay};
 use crate::Cluster;
 use std::fmt::Write as _;
@@ -74,15 +74,19 @@ fn reference_11_watch_and_list_paging() {
             // --- raw watches during create, label, patch, delete
             compare(1, "RV=$(cat ./rv)"),
             skip(2, "cat ./watch-svc.headers", "response headers: audit-id and HTTP/2 are not ours; content-type is checked in bad_input"),
-            skip(3, "cat ./watch-svc.jsonl", NEEDS_SERVICE_DEFAULTING),
+            compare(3, "cat ./watch-svc.jsonl")
+                .known_server_bug(server_bugs::RESPONSE_FIELD_ORDER),
             compare(4, "./watch-svc.jsonl").normalise(r#""rv":"\d+""#, r#""rv":"<RV>""#),
-            skip(5, "cat ./watch-eps.jsonl", "needs the endpointslice controller (next issues)"),
-            skip(6, "./watch-eps.jsonl", "needs the endpointslice controller (next issues)"),
+            skip(5, "cat ./watch-eps.jsonl", "needs the endpointslice controller, not wired into the server yet"),
+            skip(6, "./watch-eps.jsonl", "needs the endpointslice controller, not wired into the server yet"),
             // --- watch flavours, reduced to event types, names and BOOKMARK objects
             compare(7, "resourceVersion=0&fieldSelector").through(WATCH_EVENT_SUMMARY),
-            compare(8, "allowWatchBookmarks=true&fieldSelector").through(WATCH_EVENT_SUMMARY),
-            compare(9, "sendInitialEvents=true&resourceVersionMatch=NotOlderThan").through(WATCH_EVENT_SUMMARY),
-            compare(10, "watch=true&sendInitialEvents=true\""),
+            compare(8, "allowWatchBookmarks=true&fieldSelector").through(WATCH_EVENT_SUMMARY)
+                .known_server_bug(server_bugs::BOOKMARK_OBJECT_SHAPE),
+            compare(9, "sendInitialEvents=true&resourceVersionMatch=NotOlderThan").through(WATCH_EVENT_SUMMARY)
+                .known_server_bug(server_bugs::STREAMING_LIST_WITHOUT_RESOURCE_VERSION),
+            compare(10, "watch=true&sendInitialEvents=true\"")
+                .known_server_bug(server_bugs::PRETTY_JSON_TRAILING_NEWLINE),
             compare(11, "timeoutSeconds=3")
                 .normalise(r"^real\s+0m3\.0\d\ds$", "real ~3s")
                 .normalise(r"^(user|sys)\s+\d+m\d+\.\d+s$", "${1} <T>"),
@@ -98,9 +102,12 @@ fn reference_11_watch_and_list_paging() {
                 .normalise(r#""continue": "[A-Za-z0-9_-]+""#, r#""continue": "<TOKEN>""#),
             compare(18, "while :; do").normalise(r"rv=\d+", "rv=<RV>"),
             compare(19, "--chunk-size=10").normalise(r"continue=[A-Za-z0-9_-]+", "continue=<TOKEN>"),
-            compare(20, "continue=garbage"),
+            compare(20, "continue=garbage")
+                .known_server_bug(server_bugs::GO_DECODER_MESSAGES)
+                .known_server_bug(server_bugs::PRETTY_JSON_TRAILING_NEWLINE),
             compare(21, "limit=2&resourceVersion=0"),
-            compare(22, "resourceVersionMatch=Exact\""),
+            compare(22, "resourceVersionMatch=Exact\"")
+                .known_server_bug(server_bugs::PRETTY_JSON_TRAILING_NEWLINE),
             skip(23, "etcdctl", "etcd-specific"),
             compare(24, "compact-bump"),
             skip(25, "etcdctl", "etcd compaction; Switchboard's analogue is the restart below"),
@@ -124,9 +131,10 @@ fn reference_11_watch_and_list_paging() {
             skip(29, "cut -c1-400", SERVED_FROM_WATCH_CACHE),
             compare(30, "services/nginx-service?resourceVersion=$RV")
                 .normalise(r#""rv":"\d+""#, r#""rv":"<RV>""#),
-            compare(31, "base64 -w0"),
+            compare(31, "base64 -w0").known_server_bug(server_bugs::PRETTY_JSON_TRAILING_NEWLINE),
             compare(32, "./expired.json | tr"),
-            compare(33, "resourceVersion=2&resourceVersionMatch=Exact&limit=2"),
+            compare(33, "resourceVersion=2&resourceVersionMatch=Exact&limit=2")
+                .known_server_bug(server_bugs::PRETTY_JSON_TRAILING_NEWLINE),
             compare(34, "resourceVersionMatch=NotOlderThan&limit=2")
                 .normalise(r#""continue":"[A-Za-z0-9_-]+""#, r#""continue":"<TOKEN>""#),
             // The status line, content type and the single ERROR event (the other headers differ).

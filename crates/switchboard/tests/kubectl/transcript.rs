@@ -453,7 +453,7 @@ pub struct Step {
     pub filter: Option<String>,
     /// A difference known to be the server's fault, with its description (see
     /// [`Step::known_server_bug`]).
-    pub known_bug: Option<&'static str>,
+    pub known_bugs: Vec<&'static str>,
 }
 
 pub fn compare(index: usize, needle: &'static str) -> Step {
@@ -463,7 +463,7 @@ pub fn compare(index: usize, needle: &'static str) -> Step {
         action: Action::Compare,
         extra: Vec::new(),
         filter: None,
-        known_bug: None,
+        known_bugs: Vec::new(),
     }
 }
 
@@ -474,7 +474,7 @@ pub fn setup(index: usize, needle: &'static str) -> Step {
         action: Action::Setup,
         extra: Vec::new(),
         filter: None,
-        known_bug: None,
+        known_bugs: Vec::new(),
     }
 }
 
@@ -485,7 +485,7 @@ pub fn skip(index: usize, needle: &'static str, reason: &'static str) -> Step {
         action: Action::Skip(reason),
         extra: Vec::new(),
         filter: None,
-        known_bug: None,
+        known_bugs: Vec::new(),
     }
 }
 
@@ -501,7 +501,7 @@ impl Step {
     /// fail the test — until the command matches, which fails the test so that the marker is
     /// removed. `TRANSCRIPT_STRICT=1` fails on known bugs as well.
     pub fn known_server_bug(mut self, description: &'static str) -> Step {
-        self.known_bug = Some(description);
+        self.known_bugs.push(description);
         self
     }
 
@@ -616,7 +616,8 @@ impl Replay {
                 )
                 .map_err(|msg| format!("{}{filtered}\n{msg}", self.describe(&rec)));
                 let what = self.describe(&rec);
-                self.record(result, step.known_bug, &what);
+                let known = (!step.known_bugs.is_empty()).then(|| step.known_bugs.join("; "));
+                self.record(result, known, &what);
             }
         }
     }
@@ -635,7 +636,7 @@ impl Replay {
         }
     }
 
-    fn record(&mut self, result: Result<(), String>, known_bug: Option<&'static str>, what: &str) {
+    fn record(&mut self, result: Result<(), String>, known_bug: Option<String>, what: &str) {
         let strict = std::env::var_os("TRANSCRIPT_STRICT").is_some();
         match (result, known_bug) {
             (Ok(()), None) => {}
@@ -654,17 +655,6 @@ impl Replay {
     pub fn check(&mut self, what: &str, result: Result<(), String>) {
         let what = format!("── {}: {what} ──", self.transcript.name);
         self.record(result.map_err(|msg| format!("{what}\n{msg}")), None, &what);
-    }
-
-    /// [`Replay::check`] of a difference known to be the server's fault (see
-    /// [`Step::known_server_bug`]).
-    pub fn check_known_bug(&mut self, what: &str, bug: &'static str, result: Result<(), String>) {
-        let what = format!("── {}: {what} ──", self.transcript.name);
-        self.record(
-            result.map_err(|msg| format!("{what}\n{msg}")),
-            Some(bug),
-            &what,
-        );
     }
 
     fn describe(&self, rec: &Recorded) -> String {
