@@ -6,6 +6,15 @@
 //! Commands run through bash exactly as the reference recordings ran them
 //! (`bash -o pipefail -c CMD 2>&1`, with KUBECONFIG, TOKEN and API exported), from a scratch
 //! directory, under a timeout so a hung server fails a test instead of hanging it.
+//!
+//! Start at [`transcript`] for how recordings are compared, and at a `reference_*` module for
+//! a plan: every recorded command is listed, compared, run as setup, or skipped with a reason.
+//! Differences from kube-apiserver that are still open are in [`server_bugs`]. Two switches
+//! help when the server changes:
+//! - `TRANSCRIPT_TRY_SKIPPED=1` runs skipped commands too and prints which now match;
+//! - `TRANSCRIPT_STRICT=1` fails on the known server bugs as well.
+//!
+//! `cargo test -p switchboard --test kubectl -- --ignored` runs the tests waiting on a server fix.
 
 mod bad_input;
 mod reference_01_discovery;
@@ -103,6 +112,19 @@ impl Cluster {
             out: String::from_utf8_lossy(&out.stdout).into_owned(),
             code: out.status.code().unwrap_or(-1),
         }
+    }
+
+    /// Runs the watch command `watch` (stopped by `timeout` after `secs`), and `changes` once the
+    /// watch has printed its first output, so the changes cannot race the initial list; returns
+    /// the watch's output and exit code (124 from the timeout).
+    pub fn watch_while(&self, watch: &str, changes: &str, secs: u32) -> Run {
+        let n = self.scripts.fetch_add(1, Ordering::Relaxed);
+        self.sh(&format!(
+            "timeout {secs} {watch} > ./watch-{n}.out 2>&1 & W=$!\n\
+             for i in $(seq 200); do [ -s ./watch-{n}.out ] && break; sleep 0.1; done\n\
+             {{\n{changes}\n}} >/dev/null\n\
+             wait $W; rc=$?; cat ./watch-{n}.out; exit $rc"
+        ))
     }
 
     /// `kubectl ARGS` (ARGS as shell words).

@@ -87,8 +87,9 @@ fn reference_11_watch_and_list_paging() {
                 .known_server_bug(server_bugs::STREAMING_LIST_WITHOUT_RESOURCE_VERSION),
             compare(10, "watch=true&sendInitialEvents=true\"")
                 .known_server_bug(server_bugs::PRETTY_JSON_TRAILING_NEWLINE),
+            // The server ends the watch after 3 s (real 3.000-3.999 s, as processes start slower under load).
             compare(11, "timeoutSeconds=3")
-                .normalise(r"^real\s+0m3\.0\d\ds$", "real ~3s")
+                .normalise(r"^real\s+0m3\.\d{3}s$", "real 3.x s")
                 .normalise(r"^(user|sys)\s+\d+m\d+\.\d+s$", "${1} <T>"),
             skip(12, "timeoutSeconds=75", "waits 75 s for periodic bookmarks: too slow for this suite"),
             // 13 (a too-old rv) runs after the restart below.

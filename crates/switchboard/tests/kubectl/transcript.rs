@@ -451,42 +451,34 @@ pub struct Step {
     /// A shell filter both outputs go through before comparing (e.g. a `jq` projection that keeps
     /// what does not depend on features still missing).
     pub filter: Option<String>,
-    /// A difference known to be the server's fault, with its description (see
-    /// [`Step::known_server_bug`]).
+    /// Differences known to be the server's fault (see [`Step::known_server_bug`]).
     pub known_bugs: Vec<&'static str>,
 }
 
+fn plan(index: usize, needle: &'static str, action: Action) -> Step {
+    Step {
+        index,
+        needle,
+        action,
+        extra: Vec::new(),
+        filter: None,
+        known_bugs: Vec::new(),
+    }
+}
+
+/// Run the command and compare output and exit code with the recording.
 pub fn compare(index: usize, needle: &'static str) -> Step {
-    Step {
-        index,
-        needle,
-        action: Action::Compare,
-        extra: Vec::new(),
-        filter: None,
-        known_bugs: Vec::new(),
-    }
+    plan(index, needle, Action::Compare)
 }
 
+/// Run the command for the state it creates, checking only its exit code.
 pub fn setup(index: usize, needle: &'static str) -> Step {
-    Step {
-        index,
-        needle,
-        action: Action::Setup,
-        extra: Vec::new(),
-        filter: None,
-        known_bugs: Vec::new(),
-    }
+    plan(index, needle, Action::Setup)
 }
 
+/// Do not run the command, for `reason`.
 pub fn skip(index: usize, needle: &'static str, reason: &'static str) -> Step {
-    Step {
-        index,
-        needle,
-        action: Action::Skip(reason),
-        extra: Vec::new(),
-        filter: None,
-        known_bugs: Vec::new(),
-    }
+    plan(index, needle, Action::Skip(reason))
 }
 
 impl Step {
@@ -602,6 +594,7 @@ impl Replay {
                         (expected.out, run)
                     }
                 };
+                let what = self.describe(&rec);
                 let filtered = step
                     .filter
                     .as_deref()
@@ -614,8 +607,7 @@ impl Replay {
                     actual.code,
                     &step.extra,
                 )
-                .map_err(|msg| format!("{}{filtered}\n{msg}", self.describe(&rec)));
-                let what = self.describe(&rec);
+                .map_err(|msg| format!("{what}{filtered}\n{msg}"));
                 let known = (!step.known_bugs.is_empty()).then(|| step.known_bugs.join("; "));
                 self.record(result, known, &what);
             }

@@ -135,26 +135,33 @@ fn get_watch_prints_rows_for_concurrent_changes() {
     c.apply(SETTINGS);
     // A label change, then a delete, while kubectl watches the list.
     assert_output(
-        &c.sh(
-            "(sleep 2; kubectl label cm settings tier=web >/dev/null; kubectl delete cm settings >/dev/null) & \
-             timeout 5 kubectl get cm -w --output-watch-events; rc=$?; wait; exit $rc",
+        &c.watch_while(
+            "kubectl get cm -w --output-watch-events",
+            "kubectl label cm settings tier=web; kubectl delete cm settings",
+            6,
         ),
         124,
-        "EVENT      NAME       DATA   AGE\nADDED      settings   1      0s\nMODIFIED   settings   1      2s\nDELETED    settings   1      2s\n",
+        "EVENT      NAME       DATA   AGE\nADDED      settings   1      0s\nMODIFIED   settings   1      1s\nDELETED    settings   1      1s\n",
     );
-    // Watching one object by name, in YAML: the object, then its new version.
+    // Watching one object by name: the object, then its new version.
     c.apply(SETTINGS);
-    let run = c.sh(
-        "(sleep 2; kubectl label cm settings tier=db >/dev/null) & \
-         timeout 5 kubectl get cm settings -w -o jsonpath='{.metadata.name}:{.metadata.labels.tier};'; rc=$?; wait; exit $rc",
-    );
-    assert_output(&run, 124, "settings:;settings:db;");
-    // A created object shows up in a running watch.
     assert_output(
-        &c.sh(&format!(
-            "(sleep 2; kubectl create -f - >/dev/null <<'EOF'\n{}\nEOF\n) & timeout 5 kubectl get cm -w -o name; rc=$?; wait; exit $rc",
-            SETTINGS.replace("name: settings", "name: late").trim()
-        )),
+        &c.watch_while(
+            "kubectl get cm settings -w -o jsonpath='{.metadata.name}:{.metadata.labels.tier};'",
+            "kubectl label cm settings tier=db",
+            6,
+        ),
+        124,
+        "settings:;settings:db;",
+    );
+    // A created object shows up in a running watch.
+    let late = SETTINGS.replace("name: settings", "name: late");
+    assert_output(
+        &c.watch_while(
+            "kubectl get cm -w -o name",
+            &format!("kubectl create -f - <<'EOF'\n{}\nEOF", late.trim()),
+            6,
+        ),
         124,
         "configmap/settings\nconfigmap/late\n",
     );
