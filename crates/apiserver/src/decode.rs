@@ -36,7 +36,7 @@ pub fn parse_body(bytes: &[u8], bt: BodyType, res: &ResourceInfo) -> Result<Valu
             let text = std::str::from_utf8(bytes).map_err(|e| e.to_string());
             text.and_then(|t| {
                 if t.trim_start().starts_with('{') || t.trim_start().starts_with('[') {
-                    serde_json::from_str::<Value>(t).map_err(|e| e.to_string())
+                    patch::parse_json(t.as_bytes())
                 } else {
                     serde_saphyr::from_str::<Value>(t).map_err(|e| format!("error converting YAML to JSON: {e}"))
                 }
@@ -55,10 +55,10 @@ pub fn parse_body(bytes: &[u8], bt: BodyType, res: &ResourceInfo) -> Result<Valu
                 Err(e) => Err(ApiError::bad_request(e.to_string())),
             }
         }
-        _ => serde_json::from_slice::<Value>(bytes).map_err(|e| e.to_string()),
+        _ => patch::parse_json(bytes),
     };
     parsed.map_err(|e| {
-        let snippet: String = String::from_utf8_lossy(&bytes[..bytes.len().min(64)]).into_owned();
+        let snippet: String = String::from_utf8_lossy(&bytes[..bytes.len().min(256)]).into_owned();
         ApiError::bad_request(format!(
             "the object provided is unrecognized (must be of type {}): couldn't get version/kind; json parse error: {e} ({snippet})",
             res.kind

@@ -11,7 +11,11 @@ pub fn serve(rest: &str, _query: &Query, headers: &HeaderMap) -> Result<Response
     // kubectl asks for v2 only as protobuf, which we don't speak: say so, so it falls back.
     let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or("");
     if rest == "v2" && accept.contains("protobuf") && !accept.contains("json") && !accept.contains("*/*") {
-        return Err(ApiError::not_acceptable("only the following media types are accepted: application/json"));
+        // kubectl falls back to v2 (as protobuf only) for kinds the v3 documents don't have;
+        // "not found" lets it go on and report the unserved kind, as against kube-apiserver.
+        let mut e = ApiError::new(404, "NotFound", "the server could not find the requested resource");
+        e.details = Some(serde_json::Map::new());
+        return Err(e);
     }
     let body: Option<bytes::Bytes> = match rest {
         "v2" => Some(schema::openapi::v2_bytes()),

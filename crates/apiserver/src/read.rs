@@ -92,7 +92,10 @@ fn decode_continue(token: &str) -> Result<ContinueToken, ApiError> {
     if v.get("v").and_then(Value::as_str) != Some("meta.k8s.io/v1") {
         return Err(bad("continue key is not valid: incorrect encoded start resourceVersion (version meta.k8s.io/v1)".into()));
     }
-    let rv = v.get("rv").and_then(Value::as_i64).unwrap_or(0);
+    let rv = match v.get("rv") {
+        Some(Value::Number(n)) => n.as_i64().unwrap_or(0),
+        _ => return Err(bad("continue key is not valid: json: cannot unmarshal string into Go struct field continueToken.rv of type int64".into())),
+    };
     let start = v.get("start").and_then(Value::as_str).unwrap_or("").to_string();
     if start.is_empty() || start.contains("..") {
         return Err(bad("continue key is not valid: incorrect encoded start resourceVersion (version meta.k8s.io/v1)".into()));
@@ -110,8 +113,21 @@ fn list_options_invalid(field: &str, detail: &str) -> ApiError {
 pub fn check_list_options(ctx: &Ctx, watch: bool) -> Result<(), ApiError> {
     let rv = ctx.query.get("resourceVersion").unwrap_or("");
     let rvm = ctx.query.get("resourceVersionMatch").unwrap_or("");
-    if !rvm.is_empty() && rv.is_empty() {
+    let streaming = watch && ctx.query.get("sendInitialEvents") == Some("true");
+    if !rvm.is_empty() && rv.is_empty() && !streaming {
         return Err(list_options_invalid("resourceVersionMatch", "resourceVersionMatch is forbidden unless resourceVersion is provided"));
+    }
+    if !matches!(rvm, "" | "Exact" | "NotOlderThan") {
+        let mut e = ApiError::invalid("meta.k8s.io", "ListOptions", "", vec![model::Cause::not_supported("resourceVersionMatch", &json!(rvm), &["Exact", "NotOlderThan", ""])]);
+        e.message = format!("ListOptions.meta.k8s.io \"\" is invalid: {}: {}", "resourceVersionMatch", e.details.as_ref().and_then(|d| d["causes"][0]["message"].as_str()).unwrap_or(""));
+        return Err(e);
+    }
+    for int_param in ["limit", "timeoutSeconds"] {
+        if let Some(v) = ctx.query.get(int_param).filter(|v| !v.is_empty()) {
+            if v.parse::<i64>().is_err() {
+                return Err(ApiError::bad_request(format!("strconv.ParseInt: parsing {v:?}: invalid syntax")));
+            }
+        }
     }
     if watch && ctx.query.get("sendInitialEvents").is_some() && rvm != "NotOlderThan" {
         return Err(list_options_invalid("resourceVersionMatch", "sendInitialEvents requires setting resourceVersionMatch to NotOlderThan"));

@@ -27,9 +27,9 @@ pub fn pretty_for_user_agent(ua: Option<&str>) -> bool {
 
 pub fn to_json_bytes(v: &Value, pretty: bool) -> Vec<u8> {
     if pretty {
-        let mut b = serde_json::to_vec_pretty(v).unwrap_or_default();
-        b.push(b'\n');
-        b
+        // kube-apiserver's indented output ends at the closing brace; compact output ends
+        // with Go's encoder newline.
+        serde_json::to_vec_pretty(v).unwrap_or_default()
     } else {
         let mut b = serde_json::to_vec(v).unwrap_or_default();
         b.push(b'\n');

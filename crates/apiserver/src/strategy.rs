@@ -203,7 +203,11 @@ pub fn canonical_order(obj: &mut Value) {
         m.remove("metadata");
         out.insert("metadata".into(), ordered);
     }
+    let status = m.remove("status");
     out.append(m);
+    if let Some(st) = status {
+        out.insert("status".into(), st);
+    }
     *m = out;
 }
 

@@ -54,11 +54,30 @@ impl Encoder {
         if initial_events_end {
             meta.insert("annotations".into(), json!({"k8s.io/initial-events-end": "true"}));
         }
-        let obj = json!({"kind": self.res.kind, "apiVersion": self.res.api_version(), "metadata": meta});
+        let mut obj = json!({"kind": self.res.kind, "apiVersion": self.res.api_version(), "metadata": meta});
+        // kube-apiserver serialises an empty object of the kind: Go's zero values show.
+        if let (Some(m), Some(zero)) = (obj.as_object_mut(), zero_fields(self.res)) {
+            m.extend(zero);
+        }
         let mut line = serde_json::to_vec(&json!({"type": "BOOKMARK", "object": obj})).unwrap_or_default();
         line.push(b'\n');
         Bytes::from(line)
     }
+}
+
+/// The non-metadata fields of a kind's zero value, where they serialise to something.
+fn zero_fields(res: &ResourceInfo) -> Option<Map<String, Value>> {
+    let v = match res.plural {
+        "services" | "ingresses" => json!({"spec": {}, "status": {"loadBalancer": {}}}),
+        "namespaces" => json!({"spec": {}, "status": {}}),
+        "pods" => json!({"spec": {"containers": null}, "status": {}}),
+        "endpointslices" => json!({"addressType": "", "endpoints": null}),
+        "leases" | "ingressclasses" => json!({"spec": {}}),
+        "nodes" => json!({"spec": {}, "status": {"daemonEndpoints": {"kubeletEndpoint": {"Port": 0}}, "nodeInfo": {"machineID": "", "systemUUID": "", "bootID": "", "kernelVersion": "", "osImage": "", "containerRuntimeVersion": "", "kubeletVersion": "", "kubeProxyVersion": "", "operatingSystem": "", "architecture": ""}}}),
+        "events" => json!({"involvedObject": {}, "source": {}, "firstTimestamp": null, "lastTimestamp": null, "eventTime": null, "reportingComponent": "", "reportingInstance": ""}),
+        _ => return None,
+    };
+    v.as_object().cloned()
 }
 
 fn error_event(e: &ApiError) -> Bytes {

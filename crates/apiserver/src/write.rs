@@ -130,7 +130,15 @@ fn content_type(ctx: &Ctx) -> Result<BodyType, ApiError> {
 }
 
 fn respond(res: &ResourceInfo, obj: &Value, status: StatusCode, ctx: &Ctx, warnings: &[String]) -> Response<Body> {
-    let mut r = object_response(res, obj, status, ctx.render);
+    let mut obj = obj.clone();
+    strategy::canonical_order(&mut obj);
+    if meta::resource_version(&obj).is_none() {
+        // Dry runs never reach the store: no placeholder resourceVersion in the answer.
+        if let Some(m) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
+            m.remove("resourceVersion");
+        }
+    }
+    let mut r = object_response(res, &obj, status, ctx.render);
     add_warnings(&mut r, warnings);
     r
 }
@@ -567,7 +575,6 @@ pub async fn delete_one(state: &Shared, res: &'static ResourceInfo, current: &Ar
         }
         let mut marked = current.as_ref().clone();
         meta::set_meta(&mut marked, "deletionTimestamp", json!(now()));
-        meta::set_meta(&mut marked, "deletionGracePeriodSeconds", json!(0));
         marked.as_object_mut().unwrap().insert("status".into(), json!({"phase": "Terminating"}));
         if dry_run {
             return Ok(Some((marked, false)));

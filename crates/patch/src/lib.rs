@@ -20,3 +20,9 @@ pub use jsonpatch::json_patch;
 pub use managed::{apply, record_update, set_managed_fields, update_managed_fields, Writer};
 pub use mergepatch::merge_patch;
 pub use strategic::strategic_merge_patch;
+
+/// Parses JSON as Go's `encoding/json` would, with its error wording
+/// (`invalid character 'n' looking for beginning of object key string`).
+pub fn parse_json(body: &[u8]) -> Result<serde_json::Value, String> {
+    gojson::parse(body)
+}

@@ -2,7 +2,7 @@
 //! the ones `model::ApiError` already names.
 
 use model::ApiError;
-use serde_json::{json, Map};
+use serde_json::Map;
 
 /// A plain Go `error` that reached the response writer: HTTP 500 with no reason
 /// (`StatusReasonUnknown`, which kube omits from the body) and the error text as message.
@@ -10,14 +10,14 @@ pub(crate) fn unknown(message: impl Into<String>) -> ApiError {
     ApiError::new(500, "", message)
 }
 
-/// `errors.NewGenericServerResponse(422, ...)`: what a failed JSON patch operation or an
-/// unprocessable strategic merge patch produces. kubectl prints it as "The request is invalid:
-/// the server rejected our request due to an error in our request"; the real reason is the cause.
+/// `errors.NewGenericServerResponse(422, ..., isUnexpectedResponse=false)`: what a failed JSON
+/// patch operation or an unprocessable strategic merge patch produces. kube-apiserver drops the
+/// underlying reason (no causes), so kubectl prints only "The request is invalid: the server
+/// rejected our request due to an error in our request".
 pub(crate) fn unprocessable(cause: impl Into<String>) -> ApiError {
-    let mut details = Map::new();
-    details.insert("causes".into(), json!([{"reason": "UnexpectedServerResponse", "message": cause.into()}]));
+    let _ = cause.into();
     let mut e = ApiError::new(422, "Invalid", "the server rejected our request due to an error in our request");
-    e.details = Some(details);
+    e.details = Some(Map::new());
     e
 }
 

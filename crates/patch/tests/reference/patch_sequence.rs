@@ -8,8 +8,9 @@ use serde_json::json;
 const T0: &str = "2026-11-21T23:27:47Z";
 const T1: &str = "2026-11-21T23:27:48Z";
 
-fn cause(e: &model::ApiError) -> String {
-    e.details.as_ref().unwrap()["causes"][0]["message"].as_str().unwrap().to_string()
+/// kube-apiserver reports failed patch operations without causes.
+fn assert_no_causes(e: &model::ApiError) {
+    assert_eq!(e.details, Some(serde_json::Map::new()));
 }
 
 #[test]
@@ -59,13 +60,13 @@ fn nginx_patch_sequence() {
     let failed = svc.patch("json", r#"[{"op":"test","path":"/spec/type","value":"NodePort"},{"op":"remove","path":"/spec/ports/0"}]"#, "kubectl-patch", T1).unwrap_err();
     assert_eq!((failed.code, failed.reason.as_str()), (422, "Invalid"));
     assert_eq!(failed.message, "the server rejected our request due to an error in our request");
-    assert_eq!(cause(&failed), "testing value /spec/type failed: test failed");
+    assert_no_causes(&failed);
 
     svc.patch("json", r#"[{"op":"test","path":"/spec/type","value":"ClusterIP"},{"op":"remove","path":"/spec/ports/0"}]"#, "kubectl-patch", T1).unwrap();
 
     let out_of_range = svc.patch("json", r#"[{"op":"remove","path":"/spec/ports/5"}]"#, "kubectl-patch", T1).unwrap_err();
     assert_eq!(out_of_range.code, 422);
-    assert_eq!(cause(&out_of_range), "error in remove for path: '/spec/ports/5': Unable to access invalid index: 5: invalid index referenced");
+    assert_no_causes(&out_of_range);
 
     // An unknown field is accepted by the patch and dropped by decoding: no change.
     let before = svc.obj.clone();
