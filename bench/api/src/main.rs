@@ -10,8 +10,9 @@ mod workload;
 
 use anyhow::{bail, Result};
 use clap::Parser;
-use stats::{summarize, Summary};
-use std::path::PathBuf;
+use process::{Cpu, CpuMeter};
+use stats::summarize;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 use workload::{CreateRun, ListRun, WatchResult, Workload};
 
@@ -60,14 +61,20 @@ struct Results {
     creates: CreateRun,
     lists: ListRun,
     watch: WatchResult,
+    /// CPU used in each phase: creates, lists, watch.
+    cpu: [Cpu; 3],
 }
 
-async fn run_switchboard(bin: &std::path::Path, w: &Workload) -> Result<Results> {
+async fn run_switchboard(bin: &Path, w: &Workload) -> Result<Results> {
     eprintln!("switchboard ({}) ...", bin.display());
     let server = switchboard::Switchboard::start(bin)?;
+    let m = CpuMeter::start(server.pid());
     let creates = server.creates(w, "bench").await?;
+    let c0 = m.stop();
     eprintln!("  {} creates in {:.2?}", creates.count, creates.elapsed);
+    let m = CpuMeter::start(server.pid());
     let lists = server.lists(w, "bench").await?;
+    let c1 = m.stop();
     if lists.items != w.objects {
         bail!(
             "switchboard listed {} objects, expected {}",
@@ -75,29 +82,39 @@ async fn run_switchboard(bin: &std::path::Path, w: &Workload) -> Result<Results>
             w.objects
         );
     }
+    let m = CpuMeter::start(server.pid());
     let watch = server.watches(w, "bench-watch").await?;
+    let c2 = m.stop();
     Ok(Results {
         creates,
         lists,
         watch,
+        cpu: [c0, c1, c2],
     })
 }
 
 /// `size`: bytes per value, the size of the object switchboard stored for the same create.
-async fn run_etcd(bin: &std::path::Path, w: &Workload, size: usize) -> Result<Results> {
+async fn run_etcd(bin: &Path, w: &Workload, size: usize) -> Result<Results> {
     eprintln!("etcd ({}) ...", bin.display());
     let server = etcd::Etcd::start(bin).await?;
+    let m = CpuMeter::start(server.pid());
     let creates = server.creates(w, "bench", size).await?;
+    let c0 = m.stop();
     eprintln!("  {} creates in {:.2?}", creates.count, creates.elapsed);
+    let m = CpuMeter::start(server.pid());
     let lists = server.lists(w, "bench").await?;
+    let c1 = m.stop();
     if lists.items != w.objects {
         bail!("etcd returned {} keys, expected {}", lists.items, w.objects);
     }
+    let m = CpuMeter::start(server.pid());
     let watch = server.watches(w, "bench-watch", size).await?;
+    let c2 = m.stop();
     Ok(Results {
         creates,
         lists,
         watch,
+        cpu: [c0, c1, c2],
     })
 }
 
@@ -116,7 +133,10 @@ async fn main() -> Result<()> {
         None => std::env::current_exe()?.with_file_name("switchboard"),
     };
     if !args.no_switchboard && !bin.exists() {
-        bail!("{} not found: build it first with `cargo build --release -p switchboard`, or pass --switchboard", bin.display());
+        bail!(
+            "{} not found: build it first with `cargo build --release -p switchboard`, or pass --switchboard",
+            bin.display()
+        );
     }
     let w = Workload {
         clients: args.clients,
@@ -130,11 +150,12 @@ async fn main() -> Result<()> {
     eprintln!("workload: {w:?}");
     let load_before = load_average();
 
+    let rounds = args.rounds.max(1);
     let mut sb = Vec::new();
     let mut et = Vec::new();
-    for round in 0..args.rounds.max(1) {
-        eprintln!("round {} of {}", round + 1, args.rounds.max(1));
-        // Alternate which system goes first, so neither always gets the cooler machine.
+    for round in 0..rounds {
+        eprintln!("round {} of {rounds}", round + 1);
+        // Alternate which system goes first, so neither always gets the quieter machine.
         let sb_first = round % 2 == 0;
         if sb_first && !args.no_switchboard {
             sb.push(run_switchboard(&bin, &w).await?);
@@ -151,7 +172,7 @@ async fn main() -> Result<()> {
     }
 
     let load = format!(
-        "load average (1, 5, 15 min) {load_before} before, {} after",
+        "Load average (1, 5, 15 min): {load_before} before, {} after",
         load_average()
     );
     match (sb.is_empty(), et.is_empty()) {
@@ -171,7 +192,8 @@ fn median(mut v: Vec<f64>) -> f64 {
     }
 }
 
-type Figure<'a> = (String, Box<dyn Fn(&Results) -> f64 + 'a>, bool);
+/// (label, the figure from one round, whether higher is better)
+type Figure = (String, Box<dyn Fn(&Results) -> f64>, bool);
 
 fn print_report(w: &Workload, load: &str, name: &str, a: &[Results], b: &[Results]) {
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
@@ -188,8 +210,6 @@ fn print_report(w: &Workload, load: &str, name: &str, a: &[Results], b: &[Result
         w.interval.as_millis(),
         a.len(),
     );
-    let lat = |r: &Results| summarize(r.creates.latencies.clone());
-    let lists = |r: &Results| summarize(r.lists.latencies.clone());
     let figures: Vec<Figure> = vec![
         (
             format!("creates/s, {} clients", w.clients),
@@ -198,22 +218,22 @@ fn print_report(w: &Workload, load: &str, name: &str, a: &[Results], b: &[Result
         ),
         (
             "create latency p50 (ms)".into(),
-            Box::new(move |r: &Results| lat(r).p50),
+            Box::new(|r: &Results| summarize(r.creates.latencies.clone()).p50),
             false,
         ),
         (
             "create latency p99 (ms)".into(),
-            Box::new(move |r: &Results| lat(r).p99),
+            Box::new(|r: &Results| summarize(r.creates.latencies.clone()).p99),
             false,
         ),
         (
             format!("list {} objects p50 (ms)", w.objects),
-            Box::new(move |r: &Results| lists(r).p50),
+            Box::new(|r: &Results| summarize(r.lists.latencies.clone()).p50),
             false,
         ),
         (
             format!("list {} objects p99 (ms)", w.objects),
-            Box::new(move |r: &Results| lists(r).p99),
+            Box::new(|r: &Results| summarize(r.lists.latencies.clone()).p99),
             false,
         ),
         (
@@ -227,16 +247,79 @@ fn print_report(w: &Workload, load: &str, name: &str, a: &[Results], b: &[Result
             false,
         ),
     ];
+    table(name, &figures, a, b);
+
+    // The list phase also makes one untimed warm-up list; the watch phase one untimed write.
+    let (creates, lists, deliveries) = (
+        w.objects as f64,
+        w.lists as f64 + 1.0,
+        (w.watchers * (w.events + 1)) as f64,
+    );
+    let cpu: Vec<Figure> = vec![
+        (
+            "server CPU per create (ms)".into(),
+            Box::new(move |r: &Results| 1e3 * r.cpu[0].server / creates),
+            false,
+        ),
+        (
+            "client CPU per create (ms)".into(),
+            Box::new(move |r: &Results| 1e3 * r.cpu[0].client / creates),
+            false,
+        ),
+        (
+            "server CPU per full list (ms)".into(),
+            Box::new(move |r: &Results| 1e3 * r.cpu[1].server / lists),
+            false,
+        ),
+        (
+            "client CPU per full list (ms)".into(),
+            Box::new(move |r: &Results| 1e3 * r.cpu[1].client / lists),
+            false,
+        ),
+        (
+            "server CPU per watch event delivered (µs)".into(),
+            Box::new(move |r: &Results| 1e6 * r.cpu[2].server / deliveries),
+            false,
+        ),
+        (
+            "client CPU per watch event delivered (µs)".into(),
+            Box::new(move |r: &Results| 1e6 * r.cpu[2].client / deliveries),
+            false,
+        ),
+    ];
+    println!("\nCPU time (user + system, from /proc) per operation: less disturbed by other load on the machine than wall time, and it shows where the time goes.\n");
+    table(name, &cpu, a, b);
+
+    println!();
+    for (who, rs) in [(name, a), ("etcd", b)] {
+        for (i, r) in rs.iter().enumerate() {
+            println!(
+                "- {who}, round {}: {} creates in {:.2} s; list body {:.1} MiB; watch delivery max {:.2} ms (n = {}), measured from the writer's acknowledgement p50 {:.2} ms, p99 {:.2} ms",
+                i + 1,
+                r.creates.count,
+                r.creates.elapsed.as_secs_f64(),
+                r.lists.bytes as f64 / (1024.0 * 1024.0),
+                r.watch.from_send.max,
+                r.watch.from_send.n,
+                r.watch.from_ack.p50,
+                r.watch.from_ack.p99
+            );
+        }
+    }
+    println!("\nWatch delivery: from just before the write is sent to the moment each watcher has decoded the event.");
+}
+
+fn table(name: &str, figures: &[Figure], a: &[Results], b: &[Results]) {
     println!("| measure | {name} | etcd | {name} / etcd | per round | goal met |");
     println!("|---|---:|---:|---:|---|:---:|");
-    for (label, f, higher_is_better) in &figures {
-        let sa = median(a.iter().map(f).collect());
+    for (label, f, higher_is_better) in figures {
+        let fa = median(a.iter().map(f).collect());
         if b.is_empty() {
-            println!("| {label} | {sa:.2} | - | - | - | - |");
+            println!("| {label} | {fa:.2} | - | - | - | - |");
             continue;
         }
-        let sb = median(b.iter().map(f).collect());
-        let r = sa / sb;
+        let fb = median(b.iter().map(f).collect());
+        let r = fa / fb;
         let rounds: Vec<String> = a
             .iter()
             .zip(b)
@@ -248,29 +331,9 @@ fn print_report(w: &Workload, load: &str, name: &str, a: &[Results], b: &[Result
             r <= 1.0
         };
         println!(
-            "| {label} | {sa:.2} | {sb:.2} | {r:.2} | {} | {} |",
+            "| {label} | {fa:.2} | {fb:.2} | {r:.2} | {} | {} |",
             rounds.join(" "),
             if ok { "yes" } else { "no" }
         );
     }
-    println!();
-    let detail = |who: &str, rs: &[Results]| {
-        for (i, r) in rs.iter().enumerate() {
-            let s: Summary = r.watch.from_ack;
-            println!(
-                "- {who}, round {}: {} creates in {:.2} s; list body {:.1} MiB; watch delivery max {:.2} ms (n = {}), after the writer's acknowledgement p50 {:.2} ms, p99 {:.2} ms",
-                i + 1,
-                r.creates.count,
-                r.creates.elapsed.as_secs_f64(),
-                r.lists.bytes as f64 / (1024.0 * 1024.0),
-                r.watch.from_send.max,
-                r.watch.from_send.n,
-                s.p50,
-                s.p99
-            );
-        }
-    };
-    detail(name, a);
-    detail("etcd", b);
-    println!("\nWatch delivery: from just before the write is sent to the moment each watcher has decoded the event.");
 }

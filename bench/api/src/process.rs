@@ -25,6 +25,10 @@ impl Server {
         }
     }
 
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     pub fn dir(&self) -> &Path {
         self.dir.as_ref().expect("data dir").path()
     }
@@ -69,4 +73,56 @@ pub fn free_port() -> u16 {
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
         .expect("a free port")
+}
+
+/// CPU time (user + system, all threads) that process `pid` (or this process, for `None`) has
+/// used so far, in seconds.
+pub fn cpu_seconds(pid: Option<u32>) -> f64 {
+    let path = match pid {
+        Some(p) => format!("/proc/{p}/stat"),
+        None => "/proc/self/stat".to_string(),
+    };
+    let Ok(stat) = std::fs::read_to_string(path) else {
+        return f64::NAN;
+    };
+    // Fields after the parenthesised command name: state is field 3, utime 14, stime 15.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| {
+        f.get(i - 3)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(f64::NAN)
+    };
+    // USER_HZ is 100 on Linux for every architecture we run on.
+    (ticks(14) + ticks(15)) / 100.0
+}
+
+/// CPU seconds used by a server and by this (client) process over one phase.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Cpu {
+    pub server: f64,
+    pub client: f64,
+}
+
+pub struct CpuMeter {
+    pid: u32,
+    server: f64,
+    client: f64,
+}
+
+impl CpuMeter {
+    pub fn start(pid: u32) -> CpuMeter {
+        CpuMeter {
+            pid,
+            server: cpu_seconds(Some(pid)),
+            client: cpu_seconds(None),
+        }
+    }
+
+    pub fn stop(self) -> Cpu {
+        Cpu {
+            server: cpu_seconds(Some(self.pid)) - self.server,
+            client: cpu_seconds(None) - self.client,
+        }
+    }
 }

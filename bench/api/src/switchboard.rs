@@ -19,7 +19,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 pub struct Switchboard {
-    _server: Server,
+    server: Server,
     kubeconfig: PathBuf,
 }
 
@@ -60,10 +60,11 @@ impl Switchboard {
         rx.recv_timeout(Duration::from_secs(60))
             .map_err(|_| anyhow!("switchboard did not report a listen address within 60 s"))?;
         let kubeconfig = server.dir().join("kubeconfig");
-        Ok(Switchboard {
-            _server: server,
-            kubeconfig,
-        })
+        Ok(Switchboard { server, kubeconfig })
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.server.pid()
     }
 
     /// A new client with its own connection pool.

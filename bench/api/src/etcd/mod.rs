@@ -22,7 +22,7 @@ use tonic::transport::Channel;
 use tonic_prost::ProstCodec;
 
 pub struct Etcd {
-    _server: Server,
+    server: Server,
     url: String,
 }
 
@@ -110,7 +110,7 @@ impl Etcd {
             .spawn()
             .with_context(|| format!("starting {} (Debian package etcd-server)", bin.display()))?;
         let etcd = Etcd {
-            _server: Server::new(child, dir),
+            server: Server::new(child, dir),
             url,
         };
         let deadline = Instant::now() + Duration::from_secs(30);
@@ -131,6 +131,10 @@ impl Etcd {
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.server.pid()
     }
 
     async fn conn(&self) -> Result<Conn> {
