@@ -617,7 +617,6 @@ fn applying_a_kind_the_server_does_not_serve_names_the_kind() {
 /// Query parameters whose values do not parse: kube-apiserver answers 400 (422 for an unknown
 /// resourceVersionMatch) rather than ignoring them.
 #[test]
-#[ignore = "server: limit=abc, timeoutSeconds=abc, resourceVersionMatch=Sometimes and a continue token with a string rv are accepted (200)"]
 fn query_parameter_values_that_do_not_parse_get_4xx() {
     let c = Cluster::start();
     let mut cases = Cases::new(&c);

@@ -120,17 +120,12 @@ fn reference_08_validation_errors() {
         compare(61, "bad-svc.json; cat ./bad-svc.json"),
         // The body; the header block (audit-id, date, HTTP/2 framing) is dropped on both sides.
         compare(62, "--data @./bad-svc.json \"$API/api/v1/namespaces/default/services\"")
-            .through(r"sed '1,/^\r*$/d'")
-                .known_server_bug(server_bugs::PRETTY_JSON_TRAILING_NEWLINE),
+            .through(r"sed '1,/^\r*$/d'"),
         compare(63, "services?fieldValidation=Strict\" | python3"),
-        compare(64, r#"\"name\":\"nginx-service\"},\"spec\""#)
-                .known_server_bug(server_bugs::PRETTY_JSON_TRAILING_NEWLINE),
-        compare(65, "services/does-not-exist\"")
-                .known_server_bug(server_bugs::PRETTY_JSON_TRAILING_NEWLINE),
-        compare(66, "no-such-ns/services/does-not-exist")
-                .known_server_bug(server_bugs::PRETTY_JSON_TRAILING_NEWLINE),
-        compare(67, "fieldValidation=Strict&dryRun=All")
-                .known_server_bug(server_bugs::PRETTY_JSON_TRAILING_NEWLINE),
+        compare(64, r#"\"name\":\"nginx-service\"},\"spec\""#),
+        compare(65, "services/does-not-exist\""),
+        compare(66, "no-such-ns/services/does-not-exist"),
+        compare(67, "fieldValidation=Strict&dryRun=All"),
         // Status line and the warning header; the rest of the headers differ (audit-id, date).
         compare(68, "fieldValidation=Warn&dryRun=All")
             .through("grep -i -E '^(HTTP/|warning:)'")
@@ -138,22 +133,14 @@ fn reference_08_validation_errors() {
         compare(69, "services?dryRun=All\" | head -c 600")
                 .known_server_bug(server_bugs::RESPONSE_FIELD_ORDER),
         compare(70, "{not json")
-                .known_server_bug(server_bugs::GO_DECODER_MESSAGES)
-                .known_server_bug(server_bugs::PRETTY_JSON_TRAILING_NEWLINE),
-        compare(71, "nsmismatch")
-                .known_server_bug(server_bugs::PRETTY_JSON_TRAILING_NEWLINE),
-        compare(72, "wrongkind")
-                .known_server_bug(server_bugs::PRETTY_JSON_TRAILING_NEWLINE),
-        compare(73, "other-name")
-                .known_server_bug(server_bugs::PRETTY_JSON_TRAILING_NEWLINE),
-        compare(74, r#"\"resourceVersion\":\"1\""#)
-                .known_server_bug(server_bugs::PRETTY_JSON_TRAILING_NEWLINE),
-        compare(75, "-X PATCH")
-                .known_server_bug(server_bugs::PRETTY_JSON_TRAILING_NEWLINE),
-        compare(76, "-X DELETE")
-                .known_server_bug(server_bugs::PRETTY_JSON_TRAILING_NEWLINE),
-        compare(77, "curl -sk -w")
-                .known_server_bug(server_bugs::PRETTY_JSON_TRAILING_NEWLINE),
+                .known_server_bug(server_bugs::GO_DECODER_MESSAGES),
+        compare(71, "nsmismatch"),
+        compare(72, "wrongkind"),
+        compare(73, "other-name"),
+        compare(74, r#"\"resourceVersion\":\"1\""#),
+        compare(75, "-X PATCH"),
+        compare(76, "-X DELETE"),
+        compare(77, "curl -sk -w"),
         skip(78, "kubectl get svc -o name", "lists the default namespace as scenarios 02-08 left it"),
     ]);
     r.run(&c, plan);

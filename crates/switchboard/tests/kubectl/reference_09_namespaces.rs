@@ -1,7 +1,6 @@
 //! Replay of reference 09: namespaces ns1/ns2, a namespace mismatch, a missing namespace, and
 //! deleting a namespace (Terminating, create refused, finalized, its services gone).
 
-use crate::server_bugs;
 use crate::transcript::{compare, skip, Replay};
 use crate::Cluster;
 
@@ -69,8 +68,7 @@ fn reference_09_namespaces() {
             compare(19, "kubectl apply -n nope -f -"),
             compare(20, "kubectl get svc -n nope"),
             compare(21, "kubectl delete ns ns1 --wait=false"),
-            compare(22, "kubectl get ns ns1 -o yaml")
-                .known_server_bug(server_bugs::TERMINATING_NAMESPACE_GRACE_PERIOD),
+            compare(22, "kubectl get ns ns1 -o yaml"),
             compare(23, "kubectl create -n ns1 -f -"),
             compare(24, "kubectl wait --for=delete namespace/ns1"),
             compare(25, "kubectl get ns ns1"),

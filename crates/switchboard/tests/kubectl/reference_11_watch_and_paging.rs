@@ -74,19 +74,15 @@ fn reference_11_watch_and_list_paging() {
             // --- raw watches during create, label, patch, delete
             compare(1, "RV=$(cat ./rv)"),
             skip(2, "cat ./watch-svc.headers", "response headers: audit-id and HTTP/2 are not ours; content-type is checked in bad_input"),
-            compare(3, "cat ./watch-svc.jsonl")
-                .known_server_bug(server_bugs::RESPONSE_FIELD_ORDER),
+            compare(3, "cat ./watch-svc.jsonl"),
             compare(4, "./watch-svc.jsonl").normalise(r#""rv":"\d+""#, r#""rv":"<RV>""#),
             skip(5, "cat ./watch-eps.jsonl", "needs the endpointslice controller, not wired into the server yet"),
             skip(6, "./watch-eps.jsonl", "needs the endpointslice controller, not wired into the server yet"),
             // --- watch flavours, reduced to event types, names and BOOKMARK objects
             compare(7, "resourceVersion=0&fieldSelector").through(WATCH_EVENT_SUMMARY),
-            compare(8, "allowWatchBookmarks=true&fieldSelector").through(WATCH_EVENT_SUMMARY)
-                .known_server_bug(server_bugs::BOOKMARK_OBJECT_SHAPE),
-            compare(9, "sendInitialEvents=true&resourceVersionMatch=NotOlderThan").through(WATCH_EVENT_SUMMARY)
-                .known_server_bug(server_bugs::STREAMING_LIST_WITHOUT_RESOURCE_VERSION),
-            compare(10, "watch=true&sendInitialEvents=true\"")
-                .known_server_bug(server_bugs::PRETTY_JSON_TRAILING_NEWLINE),
+            compare(8, "allowWatchBookmarks=true&fieldSelector").through(WATCH_EVENT_SUMMARY),
+            compare(9, "sendInitialEvents=true&resourceVersionMatch=NotOlderThan").through(WATCH_EVENT_SUMMARY),
+            compare(10, "watch=true&sendInitialEvents=true\""),
             // The server ends the watch after 3 s (real 3.000-3.999 s, as processes start slower under load).
             compare(11, "timeoutSeconds=3")
                 .normalise(r"^real\s+0m3\.\d{3}s$", "real 3.x s")
@@ -104,11 +100,9 @@ fn reference_11_watch_and_list_paging() {
             compare(18, "while :; do").normalise(r"rv=\d+", "rv=<RV>"),
             compare(19, "--chunk-size=10").normalise(r"continue=[A-Za-z0-9_-]+", "continue=<TOKEN>"),
             compare(20, "continue=garbage")
-                .known_server_bug(server_bugs::GO_DECODER_MESSAGES)
-                .known_server_bug(server_bugs::PRETTY_JSON_TRAILING_NEWLINE),
+                .known_server_bug(server_bugs::GO_DECODER_MESSAGES),
             compare(21, "limit=2&resourceVersion=0"),
-            compare(22, "resourceVersionMatch=Exact\"")
-                .known_server_bug(server_bugs::PRETTY_JSON_TRAILING_NEWLINE),
+            compare(22, "resourceVersionMatch=Exact\""),
             skip(23, "etcdctl", "etcd-specific"),
             compare(24, "compact-bump"),
             skip(25, "etcdctl", "etcd compaction; Switchboard's analogue is the restart below"),
@@ -132,10 +126,9 @@ fn reference_11_watch_and_list_paging() {
             skip(29, "cut -c1-400", SERVED_FROM_WATCH_CACHE),
             compare(30, "services/nginx-service?resourceVersion=$RV")
                 .normalise(r#""rv":"\d+""#, r#""rv":"<RV>""#),
-            compare(31, "base64 -w0").known_server_bug(server_bugs::PRETTY_JSON_TRAILING_NEWLINE),
+            compare(31, "base64 -w0"),
             compare(32, "./expired.json | tr"),
-            compare(33, "resourceVersion=2&resourceVersionMatch=Exact&limit=2")
-                .known_server_bug(server_bugs::PRETTY_JSON_TRAILING_NEWLINE),
+            compare(33, "resourceVersion=2&resourceVersionMatch=Exact&limit=2"),
             compare(34, "resourceVersionMatch=NotOlderThan&limit=2")
                 .normalise(r#""continue":"[A-Za-z0-9_-]+""#, r#""continue":"<TOKEN>""#),
             // The status line, content type and the single ERROR event (the other headers differ).
