@@ -41,7 +41,7 @@ struct Args {
     #[arg(long, default_value_t = 1000)]
     payload: usize,
     /// Timed full lists.
-    #[arg(long, default_value_t = 30)]
+    #[arg(long, default_value_t = 100)]
     lists: usize,
     /// Concurrent watchers.
     #[arg(long, default_value_t = 100)]
