@@ -49,6 +49,20 @@ fn default_containers(containers: Option<&mut Value>) {
     }
 }
 
+/// `stringData` is write-only: kube-apiserver folds it into `data` (base64) while converting,
+/// so it is never stored.
+fn merge_string_data(secret: &mut Map<String, Value>) {
+    use base64::Engine;
+    let Some(Value::Object(string_data)) = secret.remove("stringData") else { return };
+    let data = secret.entry("data").or_insert_with(|| json!({}));
+    if let Some(data) = data.as_object_mut() {
+        for (k, v) in string_data {
+            let text = v.as_str().unwrap_or_default();
+            data.insert(k, json!(base64::engine::general_purpose::STANDARD.encode(text)));
+        }
+    }
+}
+
 fn default_pod(pod: &mut Value) {
     let Some(spec) = pod.get_mut("spec").and_then(Value::as_object_mut) else { return };
     default_containers(spec.get_mut("containers"));
@@ -96,6 +110,7 @@ impl Admission for BuiltinDefaults {
             "secrets" => {
                 if let Some(m) = obj.as_object_mut() {
                     set_default(m, "type", json!("Opaque"));
+                    merge_string_data(m);
                 }
             }
             "endpoints" => {

@@ -84,11 +84,15 @@ fn encode_continue(rv: u64, prefix: &str, last_key: &str) -> String {
 
 fn decode_continue(token: &str) -> Result<ContinueToken, ApiError> {
     let bad = |why: String| ApiError::bad_request(format!("invalid continue token: {why}"));
-    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(token.trim_end_matches('='))
-        .or_else(|_| base64::engine::general_purpose::STANDARD.decode(token))
-        .map_err(|e| bad(format!("continue key is not valid: {e}")))?;
-    let v: Value = serde_json::from_slice(&raw).map_err(|e| bad(format!("continue key is not valid: {e}")))?;
+    // Go's base64.RawURLEncoding: no padding, lenient about trailing bits.
+    let lenient = base64::engine::GeneralPurpose::new(
+        &base64::alphabet::URL_SAFE,
+        base64::engine::GeneralPurposeConfig::new()
+            .with_decode_allow_trailing_bits(true)
+            .with_decode_padding_mode(base64::engine::DecodePaddingMode::Indifferent),
+    );
+    let raw = lenient.decode(token).map_err(|e| bad(format!("continue key is not valid: {e}")))?;
+    let v: Value = patch::parse_json(&raw).map_err(|e| bad(format!("continue key is not valid: {e}")))?;
     if v.get("v").and_then(Value::as_str) != Some("meta.k8s.io/v1") {
         return Err(bad("continue key is not valid: incorrect encoded start resourceVersion (version meta.k8s.io/v1)".into()));
     }

@@ -223,7 +223,7 @@ async fn read_body(req: Request) -> Result<bytes::Bytes, ApiError> {
     match limited.collect().await {
         Ok(c) => Ok(c.to_bytes()),
         Err(e) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => Err(ApiError::request_entity_too_large(format!(
-            "limit is {}",
+            "Request entity too large: limit is {}",
             crate::decode::MAX_BODY_BYTES
         ))),
         Err(e) => Err(ApiError::bad_request(format!("reading request body: {e}"))),

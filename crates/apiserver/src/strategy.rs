@@ -188,6 +188,13 @@ pub fn semantically_equal(old: &Value, new: &Value) -> bool {
 /// kube-apiserver serialises objects; done once before storing so every read is in order.
 pub fn canonical_order(obj: &mut Value) {
     let Some(m) = obj.as_object_mut() else { return };
+    if let Some(meta) = m.get_mut("metadata").and_then(Value::as_object_mut) {
+        // Go's `omitempty`: ObjectMeta's empty maps and lists are not serialised.
+        meta.retain(|k, v| {
+            !(matches!(k.as_str(), "labels" | "annotations" | "finalizers" | "ownerReferences" | "managedFields")
+                && (v.as_object().is_some_and(Map::is_empty) || v.as_array().is_some_and(Vec::is_empty) || v.is_null()))
+        });
+    }
     let mut out = Map::new();
     for k in ["kind", "apiVersion"] {
         if let Some(v) = m.remove(k) {

@@ -163,13 +163,16 @@ fn syntax_error(body: &[u8], err: &serde_json::Error) -> String {
         .map(|l| l.len() + 1)
         .sum::<usize>()
         + err.column().saturating_sub(1);
-    let text = String::from_utf8_lossy(body.get(offset..).unwrap_or_default());
-    match text.chars().next() {
+    // encoding/json scans bytes and quotes the offending byte as the rune of the same value.
+    match body.get(offset).map(|b| *b as char) {
         Some(c) if body.iter().take(offset).all(u8::is_ascii_whitespace) => {
             format!("invalid character {} looking for beginning of value", quote_char(c))
         }
         Some(c) if err.is_syntax() && err.to_string().starts_with("trailing characters") => {
             format!("invalid character {} after top-level value", quote_char(c))
+        }
+        Some(c) if expects_object_key(body, offset) => {
+            format!("invalid character {} looking for beginning of object key string", quote_char(c))
         }
         Some(c) => match literal_in_progress(body, offset) {
             Some((literal, expected)) => {
@@ -179,6 +182,41 @@ fn syntax_error(body: &[u8], err: &serde_json::Error) -> String {
         },
         None => "unexpected end of JSON input".to_string(),
     }
+}
+
+/// Whether the scanner stands where an object key must start: right after `{` or after a `,`
+/// inside an object (strings skipped).
+fn expects_object_key(body: &[u8], offset: usize) -> bool {
+    let mut stack: Vec<u8> = Vec::new();
+    let mut last = 0u8;
+    let mut in_string = false;
+    let mut escaped = false;
+    for &b in &body[..offset.min(body.len())] {
+        if in_string {
+            match (escaped, b) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => {
+                    in_string = false;
+                    last = b'"';
+                }
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'{' | b'[' => stack.push(b),
+            b'}' | b']' => {
+                stack.pop();
+            }
+            _ => {}
+        }
+        if !b.is_ascii_whitespace() {
+            last = b;
+        }
+    }
+    !in_string && stack.last() == Some(&b'{') && matches!(last, b'{' | b',')
 }
 
 /// When the error sits inside `null`, `true` or `false`, the literal and the character Go expected.
@@ -198,7 +236,8 @@ fn quote_char(c: char) -> String {
     match c {
         '\'' => "'\\''".to_string(),
         '"' => "'\"'".to_string(),
-        c if c.is_control() => format!("'\\x{:02x}'", c as u32),
+        c if (c as u32) < 0x20 || c as u32 == 0x7f => format!("'\\x{:02x}'", c as u32),
+        c if c.is_control() => format!("'\\u{:04x}'", c as u32),
         c => format!("'{c}'"),
     }
 }
@@ -225,5 +264,8 @@ mod tests {
         assert_eq!(parse(b"not json").unwrap_err(), "invalid character 'o' in literal null (expecting 'u')");
         assert_eq!(parse(b"xyz").unwrap_err(), "invalid character 'x' looking for beginning of value");
         assert_eq!(parse(b"{\"a\":").unwrap_err(), "unexpected end of JSON input");
+        assert_eq!(parse(b"\x81x").unwrap_err(), "invalid character '\\u0081' looking for beginning of value");
+        assert_eq!(parse(b"{not json").unwrap_err(), "invalid character 'n' looking for beginning of object key string");
+        assert_eq!(parse(b"{\"a\":1, x}").unwrap_err(), "invalid character 'x' looking for beginning of object key string");
     }
 }

@@ -132,8 +132,7 @@ fn reference_08_validation_errors() {
             .normalise(r"^HTTP/[0-9.]+ (\d+)\s*$", "HTTP ${1}"),
         compare(69, "services?dryRun=All\" | head -c 600")
                 .known_server_bug(server_bugs::RESPONSE_FIELD_ORDER),
-        compare(70, "{not json")
-                .known_server_bug(server_bugs::GO_DECODER_MESSAGES),
+        compare(70, "{not json"),
         compare(71, "nsmismatch"),
         compare(72, "wrongkind"),
         compare(73, "other-name"),

@@ -99,8 +99,7 @@ fn reference_11_watch_and_list_paging() {
                 .normalise(r#""continue": "[A-Za-z0-9_-]+""#, r#""continue": "<TOKEN>""#),
             compare(18, "while :; do").normalise(r"rv=\d+", "rv=<RV>"),
             compare(19, "--chunk-size=10").normalise(r"continue=[A-Za-z0-9_-]+", "continue=<TOKEN>"),
-            compare(20, "continue=garbage")
-                .known_server_bug(server_bugs::GO_DECODER_MESSAGES),
+            compare(20, "continue=garbage"),
             compare(21, "limit=2&resourceVersion=0"),
             compare(22, "resourceVersionMatch=Exact\""),
             skip(23, "etcdctl", "etcd-specific"),

@@ -11,6 +11,3 @@ pub const EMPTY_SERVICE_NAME_MESSAGE: &str = "a Service named \"\" gets \"metada
 
 pub const OPENAPI_V2_ENUMS: &str = "/openapi/v2 lacks enums: ServiceSpec.type has no enum list and no \"Possible enum values\" text";
 
-pub const GO_DECODER_MESSAGES: &str = "decode errors are worded differently from Go's: a body of \"{not json\" gives \"invalid character 'n' \
-     in literal null (expecting 'n')\" (Go: \"invalid character 'n' looking for beginning of object key string\"); continue=garbage \
-     gives \"Invalid padding\" (Go: \"invalid character '\\u0081' looking for beginning of value\")";

@@ -84,7 +84,6 @@ fn imperative_create_of_namespace_configmap_secret_and_service() {
 }
 
 #[test]
-#[ignore = "server: Secret stringData is stored and returned as is instead of being merged into data"]
 fn secret_string_data_is_folded_into_data_and_type_defaults_to_opaque() {
     let c = Cluster::start();
     let string_data = "apiVersion: v1\nkind: Secret\nmetadata:\n  name: plain\nstringData:\n  user: admin\ndata:\n  pass: czNjcjN0\n";
@@ -206,7 +205,6 @@ fn label_and_annotate_add_overwrite_and_remove() {
 }
 
 #[test]
-#[ignore = "server: emptied metadata.labels/annotations stay as {} instead of being dropped"]
 fn removing_the_last_label_and_annotation_leaves_no_empty_maps() {
     let c = Cluster::start();
     let cm = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\n  labels:\n    team: core\n  annotations:\n    note: hi\n";
