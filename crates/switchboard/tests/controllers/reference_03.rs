@@ -194,6 +194,7 @@ fn plan() -> Vec<Check> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reference_03_pods_and_endpoints() {
+    let _serial = serial().await;
     let c = Cluster::start().await;
     // The Service scenario 02 left behind.
     let svc = "apiVersion: v1\nkind: Service\nmetadata:\n  name: nginx-service\n  labels:\n    app: nginx\nspec:\n  selector:\n    app: nginx\n  ports:\n    - name: nginx-port\n      protocol: TCP\n      port: 80\n      targetPort: 80\n";

@@ -150,6 +150,7 @@ async fn pod_to_slice_latencies(c: &Cluster, rounds: usize) -> Vec<Duration> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hundred_services_over_a_thousand_pods_converge_and_a_restart_writes_nothing() {
+    let _serial = serial().await;
     let mut c = Cluster::start().await;
     let started = Instant::now();
     populate(&c, 1000, 100).await;

@@ -16,6 +16,7 @@ async fn slices_labelled(api: &Api<EndpointSlice>, service: &str) -> Vec<Endpoin
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn selectorless_endpoints_are_mirrored_and_everything_goes_with_the_service() {
+    let _serial = serial().await;
     let c = Cluster::start().await;
     create_namespace(&c.client, NS).await;
     let services: Api<Service> = Api::namespaced(c.client.clone(), NS);

@@ -15,6 +15,13 @@ use std::time::{Duration, Instant};
 use test_support::TestServer;
 use tokio::sync::mpsc;
 
+/// The tests of this binary take turns: each starts a server and controllers on a 2-core
+/// machine, and the latency test measures milliseconds.
+pub async fn serial() -> tokio::sync::MutexGuard<'static, ()> {
+    static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    SERIAL.lock().await
+}
+
 /// A server plus controllers.
 pub struct Cluster {
     pub server: TestServer,
