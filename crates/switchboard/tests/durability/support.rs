@@ -12,9 +12,6 @@ use std::time::Duration;
 use test_support::TestServer;
 
 pub fn start_server() -> TestServer {
-    // The server colours its log even when stderr is a pipe, which hides the
-    // `address=` that TestServer waits for; NO_COLOR turns that off.
-    std::env::set_var("NO_COLOR", "1");
     TestServer::start(env!("CARGO_BIN_EXE_switchboard"))
 }
 
