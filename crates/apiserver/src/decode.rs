@@ -115,7 +115,7 @@ pub fn admit_body(obj: &mut Value, res: &ResourceInfo, fv: FieldValidation, requ
     m.insert("apiVersion".into(), Value::String(res.api_version()));
     m.insert("kind".into(), Value::String(res.kind.to_string()));
     if m.get("metadata").is_some_and(|v| v.is_null()) {
-        m.remove("metadata");
+        m.shift_remove("metadata");
     }
     let cannot = |e: String| ApiError::bad_request(format!("{} in version \"{}\" cannot be handled as a {}: {e}", res.kind, res.version, res.kind));
     schema::check_types(res.definition, obj).map_err(|e| cannot(e.to_string()))?;

@@ -53,7 +53,7 @@ fn default_containers(containers: Option<&mut Value>) {
 /// so it is never stored.
 fn merge_string_data(secret: &mut Map<String, Value>) {
     use base64::Engine;
-    let Some(Value::Object(string_data)) = secret.remove("stringData") else { return };
+    let Some(Value::Object(string_data)) = secret.shift_remove("stringData") else { return };
     let data = secret.entry("data").or_insert_with(|| json!({}));
     if let Some(data) = data.as_object_mut() {
         for (k, v) in string_data {

@@ -107,8 +107,8 @@ pub fn object_response(res: &ResourceInfo, obj: &Value, status: StatusCode, r: R
 pub fn list_item(obj: &Value) -> Value {
     let mut o = obj.clone();
     if let Some(m) = o.as_object_mut() {
-        m.remove("kind");
-        m.remove("apiVersion");
+        m.shift_remove("kind");
+        m.shift_remove("apiVersion");
     }
     o
 }

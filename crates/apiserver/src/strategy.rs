@@ -57,15 +57,15 @@ pub fn prepare_create(res: &ResourceInfo, obj: &mut Value) {
     m.insert("uid".into(), json!(uuid::Uuid::new_v4().to_string()));
     m.insert("creationTimestamp".into(), json!(now()));
     for f in ["resourceVersion", "deletionTimestamp", "deletionGracePeriodSeconds", "selfLink"] {
-        m.remove(f);
+        m.shift_remove(f);
     }
     if tracks_generation(res) {
         m.insert("generation".into(), json!(1));
     } else {
-        m.remove("generation");
+        m.shift_remove("generation");
     }
     if !res.namespaced {
-        m.remove("namespace");
+        m.shift_remove("namespace");
     }
     if res.plural == "namespaces" {
         let name = m.get("name").and_then(Value::as_str).unwrap_or("").to_string();
@@ -83,7 +83,7 @@ pub fn prepare_create(res: &ResourceInfo, obj: &mut Value) {
             }
             None => {
                 // Custom resources with a status subresource drop status on create.
-                obj.as_object_mut().unwrap().remove("status");
+                obj.as_object_mut().unwrap().shift_remove("status");
             }
         }
     }
@@ -104,7 +104,7 @@ pub fn prepare_update(res: &ResourceInfo, old: &Value, new: &mut Value, subresou
             let root = new.as_object_mut().unwrap();
             match status {
                 Some(s) => root.insert("status".into(), s),
-                None => root.remove("status"),
+                None => root.shift_remove("status"),
             };
             if let Some(mf) = managed {
                 meta::set_meta(new, "managedFields", mf);
@@ -117,7 +117,7 @@ pub fn prepare_update(res: &ResourceInfo, old: &Value, new: &mut Value, subresou
             let spec = new.as_object_mut().unwrap().entry("spec").or_insert_with(|| json!({}));
             match finalizers {
                 Some(f) => spec.as_object_mut().unwrap().insert("finalizers".into(), f),
-                None => spec.as_object_mut().unwrap().remove("finalizers"),
+                None => spec.as_object_mut().unwrap().shift_remove("finalizers"),
             };
         }
         _ => {
@@ -125,7 +125,7 @@ pub fn prepare_update(res: &ResourceInfo, old: &Value, new: &mut Value, subresou
                 let root = new.as_object_mut().unwrap();
                 match old.get("status") {
                     Some(s) => root.insert("status".into(), s.clone()),
-                    None => root.remove("status"),
+                    None => root.shift_remove("status"),
                 };
             }
             if res.plural == "namespaces" {
@@ -141,10 +141,10 @@ pub fn prepare_update(res: &ResourceInfo, old: &Value, new: &mut Value, subresou
     for f in SERVER_OWNED_META {
         match old_meta.get(*f) {
             Some(v) => m.insert(f.to_string(), v.clone()),
-            None => m.remove(*f),
+            None => m.shift_remove(*f),
         };
     }
-    m.remove("selfLink");
+    m.shift_remove("selfLink");
     if tracks_generation(res) && desired_state_changed(old, new) {
         let g = meta::metadata(old).and_then(|m| m.get("generation")).and_then(Value::as_i64).unwrap_or(0);
         meta::set_meta(new, "generation", json!(g + 1));
@@ -155,10 +155,10 @@ pub fn prepare_update(res: &ResourceInfo, old: &Value, new: &mut Value, subresou
 fn desired_state_changed(old: &Value, new: &Value) -> bool {
     let strip = |v: &Value| -> Map<String, Value> {
         let mut m = v.as_object().cloned().unwrap_or_default();
-        m.remove("metadata");
-        m.remove("status");
-        m.remove("kind");
-        m.remove("apiVersion");
+        m.shift_remove("metadata");
+        m.shift_remove("status");
+        m.shift_remove("kind");
+        m.shift_remove("apiVersion");
         m
     };
     strip(old) != strip(new)
@@ -170,11 +170,11 @@ pub fn semantically_equal(old: &Value, new: &Value) -> bool {
     let strip = |v: &Value| -> Value {
         let mut c = v.clone();
         if let Some(m) = c.get_mut("metadata").and_then(Value::as_object_mut) {
-            m.remove("resourceVersion");
+            m.shift_remove("resourceVersion");
             if let Some(Value::Array(mf)) = m.get_mut("managedFields") {
                 for e in mf.iter_mut() {
                     if let Some(e) = e.as_object_mut() {
-                        e.remove("time");
+                        e.shift_remove("time");
                     }
                 }
             }
@@ -197,7 +197,7 @@ pub fn canonical_order(obj: &mut Value) {
     }
     let mut out = Map::new();
     for k in ["kind", "apiVersion"] {
-        if let Some(v) = m.remove(k) {
+        if let Some(v) = m.shift_remove(k) {
             out.insert(k.to_string(), v);
         }
     }
@@ -207,10 +207,10 @@ pub fn canonical_order(obj: &mut Value) {
     }
     if m.contains_key("metadata") {
         let ordered = model::table::ordered_metadata(&Value::Object(m.clone()));
-        m.remove("metadata");
+        m.shift_remove("metadata");
         out.insert("metadata".into(), ordered);
     }
-    let status = m.remove("status");
+    let status = m.shift_remove("status");
     out.append(m);
     if let Some(st) = status {
         out.insert("status".into(), st);

@@ -83,7 +83,7 @@ fn zero_fields(res: &ResourceInfo) -> Option<Map<String, Value>> {
 fn error_event(e: &ApiError) -> Bytes {
     let mut status = e.to_status();
     if let Some(m) = status.as_object_mut() {
-        m.remove("details");
+        m.shift_remove("details");
     }
     let mut line = serde_json::to_vec(&json!({"type": "ERROR", "object": status})).unwrap_or_default();
     line.push(b'\n');

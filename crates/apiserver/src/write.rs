@@ -135,7 +135,7 @@ fn respond(res: &ResourceInfo, obj: &Value, status: StatusCode, ctx: &Ctx, warni
     if meta::resource_version(&obj).is_none() {
         // Dry runs never reach the store: no placeholder resourceVersion in the answer.
         if let Some(m) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
-            m.remove("resourceVersion");
+            m.shift_remove("resourceVersion");
         }
     }
     let mut r = object_response(res, &obj, status, ctx.render);

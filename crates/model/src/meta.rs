@@ -48,7 +48,7 @@ pub fn set_meta(obj: &mut Value, field: &str, value: Value) {
 }
 
 pub fn remove_meta(obj: &mut Value, field: &str) -> Option<Value> {
-    metadata_mut(obj).remove(field)
+    metadata_mut(obj).shift_remove(field)
 }
 
 fn string_map(obj: &Value, field: &str) -> BTreeMap<String, String> {

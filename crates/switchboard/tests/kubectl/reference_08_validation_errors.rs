@@ -130,8 +130,7 @@ fn reference_08_validation_errors() {
         compare(68, "fieldValidation=Warn&dryRun=All")
             .through("grep -i -E '^(HTTP/|warning:)'")
             .normalise(r"^HTTP/[0-9.]+ (\d+)\s*$", "HTTP ${1}"),
-        compare(69, "services?dryRun=All\" | head -c 600")
-                .known_server_bug(server_bugs::RESPONSE_FIELD_ORDER),
+        compare(69, "services?dryRun=All\" | head -c 600"),
         compare(70, "{not json"),
         compare(71, "nsmismatch"),
         compare(72, "wrongkind"),

@@ -3,8 +3,6 @@
 //! still run and printed, do not fail the test, and fail it once they match (so the marker goes).
 //! Run with `TRANSCRIPT_STRICT=1` to fail on them as well.
 
-pub const RESPONSE_FIELD_ORDER: &str = "a dry-run create answers with metadata.creationTimestamp after managedFields; kube-apiserver \
-     writes ObjectMeta in its Go field order (uid, resourceVersion, creationTimestamp, ..., managedFields)";
 
 pub const EMPTY_SERVICE_NAME_MESSAGE: &str = "a Service named \"\" gets \"metadata.name: Required value: name or generateName is required\"; \
      kube-apiserver 1.36 fails inside ClusterIP allocation first (spec.clusterIPs ... spec.parentRef.name: Required value)";
