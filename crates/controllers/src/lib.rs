@@ -8,6 +8,7 @@
 pub mod endpoints;
 pub mod mirroring;
 pub mod pods;
+pub mod probe;
 pub mod queue;
 mod runtime;
 pub mod slices;

@@ -5,6 +5,7 @@
 //! Until the server runs the controllers itself, each test runs them in this process.
 
 mod latency;
+mod prober;
 mod reference_03;
 mod scale;
 mod selectorless;
