@@ -185,7 +185,7 @@ async fn resource(state: &Shared, ctx: Ctx, req: Request) -> Result<Response<Bod
     let res = ctx.path.resource;
     let verb_allowed = |v: &str| res.verbs.contains(&v);
     let not_allowed = || {
-        ApiError::method_not_allowed(format!("the server does not allow this method on the requested resource"))
+        ApiError::method_not_allowed("the server does not allow this method on the requested resource")
             .with_details("", "")
     };
     match (method, has_name) {

@@ -155,25 +155,43 @@ pub async fn create(state: &Shared, ctx: &Ctx, body: &[u8]) -> Result<Response<B
     let fv = FieldValidation::parse(ctx.query.get("fieldValidation"))?;
     let dry_run = ctx.dry_run()?;
     let mut obj = parse_body(body, bt, res)?;
-    let mut warnings = admit_body(&mut obj, res, fv, true)?;
+    let warnings = admit_body(&mut obj, res, fv, true)?;
     validate_body_namespace(ctx, &mut obj)?;
     let generate = meta::name(&obj).is_empty() && meta::meta_str(&obj, "generateName").is_some_and(|g| !g.is_empty());
     if generate {
         let name = generate_name(meta::meta_str(&obj, "generateName").unwrap());
         meta::set_meta(&mut obj, "name", json!(name));
     }
+    admit_and_create(state, ctx, obj, warnings, dry_run, Some(&ctx.field_manager()), generate).await
+}
+
+/// The shared tail of every create (POST, PUT of a missing object, apply of a missing object):
+/// metadata validation, namespace lifecycle, strategy, defaulting, managedFields (unless apply
+/// already recorded them: `manager` is `None`), admission, then the store (retrying a generated
+/// name that is taken).
+async fn admit_and_create(
+    state: &Shared,
+    ctx: &Ctx,
+    mut obj: Value,
+    mut warnings: Vec<String>,
+    dry_run: bool,
+    manager: Option<&str>,
+    generated_name: bool,
+) -> Result<Response<Body>, ApiError> {
+    let res = ctx.path.resource;
     let causes = model::validation::validate_object_meta(res, &obj);
     if !causes.is_empty() {
         return Err(invalid(res, meta::name(&obj), causes));
     }
-    let name = meta::name(&obj).to_string();
     if res.namespaced {
-        check_namespace(state, res, ctx.path.namespace.as_deref().unwrap_or(""), &name)?;
+        check_namespace(state, res, ctx.path.namespace.as_deref().unwrap_or(""), meta::name(&obj))?;
     }
     strategy::prepare_create(res, &mut obj);
     let req = AdmissionRequest { resource: res, operation: Operation::Create, subresource: None, old: None, dry_run };
     run_defaulting(state, &req, &mut obj);
-    patch::record_update(res, None, &mut obj, &patch::Writer { manager: &ctx.field_manager(), subresource: None, time: &now() });
+    if let Some(manager) = manager {
+        patch::record_update(res, None, &mut obj, &patch::Writer { manager, subresource: None, time: &now() });
+    }
     warnings.extend(run_admission(state, &req, &mut obj)?);
     if dry_run {
         finish_admission(state, &req, &obj, None);
@@ -187,7 +205,7 @@ pub async fn create(state: &Shared, ctx: &Ctx, body: &[u8]) -> Result<Response<B
                 finish_admission(state, &req, &obj, Some(&stored.value));
                 return Ok(respond(res, &stored.value, StatusCode::CREATED, ctx, &warnings));
             }
-            Err(store::StoreError::AlreadyExists { .. }) if generate && attempt < 8 => {
+            Err(store::StoreError::AlreadyExists { .. }) if generated_name && attempt < 8 => {
                 attempt += 1;
                 let name = generate_name(meta::meta_str(&obj, "generateName").unwrap_or(""));
                 meta::set_meta(&mut obj, "name", json!(name));
@@ -350,35 +368,8 @@ pub async fn update(state: &Shared, ctx: &Ctx, body: &[u8]) -> Result<Response<B
     Err(ApiError::stale(res.group, res.plural, &url_name))
 }
 
-async fn create_from_update(state: &Shared, ctx: &Ctx, mut obj: Value, mut warnings: Vec<String>, dry_run: bool) -> Result<Response<Body>, ApiError> {
-    let res = ctx.path.resource;
-    let causes = model::validation::validate_object_meta(res, &obj);
-    if !causes.is_empty() {
-        return Err(invalid(res, meta::name(&obj), causes));
-    }
-    if res.namespaced {
-        check_namespace(state, res, ctx.path.namespace.as_deref().unwrap_or(""), meta::name(&obj))?;
-    }
-    strategy::prepare_create(res, &mut obj);
-    let req = AdmissionRequest { resource: res, operation: Operation::Create, subresource: None, old: None, dry_run };
-    run_defaulting(state, &req, &mut obj);
-    patch::record_update(res, None, &mut obj, &patch::Writer { manager: &ctx.field_manager(), subresource: None, time: &now() });
-    warnings.extend(run_admission(state, &req, &mut obj)?);
-    if dry_run {
-        finish_admission(state, &req, &obj, None);
-        return Ok(respond(res, &obj, StatusCode::CREATED, ctx, &warnings));
-    }
-    let key = key_of(res, &obj);
-    match state.store.create(&key, ordered(&obj)).await {
-        Ok(stored) => {
-            finish_admission(state, &req, &obj, Some(&stored.value));
-            Ok(respond(res, &stored.value, StatusCode::CREATED, ctx, &warnings))
-        }
-        Err(e) => {
-            finish_admission(state, &req, &obj, None);
-            Err(store_error(res, meta::name(&obj), e))
-        }
-    }
+async fn create_from_update(state: &Shared, ctx: &Ctx, obj: Value, warnings: Vec<String>, dry_run: bool) -> Result<Response<Body>, ApiError> {
+    admit_and_create(state, ctx, obj, warnings, dry_run, Some(&ctx.field_manager()), false).await
 }
 
 pub async fn patch(state: &Shared, ctx: &Ctx, body: &[u8]) -> Result<Response<Body>, ApiError> {
@@ -462,36 +453,10 @@ async fn apply_create(state: &Shared, ctx: &Ctx, applied: &Value, manager: &str,
     let res = ctx.path.resource;
     let mut obj = patch::apply(res, None, applied, &patch::Writer { manager, subresource: None, time: &now() }, force)?;
     validate_body_namespace(ctx, &mut obj)?;
-    let name = ctx.path.name.clone().unwrap_or_default();
     if meta::name(&obj).is_empty() {
-        meta::set_meta(&mut obj, "name", json!(name));
+        meta::set_meta(&mut obj, "name", json!(ctx.path.name.clone().unwrap_or_default()));
     }
-    let causes = model::validation::validate_object_meta(res, &obj);
-    if !causes.is_empty() {
-        return Err(invalid(res, meta::name(&obj), causes));
-    }
-    if res.namespaced {
-        check_namespace(state, res, ctx.path.namespace.as_deref().unwrap_or(""), &name)?;
-    }
-    strategy::prepare_create(res, &mut obj);
-    let req = AdmissionRequest { resource: res, operation: Operation::Create, subresource: None, old: None, dry_run };
-    run_defaulting(state, &req, &mut obj);
-    let warnings = run_admission(state, &req, &mut obj)?;
-    if dry_run {
-        finish_admission(state, &req, &obj, None);
-        return Ok(respond(res, &obj, StatusCode::CREATED, ctx, &warnings));
-    }
-    let key = key_of(res, &obj);
-    match state.store.create(&key, ordered(&obj)).await {
-        Ok(stored) => {
-            finish_admission(state, &req, &obj, Some(&stored.value));
-            Ok(respond(res, &stored.value, StatusCode::CREATED, ctx, &warnings))
-        }
-        Err(e) => {
-            finish_admission(state, &req, &obj, None);
-            Err(store_error(res, &name, e))
-        }
-    }
+    admit_and_create(state, ctx, obj, Vec::new(), dry_run, None, false).await
 }
 
 /// `DeleteOptions` fields we honour.

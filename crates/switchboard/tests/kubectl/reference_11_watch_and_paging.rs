@@ -8,7 +8,6 @@
 //! Switchboard keeps its watch history in memory and starts it afresh at the current revision on
 //! start, so a restart compacts everything before it — the 410 cases run after one.
 
-use crate::server_bugs;
 use crate::transcript::{compare, skip, Replay};
 use crate::Cluster;
 use std::fmt::Write as _;
