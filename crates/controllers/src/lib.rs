@@ -1,6 +1,7 @@
 //! The Service controllers that kube-controller-manager runs, on kube-rs, so they work against
 //! `switchboard server` or any conformant API server: endpoints, EndpointSlice,
-//! EndpointSlice mirroring and a garbage collector for the slices they own.
+//! EndpointSlice mirroring and a garbage collector for the slices they own; plus
+//! [`probe::Prober`], the readiness prober the node agent runs for pods without a kubelet.
 //! Start at [`run`] (or [`Controllers::start`]); the pure reconcilers are
 //! [`endpoints::reconcile`], [`slices::reconcile`] and [`mirroring::reconcile`]. The crate
 //! README has the theory.

@@ -67,10 +67,14 @@ async fn server_runs_controllers(client: &Client) -> bool {
 
 impl Cluster {
     pub async fn start() -> Cluster {
+        Self::start_with(config()).await
+    }
+
+    pub async fn start_with(cfg: ControllersConfig) -> Cluster {
         let server = blocking(start_server);
         let client = client(&server).await;
         let in_process = !server_runs_controllers(&client).await;
-        let controllers = in_process.then(|| Controllers::start(client.clone(), config()));
+        let controllers = in_process.then(|| Controllers::start(client.clone(), cfg));
         Cluster { server, client, controllers, in_process }
     }
 
