@@ -113,6 +113,35 @@ pub fn list_item(obj: &Value) -> Value {
     o
 }
 
+/// A stored object as a list item: typed lists carry no `kind`/`apiVersion` per item.
+/// Serialised in place, without copying the object.
+struct ListItem<'a>(&'a Value);
+
+impl serde::Serialize for ListItem<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        match self.0 {
+            Value::Object(m) => {
+                let mut map = s.serialize_map(None)?;
+                for (k, v) in m.iter().filter(|(k, _)| *k != "kind" && *k != "apiVersion") {
+                    map.serialize_entry(k, v)?;
+                }
+                map.end()
+            }
+            other => other.serialize(s),
+        }
+    }
+}
+
+#[derive(serde::Serialize)]
+struct ListBody<'a> {
+    kind: String,
+    #[serde(rename = "apiVersion")]
+    api_version: String,
+    metadata: &'a Map<String, Value>,
+    items: Vec<ListItem<'a>>,
+}
+
 /// Renders a list as asked.
 pub fn list_response(res: &ResourceInfo, objects: &[&Value], list_meta: Map<String, Value>, r: Render) -> Response<Body> {
     match r.output {
@@ -129,12 +158,20 @@ pub fn list_response(res: &ResourceInfo, objects: &[&Value], list_meta: Map<Stri
             response(StatusCode::OK, "application/json", to_json_bytes(&v, r.pretty))
         }
         out => {
-            let items: Vec<Value> = objects.iter().map(|o| list_item(o)).collect();
-            let v = json!({"kind": res.list_kind(), "apiVersion": res.api_version(), "metadata": list_meta, "items": items});
+            let body = ListBody {
+                kind: res.list_kind(),
+                api_version: res.api_version(),
+                metadata: &list_meta,
+                items: objects.iter().map(|o| ListItem(o)).collect(),
+            };
             if out == Output::Yaml {
-                response(StatusCode::OK, "application/yaml", to_yaml_bytes(&v))
+                response(StatusCode::OK, "application/yaml", serde_saphyr::to_string(&body).unwrap_or_default().into_bytes())
+            } else if r.pretty {
+                response(StatusCode::OK, "application/json", serde_json::to_vec_pretty(&body).unwrap_or_default())
             } else {
-                response(StatusCode::OK, "application/json", to_json_bytes(&v, r.pretty))
+                let mut b = serde_json::to_vec(&body).unwrap_or_default();
+                b.push(b'\n');
+                response(StatusCode::OK, "application/json", b)
             }
         }
     }
