@@ -28,7 +28,11 @@ pub fn reference_output(file: &str, command: &str, occurrence: usize) -> String 
             if cmd.contains(command) {
                 if found == occurrence {
                     // The deprecation warning kubectl prints for v1 Endpoints is not YAML.
-                    return out.into_iter().filter(|l| !l.starts_with("Warning: ")).collect::<Vec<_>>().join("\n");
+                    return out
+                        .into_iter()
+                        .filter(|l| !l.starts_with("Warning: "))
+                        .collect::<Vec<_>>()
+                        .join("\n");
                 }
                 found += 1;
             }
@@ -42,7 +46,14 @@ pub fn reference_output(file: &str, command: &str, occurrence: usize) -> String 
 /// Drops what the API server sets (and what differs between any two runs).
 pub fn strip_server_fields(mut v: Value) -> Value {
     if let Some(m) = v.get_mut("metadata").and_then(Value::as_object_mut) {
-        for f in ["creationTimestamp", "resourceVersion", "uid", "generation", "name", "managedFields"] {
+        for f in [
+            "creationTimestamp",
+            "resourceVersion",
+            "uid",
+            "generation",
+            "name",
+            "managedFields",
+        ] {
             m.remove(f);
         }
     }
@@ -95,8 +106,13 @@ impl Sim {
     /// One sync of `svc` by both controllers, as the runtime does it.
     pub fn sync(&mut self, svc: &Service, all_pods: &[Pod]) {
         let name = pods::name_of(&svc.metadata).to_string();
-        let selector = pods::service_selector(svc).expect("a selector Service").clone();
-        let selected: Vec<&Pod> = all_pods.iter().filter(|p| pods::selector_matches(&selector, p.metadata.labels.as_ref())).collect();
+        let selector = pods::service_selector(svc)
+            .expect("a selector Service")
+            .clone();
+        let selected: Vec<&Pod> = all_pods
+            .iter()
+            .filter(|p| pods::selector_matches(&selector, p.metadata.labels.as_ref()))
+            .collect();
         let key = format!("default/{name}");
         let t = self.endpoints_trigger.compute(&key, svc, &selected);
         match endpoints::reconcile(svc, &selected, self.endpoints.get(&name), t) {
@@ -110,7 +126,14 @@ impl Sim {
         let existing: Vec<EndpointSlice> = self.slices_of(&name);
         let refs: Vec<&EndpointSlice> = existing.iter().collect();
         let t = self.slices_trigger.compute(&key, svc, &selected);
-        let plan = slices::reconcile(svc, &selected, &refs, &|_| NodeLookup::Unknown, &self.options, t);
+        let plan = slices::reconcile(
+            svc,
+            &selected,
+            &refs,
+            &|_| NodeLookup::Unknown,
+            &self.options,
+            t,
+        );
         for s in plan.delete {
             self.slices.remove(s.metadata.name.as_deref().unwrap());
             self.writes += 1;
@@ -122,7 +145,11 @@ impl Sim {
         }
         for mut s in plan.create {
             self.created += 1;
-            let n = format!("{}{:05}", s.metadata.generate_name.as_deref().unwrap(), self.created);
+            let n = format!(
+                "{}{:05}",
+                s.metadata.generate_name.as_deref().unwrap(),
+                self.created
+            );
             s.metadata.name = Some(n.clone());
             s.metadata.uid = Some(format!("slice-uid-{}", self.created));
             s.metadata.resource_version = Some(self.next_rv());
@@ -136,10 +163,21 @@ impl Sim {
         let mut v: Vec<EndpointSlice> = self
             .slices
             .values()
-            .filter(|s| s.metadata.labels.as_ref().and_then(|l| l.get(slices::LABEL_SERVICE_NAME)).map(String::as_str) == Some(service))
+            .filter(|s| {
+                s.metadata
+                    .labels
+                    .as_ref()
+                    .and_then(|l| l.get(slices::LABEL_SERVICE_NAME))
+                    .map(String::as_str)
+                    == Some(service)
+            })
             .cloned()
             .collect();
-        v.sort_by_key(|s| s.metadata.uid.clone().unwrap_or_default()[10..].parse::<usize>().unwrap_or(0));
+        v.sort_by_key(|s| {
+            s.metadata.uid.clone().unwrap_or_default()[10..]
+                .parse::<usize>()
+                .unwrap_or(0)
+        });
         v
     }
 

@@ -31,7 +31,7 @@ pub struct ControllersConfig {
     pub max_endpoints_per_slice: usize,
     /// Endpoints per mirrored slice (upstream's `--mirroring-max-endpoints-per-subset`, 1000).
     pub mirroring_max_endpoints_per_slice: usize,
-    /// Concurrent syncs (upstream: `--concurrent-service-endpoint-syncs` 5, 
+    /// Concurrent syncs (upstream: `--concurrent-service-endpoint-syncs` 5,
     /// `--concurrent-service-endpointslice-syncs` 5).
     pub workers: usize,
     /// Every Service is looked at again this often, in case an event was missed; only real
@@ -64,7 +64,11 @@ impl Default for ControllersConfig {
 }
 
 /// Runs the controllers until `shutdown` completes.
-pub async fn run(client: kube::Client, config: ControllersConfig, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+pub async fn run(
+    client: kube::Client,
+    config: ControllersConfig,
+    shutdown: impl Future<Output = ()>,
+) -> anyhow::Result<()> {
     let controllers = Controllers::start(client, config);
     shutdown.await;
     controllers.shutdown().await;
@@ -74,6 +78,8 @@ pub async fn run(client: kube::Client, config: ControllersConfig, shutdown: impl
 /// A client from a kubeconfig file (the server's own `DATA_DIR/kubeconfig`).
 pub async fn client_from_kubeconfig(path: &Path) -> anyhow::Result<kube::Client> {
     let kc = kube::config::Kubeconfig::read_from(path)?;
-    let config = kube::Config::from_custom_kubeconfig(kc, &kube::config::KubeConfigOptions::default()).await?;
+    let config =
+        kube::Config::from_custom_kubeconfig(kc, &kube::config::KubeConfigOptions::default())
+            .await?;
     Ok(kube::Client::try_from(config)?)
 }

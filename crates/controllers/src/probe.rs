@@ -62,7 +62,13 @@ pub struct Readiness {
 
 impl Readiness {
     pub fn new(t: &Timing) -> Readiness {
-        Readiness { ready: false, last: None, run: 0, success_threshold: t.success_threshold, failure_threshold: t.failure_threshold }
+        Readiness {
+            ready: false,
+            last: None,
+            run: 0,
+            success_threshold: t.success_threshold,
+            failure_threshold: t.failure_threshold,
+        }
     }
 
     pub fn ready(&self) -> bool {
@@ -89,8 +95,15 @@ impl Readiness {
 /// Where and how to probe: resolved against the pod (its IP, its named container ports).
 #[derive(Debug, Clone, PartialEq)]
 pub enum Target {
-    Http { addr: SocketAddr, host: String, path: String, headers: Vec<(String, String)> },
-    Tcp { addr: SocketAddr },
+    Http {
+        addr: SocketAddr,
+        host: String,
+        path: String,
+        headers: Vec<(String, String)>,
+    },
+    Tcp {
+        addr: SocketAddr,
+    },
     /// exec, grpc, https: not run from a node; reported as failing, with the reason.
     Unsupported(String),
 }
@@ -110,40 +123,80 @@ fn resolve_port(port: &IntOrString, container: &Container) -> Option<u16> {
 
 /// Resolves a readiness probe of `container` in `pod`.
 pub fn target(pod: &Pod, container: &Container, probe: &Probe) -> Target {
-    let pod_ip = crate::pods::pod_ips(pod).first().and_then(|ip| ip.parse::<IpAddr>().ok());
+    let pod_ip = crate::pods::pod_ips(pod)
+        .first()
+        .and_then(|ip| ip.parse::<IpAddr>().ok());
     if let Some(h) = &probe.http_get {
-        if h.scheme.as_deref().is_some_and(|s| s.eq_ignore_ascii_case("HTTPS")) {
+        if h.scheme
+            .as_deref()
+            .is_some_and(|s| s.eq_ignore_ascii_case("HTTPS"))
+        {
             return Target::Unsupported("httpGet with scheme HTTPS".into());
         }
         let ip = match h.host.as_deref().filter(|h| !h.is_empty()) {
             Some(host) => match host.parse::<IpAddr>() {
                 Ok(ip) => ip,
-                Err(_) => return Target::Unsupported(format!("httpGet host {host:?} is not an IP address")),
+                Err(_) => {
+                    return Target::Unsupported(format!(
+                        "httpGet host {host:?} is not an IP address"
+                    ))
+                }
             },
             None => match pod_ip {
                 Some(ip) => ip,
                 None => return Target::Unsupported("the pod has no IP".into()),
             },
         };
-        let Some(port) = resolve_port(&h.port, container) else { return Target::Unsupported(format!("no port {:?}", h.port)) };
+        let Some(port) = resolve_port(&h.port, container) else {
+            return Target::Unsupported(format!("no port {:?}", h.port));
+        };
         let addr = SocketAddr::new(ip, port);
-        let mut headers: Vec<(String, String)> = h.http_headers.iter().flatten().map(|hh| (hh.name.clone(), hh.value.clone())).collect();
-        let host = headers.iter().find(|(n, _)| n.eq_ignore_ascii_case("host")).map(|(_, v)| v.clone()).unwrap_or_else(|| addr.to_string());
+        let mut headers: Vec<(String, String)> = h
+            .http_headers
+            .iter()
+            .flatten()
+            .map(|hh| (hh.name.clone(), hh.value.clone()))
+            .collect();
+        let host = headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case("host"))
+            .map(|(_, v)| v.clone())
+            .unwrap_or_else(|| addr.to_string());
         headers.retain(|(n, _)| !n.eq_ignore_ascii_case("host"));
-        let path = h.path.clone().filter(|p| !p.is_empty()).unwrap_or_else(|| "/".into());
-        return Target::Http { addr, host, path, headers };
+        let path = h
+            .path
+            .clone()
+            .filter(|p| !p.is_empty())
+            .unwrap_or_else(|| "/".into());
+        return Target::Http {
+            addr,
+            host,
+            path,
+            headers,
+        };
     }
     if let Some(t) = &probe.tcp_socket {
-        let ip = match t.host.as_deref().filter(|h| !h.is_empty()).map(str::parse::<IpAddr>) {
+        let ip = match t
+            .host
+            .as_deref()
+            .filter(|h| !h.is_empty())
+            .map(str::parse::<IpAddr>)
+        {
             Some(Ok(ip)) => ip,
-            Some(Err(_)) => return Target::Unsupported("tcpSocket host is not an IP address".into()),
+            Some(Err(_)) => {
+                return Target::Unsupported("tcpSocket host is not an IP address".into())
+            }
             None => match pod_ip {
                 Some(ip) => ip,
                 None => return Target::Unsupported("the pod has no IP".into()),
             },
         };
-        let Some(port) = resolve_port(&t.port, container) else { return Target::Unsupported(format!("no port {:?}", t.port)) };
-        return Target::Tcp { addr: SocketAddr::new(ip, port) };
+        let Some(port) = resolve_port(&t.port, container) else {
+            return Target::Unsupported(format!("no port {:?}", t.port));
+        };
+        return Target::Tcp {
+            addr: SocketAddr::new(ip, port),
+        };
     }
     Target::Unsupported("only httpGet and tcpSocket probes run without a kubelet".into())
 }
@@ -153,8 +206,15 @@ pub async fn probe_once(t: &Target, timeout: Duration) -> Outcome {
     let attempt = async {
         match t {
             Target::Tcp { addr } => TcpStream::connect(addr).await.is_ok(),
-            Target::Http { addr, host, path, headers } => {
-                let Ok(mut s) = TcpStream::connect(addr).await else { return false };
+            Target::Http {
+                addr,
+                host,
+                path,
+                headers,
+            } => {
+                let Ok(mut s) = TcpStream::connect(addr).await else {
+                    return false;
+                };
                 let mut req = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: kube-probe/1.36\r\nAccept: */*\r\nConnection: close\r\n");
                 for (n, v) in headers {
                     req.push_str(&format!("{n}: {v}\r\n"));
@@ -173,7 +233,10 @@ pub async fn probe_once(t: &Target, timeout: Duration) -> Outcome {
                     }
                 }
                 let line = String::from_utf8_lossy(&buf);
-                let code = line.split_whitespace().nth(1).and_then(|c| c.parse::<u16>().ok());
+                let code = line
+                    .split_whitespace()
+                    .nth(1)
+                    .and_then(|c| c.parse::<u16>().ok());
                 code.is_some_and(|c| (200..400).contains(&c))
             }
             Target::Unsupported(_) => false,
@@ -187,7 +250,11 @@ pub async fn probe_once(t: &Target, timeout: Duration) -> Outcome {
 
 /// The containers of a pod that have a readiness probe, with it.
 fn probed(pod: &Pod) -> Vec<(Container, Probe)> {
-    pod.spec.iter().flat_map(|s| s.containers.iter()).filter_map(|c| c.readiness_probe.clone().map(|p| (c.clone(), p))).collect()
+    pod.spec
+        .iter()
+        .flat_map(|s| s.containers.iter())
+        .filter_map(|c| c.readiness_probe.clone().map(|p| (c.clone(), p)))
+        .collect()
 }
 
 /// Writes the pod's Ready condition through the status subresource (a strategic merge patch
@@ -200,7 +267,9 @@ pub async fn set_ready_condition(client: &Client, pod: &Pod, ready: bool) -> kub
         "type": "Ready", "status": if ready { "True" } else { "False" },
         "lastProbeTime": null, "lastTransitionTime": crate::trigger::format(now),
     }]}});
-    Api::<Pod>::namespaced(client.clone(), ns).patch_status(name, &PatchParams::default(), &Patch::Strategic(&patch)).await?;
+    Api::<Pod>::namespaced(client.clone(), ns)
+        .patch_status(name, &PatchParams::default(), &Patch::Strategic(&patch))
+        .await?;
     Ok(())
 }
 
@@ -215,14 +284,19 @@ pub struct Prober {
 
 impl Prober {
     pub fn new(client: Client, node: impl Into<String>) -> Prober {
-        Prober { client, node: node.into() }
+        Prober {
+            client,
+            node: node.into(),
+        }
     }
 
     /// Watches pods, keeps one probe task per pod of this node with a readiness probe, and
     /// stops them all when `shutdown` completes.
     pub async fn run(self, shutdown: impl std::future::Future<Output = ()>) {
         let api: Api<Pod> = Api::all(self.client.clone());
-        let mut stream = watcher::watcher(api, watcher::Config::default()).default_backoff().boxed();
+        let mut stream = watcher::watcher(api, watcher::Config::default())
+            .default_backoff()
+            .boxed();
         let mut tasks: HashMap<String, ProbeTask> = HashMap::new();
         tokio::pin!(shutdown);
         loop {
@@ -274,8 +348,16 @@ async fn probe_pod(client: Client, pod: Pod, probes: Vec<(Container, Probe)>) {
             (target(&pod, c, p), t.clone(), Readiness::new(&t))
         })
         .collect();
-    let delay = containers.iter().map(|c| c.1.initial_delay).min().unwrap_or_default();
-    let period = containers.iter().map(|c| c.1.period).min().unwrap_or(Duration::from_secs(10));
+    let delay = containers
+        .iter()
+        .map(|c| c.1.initial_delay)
+        .min()
+        .unwrap_or_default();
+    let period = containers
+        .iter()
+        .map(|c| c.1.period)
+        .min()
+        .unwrap_or(Duration::from_secs(10));
     // What the pod says now; the condition is written only when the probes say otherwise.
     let mut reported = Some(crate::pods::is_ready(&pod));
     tokio::time::sleep(delay).await;
@@ -283,7 +365,12 @@ async fn probe_pod(client: Client, pod: Pod, probes: Vec<(Container, Probe)>) {
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
-        let outcomes = futures::future::join_all(containers.iter().map(|(t, timing, _)| probe_once(t, timing.timeout))).await;
+        let outcomes = futures::future::join_all(
+            containers
+                .iter()
+                .map(|(t, timing, _)| probe_once(t, timing.timeout)),
+        )
+        .await;
         let mut ready = true;
         for ((_, _, r), o) in containers.iter_mut().zip(outcomes) {
             ready &= r.record(o);
@@ -291,7 +378,9 @@ async fn probe_pod(client: Client, pod: Pod, probes: Vec<(Container, Probe)>) {
         if reported != Some(ready) {
             match set_ready_condition(&client, &pod, ready).await {
                 Ok(()) => reported = Some(ready),
-                Err(e) => tracing::warn!(pod = ?pod.metadata.name, error = %e, "writing the Ready condition failed"),
+                Err(e) => {
+                    tracing::warn!(pod = ?pod.metadata.name, error = %e, "writing the Ready condition failed")
+                }
             }
         }
     }
@@ -304,7 +393,13 @@ mod tests {
     use tokio::net::TcpListener;
 
     fn timing(success: u32, failure: u32) -> Timing {
-        Timing { initial_delay: Duration::ZERO, period: Duration::from_secs(1), timeout: Duration::from_secs(1), success_threshold: success, failure_threshold: failure }
+        Timing {
+            initial_delay: Duration::ZERO,
+            period: Duration::from_secs(1),
+            timeout: Duration::from_secs(1),
+            success_threshold: success,
+            failure_threshold: failure,
+        }
     }
 
     #[test]
@@ -322,7 +417,16 @@ mod tests {
     #[test]
     fn kubelet_defaults() {
         let p: Probe = serde_json::from_value(json!({"tcpSocket": {"port": 80}})).unwrap();
-        assert_eq!(Timing::of(&p), Timing { initial_delay: Duration::ZERO, period: Duration::from_secs(10), timeout: Duration::from_secs(1), success_threshold: 1, failure_threshold: 3 });
+        assert_eq!(
+            Timing::of(&p),
+            Timing {
+                initial_delay: Duration::ZERO,
+                period: Duration::from_secs(10),
+                timeout: Duration::from_secs(1),
+                success_threshold: 1,
+                failure_threshold: 3
+            }
+        );
     }
 
     fn pod_with(probe: serde_json::Value) -> (Pod, Container, Probe) {
@@ -340,9 +444,22 @@ mod tests {
     #[test]
     fn targets_resolve_named_ports_and_the_pod_ip() {
         let (pod, c, p) = pod_with(json!({"httpGet": {"path": "/healthz", "port": "http"}}));
-        assert_eq!(target(&pod, &c, &p), Target::Http { addr: "127.0.0.1:8080".parse().unwrap(), host: "127.0.0.1:8080".into(), path: "/healthz".into(), headers: vec![] });
+        assert_eq!(
+            target(&pod, &c, &p),
+            Target::Http {
+                addr: "127.0.0.1:8080".parse().unwrap(),
+                host: "127.0.0.1:8080".into(),
+                path: "/healthz".into(),
+                headers: vec![]
+            }
+        );
         let (pod, c, p) = pod_with(json!({"tcpSocket": {"port": 9000, "host": "127.0.0.2"}}));
-        assert_eq!(target(&pod, &c, &p), Target::Tcp { addr: "127.0.0.2:9000".parse().unwrap() });
+        assert_eq!(
+            target(&pod, &c, &p),
+            Target::Tcp {
+                addr: "127.0.0.2:9000".parse().unwrap()
+            }
+        );
         let (pod, c, p) = pod_with(json!({"exec": {"command": ["true"]}}));
         assert!(matches!(target(&pod, &c, &p), Target::Unsupported(_)));
     }
@@ -356,7 +473,11 @@ mod tests {
                 tokio::spawn(async move {
                     let mut buf = [0u8; 1024];
                     let _ = s.read(&mut buf).await;
-                    let _ = s.write_all(format!("HTTP/1.1 {status} X\r\nContent-Length: 0\r\n\r\n").as_bytes()).await;
+                    let _ = s
+                        .write_all(
+                            format!("HTTP/1.1 {status} X\r\nContent-Length: 0\r\n\r\n").as_bytes(),
+                        )
+                        .await;
                 });
             }
         });
@@ -365,23 +486,51 @@ mod tests {
 
     #[tokio::test]
     async fn http_probes_pass_on_2xx_3xx_and_fail_otherwise() {
-        let t = |addr| Target::Http { addr, host: "x".into(), path: "/".into(), headers: vec![] };
-        assert_eq!(probe_once(&t(http_server(200).await), Duration::from_secs(1)).await, Outcome::Success);
-        assert_eq!(probe_once(&t(http_server(302).await), Duration::from_secs(1)).await, Outcome::Success);
-        assert_eq!(probe_once(&t(http_server(503).await), Duration::from_secs(1)).await, Outcome::Failure);
+        let t = |addr| Target::Http {
+            addr,
+            host: "x".into(),
+            path: "/".into(),
+            headers: vec![],
+        };
+        assert_eq!(
+            probe_once(&t(http_server(200).await), Duration::from_secs(1)).await,
+            Outcome::Success
+        );
+        assert_eq!(
+            probe_once(&t(http_server(302).await), Duration::from_secs(1)).await,
+            Outcome::Success
+        );
+        assert_eq!(
+            probe_once(&t(http_server(503).await), Duration::from_secs(1)).await,
+            Outcome::Failure
+        );
     }
 
     #[tokio::test]
     async fn tcp_probes_need_a_listener_and_silent_servers_time_out() {
         let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = l.local_addr().unwrap();
-        assert_eq!(probe_once(&Target::Tcp { addr }, Duration::from_secs(1)).await, Outcome::Success);
+        assert_eq!(
+            probe_once(&Target::Tcp { addr }, Duration::from_secs(1)).await,
+            Outcome::Success
+        );
         // A listener that accepts but never answers an HTTP probe: the timeout fails it.
-        let silent = Target::Http { addr, host: "x".into(), path: "/".into(), headers: vec![] };
+        let silent = Target::Http {
+            addr,
+            host: "x".into(),
+            path: "/".into(),
+            headers: vec![],
+        };
         let started = std::time::Instant::now();
-        assert_eq!(probe_once(&silent, Duration::from_millis(200)).await, Outcome::Failure);
+        assert_eq!(
+            probe_once(&silent, Duration::from_millis(200)).await,
+            Outcome::Failure
+        );
         assert!(started.elapsed() < Duration::from_secs(1));
         drop(l);
-        assert_eq!(probe_once(&Target::Tcp { addr }, Duration::from_secs(1)).await, Outcome::Failure);
+        assert_eq!(
+            probe_once(&Target::Tcp { addr }, Duration::from_secs(1)).await,
+            Outcome::Failure
+        );
     }
 }

@@ -23,7 +23,12 @@ struct Inner<K> {
 impl<K: Clone + Eq + Hash + Send + 'static> Queue<K> {
     pub fn new() -> Arc<Self> {
         Arc::new(Queue {
-            inner: Mutex::new(Inner { queue: VecDeque::new(), dirty: HashSet::new(), processing: HashSet::new(), shut_down: false }),
+            inner: Mutex::new(Inner {
+                queue: VecDeque::new(),
+                dirty: HashSet::new(),
+                processing: HashSet::new(),
+                shut_down: false,
+            }),
             notify: Notify::new(),
         })
     }

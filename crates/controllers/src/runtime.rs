@@ -72,7 +72,10 @@ pub(crate) struct Ctx {
 }
 
 fn key_of<K: Resource>(o: &K) -> Key {
-    (o.meta().namespace.clone().unwrap_or_default(), o.meta().name.clone().unwrap_or_default())
+    (
+        o.meta().namespace.clone().unwrap_or_default(),
+        o.meta().name.clone().unwrap_or_default(),
+    )
 }
 
 fn oref<K: Resource<DynamicType = ()>>(ns: &str, name: &str) -> ObjectRef<K> {
@@ -91,7 +94,9 @@ async fn informer<K>(
     K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
 {
     let store = writer.as_reader();
-    let mut stream = watcher::watcher(api, watcher::Config::default()).default_backoff().boxed();
+    let mut stream = watcher::watcher(api, watcher::Config::default())
+        .default_backoff()
+        .boxed();
     loop {
         match stream.try_next().await {
             Ok(Some(ev)) => match &ev {
@@ -101,7 +106,9 @@ async fn informer<K>(
                     on_change(old, Some(o));
                 }
                 Event::Delete(o) => {
-                    let old = store.get(&ObjectRef::from_obj(o)).unwrap_or_else(|| Arc::new(o.clone()));
+                    let old = store
+                        .get(&ObjectRef::from_obj(o))
+                        .unwrap_or_else(|| Arc::new(o.clone()));
                     writer.apply_watcher_event(&ev);
                     on_change(Some(old), None);
                 }
@@ -126,7 +133,12 @@ impl Ctx {
     }
 
     /// Services in `ns` whose selector matches `labels`.
-    fn services_selecting(&self, ns: &str, labels: Option<&std::collections::BTreeMap<String, String>>, out: &mut BTreeSet<Key>) {
+    fn services_selecting(
+        &self,
+        ns: &str,
+        labels: Option<&std::collections::BTreeMap<String, String>>,
+        out: &mut BTreeSet<Key>,
+    ) {
         for s in self.services.state() {
             if s.metadata.namespace.as_deref() != Some(ns) {
                 continue;
@@ -147,7 +159,11 @@ impl Ctx {
         }
         let mut keys = BTreeSet::new();
         for p in old.as_deref().into_iter().chain(new) {
-            self.services_selecting(pods::namespace_of(&p.metadata), p.metadata.labels.as_ref(), &mut keys);
+            self.services_selecting(
+                pods::namespace_of(&p.metadata),
+                p.metadata.labels.as_ref(),
+                &mut keys,
+            );
         }
         for k in keys {
             self.queue.add(k);
@@ -156,14 +172,23 @@ impl Ctx {
 
     fn on_slice(&self, slice: &EndpointSlice) {
         let labels = slice.metadata.labels.as_ref();
-        let managed = labels.and_then(|l| l.get(LABEL_MANAGED_BY)).map(String::as_str);
-        if matches!(managed, Some(slices::CONTROLLER_NAME | mirroring::CONTROLLER_NAME)) {
+        let managed = labels
+            .and_then(|l| l.get(LABEL_MANAGED_BY))
+            .map(String::as_str);
+        if matches!(
+            managed,
+            Some(slices::CONTROLLER_NAME | mirroring::CONTROLLER_NAME)
+        ) {
             if let Some(svc) = labels.and_then(|l| l.get(LABEL_SERVICE_NAME)) {
-                self.queue.add((slice.metadata.namespace.clone().unwrap_or_default(), svc.clone()));
+                self.queue.add((
+                    slice.metadata.namespace.clone().unwrap_or_default(),
+                    svc.clone(),
+                ));
             }
         }
         if self.owners_missing_from_stores(slice) {
-            self.gc.add(slice.metadata.namespace.clone().unwrap_or_default());
+            self.gc
+                .add(slice.metadata.namespace.clone().unwrap_or_default());
         }
     }
 
@@ -193,13 +218,20 @@ impl Ctx {
     }
 
     fn expect(&self, key: &Key, e: Expect) {
-        self.expect.lock().unwrap_or_else(|e| e.into_inner()).entry(key.clone()).or_default().push((e, Instant::now()));
+        self.expect
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(key.clone())
+            .or_default()
+            .push((e, Instant::now()));
     }
 
     /// Whether the stores still miss one of our writes for `key`. Met expectations are dropped.
     fn is_stale(&self, key: &Key) -> bool {
         let mut all = self.expect.lock().unwrap_or_else(|e| e.into_inner());
-        let Some(list) = all.get_mut(key) else { return false };
+        let Some(list) = all.get_mut(key) else {
+            return false;
+        };
         let ns = &key.0;
         list.retain(|(e, at)| {
             if at.elapsed() > EXPECTATION_TTL {
@@ -207,11 +239,23 @@ impl Ctx {
             }
             let met = match e {
                 Expect::SliceExists(n) => self.slices.get(&oref(ns, n)).is_some(),
-                Expect::SliceNotRv(n, rv) => self.slices.get(&oref(ns, n)).is_none_or(|s| s.metadata.resource_version.as_ref() != Some(rv)),
-                Expect::SliceGone(n, uid) => self.slices.get(&oref(ns, n)).is_none_or(|s| s.metadata.uid.as_ref() != Some(uid)),
+                Expect::SliceNotRv(n, rv) => self
+                    .slices
+                    .get(&oref(ns, n))
+                    .is_none_or(|s| s.metadata.resource_version.as_ref() != Some(rv)),
+                Expect::SliceGone(n, uid) => self
+                    .slices
+                    .get(&oref(ns, n))
+                    .is_none_or(|s| s.metadata.uid.as_ref() != Some(uid)),
                 Expect::EndpointsExists => self.endpoints.get(&oref(ns, &key.1)).is_some(),
-                Expect::EndpointsNotRv(rv) => self.endpoints.get(&oref(ns, &key.1)).is_none_or(|s| s.metadata.resource_version.as_ref() != Some(rv)),
-                Expect::EndpointsGone(uid) => self.endpoints.get(&oref(ns, &key.1)).is_none_or(|s| s.metadata.uid.as_ref() != Some(uid)),
+                Expect::EndpointsNotRv(rv) => self
+                    .endpoints
+                    .get(&oref(ns, &key.1))
+                    .is_none_or(|s| s.metadata.resource_version.as_ref() != Some(rv)),
+                Expect::EndpointsGone(uid) => self
+                    .endpoints
+                    .get(&oref(ns, &key.1))
+                    .is_none_or(|s| s.metadata.uid.as_ref() != Some(uid)),
             };
             !met
         });
@@ -223,13 +267,25 @@ impl Ctx {
     }
 
     fn post_params(&self) -> PostParams {
-        PostParams { dry_run: false, field_manager: Some(self.cfg.field_manager.clone()) }
+        PostParams {
+            dry_run: false,
+            field_manager: Some(self.cfg.field_manager.clone()),
+        }
     }
 
     fn selected_pods(&self, svc: &Service) -> Vec<Arc<Pod>> {
-        let Some(sel) = pods::service_selector(svc) else { return Vec::new() };
+        let Some(sel) = pods::service_selector(svc) else {
+            return Vec::new();
+        };
         let ns = pods::namespace_of(&svc.metadata);
-        self.pods.state().into_iter().filter(|p| p.metadata.namespace.as_deref() == Some(ns) && pods::selector_matches(sel, p.metadata.labels.as_ref())).collect()
+        self.pods
+            .state()
+            .into_iter()
+            .filter(|p| {
+                p.metadata.namespace.as_deref() == Some(ns)
+                    && pods::selector_matches(sel, p.metadata.labels.as_ref())
+            })
+            .collect()
     }
 
     fn slices_managed_by(&self, key: &Key, manager: &str) -> Vec<Arc<EndpointSlice>> {
@@ -239,7 +295,8 @@ impl Ctx {
             .filter(|s| {
                 s.metadata.namespace.as_deref() == Some(key.0.as_str())
                     && s.metadata.labels.as_ref().is_some_and(|l| {
-                        l.get(LABEL_SERVICE_NAME) == Some(&key.1) && l.get(LABEL_MANAGED_BY).map(String::as_str) == Some(manager)
+                        l.get(LABEL_SERVICE_NAME) == Some(&key.1)
+                            && l.get(LABEL_MANAGED_BY).map(String::as_str) == Some(manager)
                     })
             })
             .collect()
@@ -247,7 +304,13 @@ impl Ctx {
 
     fn node_lookup(&self, name: &str) -> NodeLookup {
         match self.nodes.get(&ObjectRef::new(name)) {
-            Some(n) => NodeLookup::Known(n.metadata.labels.as_ref().and_then(|l| l.get(slices::ZONE_LABEL)).cloned()),
+            Some(n) => NodeLookup::Known(
+                n.metadata
+                    .labels
+                    .as_ref()
+                    .and_then(|l| l.get(slices::ZONE_LABEL))
+                    .cloned(),
+            ),
             None => NodeLookup::Unknown,
         }
     }
@@ -258,10 +321,17 @@ impl Ctx {
         let Some(svc) = svc else {
             // The Service is gone: so are its Endpoints (upstream deletes them whoever wrote
             // them; at start-up only the ones we manage are looked at).
-            self.endpoints_trigger.forget(&format!("{}/{}", key.0, key.1));
+            self.endpoints_trigger
+                .forget(&format!("{}/{}", key.0, key.1));
             if let Some(cur) = current {
                 let uid = cur.metadata.uid.clone().unwrap_or_default();
-                let dp = DeleteParams { preconditions: Some(Preconditions { uid: Some(uid.clone()), resource_version: None }), ..Default::default() };
+                let dp = DeleteParams {
+                    preconditions: Some(Preconditions {
+                        uid: Some(uid.clone()),
+                        resource_version: None,
+                    }),
+                    ..Default::default()
+                };
                 match api.delete(&key.1, &dp).await {
                     Ok(_) => {
                         self.stats.writes.fetch_add(1, Ordering::Relaxed);
@@ -278,19 +348,23 @@ impl Ctx {
         }
         let selected = self.selected_pods(svc);
         let refs: Vec<&Pod> = selected.iter().map(Arc::as_ref).collect();
-        let t = self.endpoints_trigger.compute(&format!("{}/{}", key.0, key.1), svc, &refs);
+        let t = self
+            .endpoints_trigger
+            .compute(&format!("{}/{}", key.0, key.1), svc, &refs);
         match endpoints::reconcile(svc, &refs, current.as_deref(), t) {
             None => Ok(()),
-            Some(endpoints::Write::Create(ep)) => match api.create(&self.post_params(), &ep).await {
-                Ok(_) => {
-                    self.stats.writes.fetch_add(1, Ordering::Relaxed);
-                    self.expect(key, Expect::EndpointsExists);
-                    Ok(())
+            Some(endpoints::Write::Create(ep)) => {
+                match api.create(&self.post_params(), &ep).await {
+                    Ok(_) => {
+                        self.stats.writes.fetch_add(1, Ordering::Relaxed);
+                        self.expect(key, Expect::EndpointsExists);
+                        Ok(())
+                    }
+                    // A terminating namespace refuses new objects: nothing to do.
+                    Err(e) if is_code(&e, 403) => Ok(()),
+                    Err(e) => Err(e),
                 }
-                // A terminating namespace refuses new objects: nothing to do.
-                Err(e) if is_code(&e, 403) => Ok(()),
-                Err(e) => Err(e),
-            },
+            }
             Some(endpoints::Write::Update(ep)) => {
                 let old_rv = ep.metadata.resource_version.clone().unwrap_or_default();
                 api.replace(&key.1, &self.post_params(), &ep).await?;
@@ -316,9 +390,21 @@ impl Ctx {
         let refs: Vec<&Pod> = selected.iter().map(Arc::as_ref).collect();
         let existing = self.slices_managed_by(key, slices::CONTROLLER_NAME);
         let existing_refs: Vec<&EndpointSlice> = existing.iter().map(Arc::as_ref).collect();
-        let t = self.slices_trigger.compute(&format!("{}/{}", key.0, key.1), svc, &refs);
-        let opts = slices::Options { max_endpoints_per_slice: self.cfg.max_endpoints_per_slice, require_nodes: self.cfg.require_nodes };
-        let plan = slices::reconcile(svc, &refs, &existing_refs, &|n| self.node_lookup(n), &opts, t);
+        let t = self
+            .slices_trigger
+            .compute(&format!("{}/{}", key.0, key.1), svc, &refs);
+        let opts = slices::Options {
+            max_endpoints_per_slice: self.cfg.max_endpoints_per_slice,
+            require_nodes: self.cfg.require_nodes,
+        };
+        let plan = slices::reconcile(
+            svc,
+            &refs,
+            &existing_refs,
+            &|n| self.node_lookup(n),
+            &opts,
+            t,
+        );
         self.apply_slice_plan(key, plan).await
     }
 
@@ -330,7 +416,11 @@ impl Ctx {
             return Ok(());
         }
         let existing_refs: Vec<&EndpointSlice> = existing.iter().map(Arc::as_ref).collect();
-        let plan = mirroring::reconcile(if mirror { ep.as_deref() } else { None }, &existing_refs, self.cfg.mirroring_max_endpoints_per_slice);
+        let plan = mirroring::reconcile(
+            if mirror { ep.as_deref() } else { None },
+            &existing_refs,
+            self.cfg.mirroring_max_endpoints_per_slice,
+        );
         self.apply_slice_plan(key, plan).await
     }
 
@@ -351,7 +441,10 @@ impl Ctx {
                 match self.client.request::<EndpointSlice>(req).await {
                     Ok(created) => {
                         self.stats.writes.fetch_add(1, Ordering::Relaxed);
-                        self.expect(key, Expect::SliceExists(created.metadata.name.unwrap_or_default()));
+                        self.expect(
+                            key,
+                            Expect::SliceExists(created.metadata.name.unwrap_or_default()),
+                        );
                         Ok(())
                     }
                     Err(e) if is_code(&e, 403) => Ok(()),
@@ -380,7 +473,13 @@ impl Ctx {
             let uid = s.metadata.uid.clone().unwrap_or_default();
             let api = api.clone();
             async move {
-                let dp = DeleteParams { preconditions: Some(Preconditions { uid: Some(uid.clone()), resource_version: None }), ..Default::default() };
+                let dp = DeleteParams {
+                    preconditions: Some(Preconditions {
+                        uid: Some(uid.clone()),
+                        resource_version: None,
+                    }),
+                    ..Default::default()
+                };
                 match api.delete(&name, &dp).await {
                     Ok(_) => {
                         self.stats.writes.fetch_add(1, Ordering::Relaxed);
@@ -434,19 +533,37 @@ impl Ctx {
         let owners = slice.metadata.owner_references.as_deref().unwrap_or(&[]);
         let ns = slice.metadata.namespace.as_deref().unwrap_or("");
         !owners.is_empty()
-            && owners.iter().all(|o| match (o.api_version.as_str(), o.kind.as_str()) {
-                ("v1", "Service") => self.services.get(&oref(ns, &o.name)).is_none_or(|s| s.metadata.uid.as_deref() != Some(o.uid.as_str())),
-                ("v1", "Endpoints") => self.endpoints.get(&oref(ns, &o.name)).is_none_or(|s| s.metadata.uid.as_deref() != Some(o.uid.as_str())),
-                _ => false,
-            })
+            && owners
+                .iter()
+                .all(|o| match (o.api_version.as_str(), o.kind.as_str()) {
+                    ("v1", "Service") => self
+                        .services
+                        .get(&oref(ns, &o.name))
+                        .is_none_or(|s| s.metadata.uid.as_deref() != Some(o.uid.as_str())),
+                    ("v1", "Endpoints") => self
+                        .endpoints
+                        .get(&oref(ns, &o.name))
+                        .is_none_or(|s| s.metadata.uid.as_deref() != Some(o.uid.as_str())),
+                    _ => false,
+                })
     }
 
     /// Whether an owner still exists, asking the API server (the stores may lag behind a
     /// Service that was just created).
-    async fn owner_exists(&self, ns: &str, o: &k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference) -> kube::Result<bool> {
+    async fn owner_exists(
+        &self,
+        ns: &str,
+        o: &k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference,
+    ) -> kube::Result<bool> {
         let uid = match (o.api_version.as_str(), o.kind.as_str()) {
-            ("v1", "Service") => Api::<Service>::namespaced(self.client.clone(), ns).get_opt(&o.name).await?.and_then(|s| s.metadata.uid),
-            ("v1", "Endpoints") => Api::<Endpoints>::namespaced(self.client.clone(), ns).get_opt(&o.name).await?.and_then(|s| s.metadata.uid),
+            ("v1", "Service") => Api::<Service>::namespaced(self.client.clone(), ns)
+                .get_opt(&o.name)
+                .await?
+                .and_then(|s| s.metadata.uid),
+            ("v1", "Endpoints") => Api::<Endpoints>::namespaced(self.client.clone(), ns)
+                .get_opt(&o.name)
+                .await?
+                .and_then(|s| s.metadata.uid),
             _ => return Ok(true),
         };
         Ok(uid.as_deref() == Some(o.uid.as_str()))
@@ -454,8 +571,14 @@ impl Ctx {
 
     /// The garbage collector for one namespace: slices whose every owner is gone are deleted.
     async fn collect_garbage(&self, ns: &str) -> kube::Result<()> {
-        let candidates: Vec<Arc<EndpointSlice>> =
-            self.slices.state().into_iter().filter(|s| s.metadata.namespace.as_deref() == Some(ns) && self.owners_missing_from_stores(s)).collect();
+        let candidates: Vec<Arc<EndpointSlice>> = self
+            .slices
+            .state()
+            .into_iter()
+            .filter(|s| {
+                s.metadata.namespace.as_deref() == Some(ns) && self.owners_missing_from_stores(s)
+            })
+            .collect();
         let api: Api<EndpointSlice> = Api::namespaced(self.client.clone(), ns);
         for s in candidates {
             let mut alive = false;
@@ -469,7 +592,13 @@ impl Ctx {
                 continue;
             }
             let name = s.metadata.name.clone().unwrap_or_default();
-            let dp = DeleteParams { preconditions: Some(Preconditions { uid: s.metadata.uid.clone(), resource_version: None }), ..Default::default() };
+            let dp = DeleteParams {
+                preconditions: Some(Preconditions {
+                    uid: s.metadata.uid.clone(),
+                    resource_version: None,
+                }),
+                ..Default::default()
+            };
             match api.delete(&name, &dp).await {
                 Ok(_) => {
                     self.stats.writes.fetch_add(1, Ordering::Relaxed);
@@ -491,7 +620,10 @@ impl Ctx {
     }
 
     fn forget_failures(&self, key: &Key) {
-        self.failures.lock().unwrap_or_else(|e| e.into_inner()).remove(key);
+        self.failures
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(key);
     }
 }
 
@@ -605,7 +737,14 @@ impl Controllers {
             },
             |c| c.enqueue_all_services(),
         );
-        spawn_informer(&mut tasks, &client, &ctx, w_pods, |c, old, new| c.on_pod(old, new), |c| c.enqueue_all_services());
+        spawn_informer(
+            &mut tasks,
+            &client,
+            &ctx,
+            w_pods,
+            |c, old, new| c.on_pod(old, new),
+            |c| c.enqueue_all_services(),
+        );
         spawn_informer(
             &mut tasks,
             &client,
@@ -641,7 +780,11 @@ impl Controllers {
             w_nodes,
             |c, old, new| {
                 // A node's zone is copied into endpoints: a change touches every Service.
-                let zone = |n: Option<&Node>| n.and_then(|n| n.metadata.labels.as_ref()).and_then(|l| l.get(slices::ZONE_LABEL)).cloned();
+                let zone = |n: Option<&Node>| {
+                    n.and_then(|n| n.metadata.labels.as_ref())
+                        .and_then(|l| l.get(slices::ZONE_LABEL))
+                        .cloned()
+                };
                 if zone(old.as_deref()) != zone(new) || old.is_none() || new.is_none() {
                     c.enqueue_all_services();
                 }
@@ -660,7 +803,12 @@ impl Controllers {
                 ctx.nodes.wait_until_ready(),
             )
             .await;
-            if ready.0.is_err() || ready.1.is_err() || ready.2.is_err() || ready.3.is_err() || ready.4.is_err() {
+            if ready.0.is_err()
+                || ready.1.is_err()
+                || ready.2.is_err()
+                || ready.3.is_err()
+                || ready.4.is_err()
+            {
                 return;
             }
             tracing::info!(
@@ -680,7 +828,8 @@ impl Controllers {
                 if resync.is_zero() {
                     return;
                 }
-                let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + resync, resync);
+                let mut tick =
+                    tokio::time::interval_at(tokio::time::Instant::now() + resync, resync);
                 loop {
                     tick.tick().await;
                     // The fallback for a missed event: look at everything again; only real

@@ -38,7 +38,10 @@ pub struct Options {
 
 impl Default for Options {
     fn default() -> Self {
-        Options { max_endpoints_per_slice: 100, require_nodes: false }
+        Options {
+            max_endpoints_per_slice: 100,
+            require_nodes: false,
+        }
     }
 }
 
@@ -76,7 +79,16 @@ pub(crate) struct EndpointKey(Vec<IpOrder>, String, String, String);
 pub(crate) fn endpoint_key(ep: &Endpoint) -> EndpointKey {
     let mut addrs: Vec<IpOrder> = ep.addresses.iter().map(|a| ip_order(a)).collect();
     addrs.sort();
-    let (ns, name) = ep.target_ref.as_ref().map(|r| (r.namespace.clone().unwrap_or_default(), r.name.clone().unwrap_or_default())).unwrap_or_default();
+    let (ns, name) = ep
+        .target_ref
+        .as_ref()
+        .map(|r| {
+            (
+                r.namespace.clone().unwrap_or_default(),
+                r.name.clone().unwrap_or_default(),
+            )
+        })
+        .unwrap_or_default();
     EndpointKey(addrs, ep.hostname.clone().unwrap_or_default(), ns, name)
 }
 
@@ -84,7 +96,18 @@ pub(crate) fn endpoint_key(ep: &Endpoint) -> EndpointKey {
 pub(crate) type PortKey = Vec<(Option<String>, Option<i32>, Option<String>, Option<String>)>;
 
 pub(crate) fn port_key(ports: Option<&Vec<EndpointPort>>) -> PortKey {
-    let mut key: PortKey = ports.into_iter().flatten().map(|p| (p.name.clone(), p.port, p.protocol.clone(), p.app_protocol.clone())).collect();
+    let mut key: PortKey = ports
+        .into_iter()
+        .flatten()
+        .map(|p| {
+            (
+                p.name.clone(),
+                p.port,
+                p.protocol.clone(),
+                p.app_protocol.clone(),
+            )
+        })
+        .collect();
     key.sort();
     key
 }
@@ -126,7 +149,11 @@ fn pod_to_endpoint(pod: &Pod, zone: Option<String>, svc: &Service, address_type:
     let node = pods::node_name(pod);
     Endpoint {
         addresses,
-        conditions: Some(EndpointConditions { ready: Some(ready), serving: Some(serving), terminating: Some(terminating) }),
+        conditions: Some(EndpointConditions {
+            ready: Some(ready),
+            serving: Some(serving),
+            terminating: Some(terminating),
+        }),
         target_ref: Some(ObjectReference {
             kind: Some("Pod".into()),
             namespace: pod.metadata.namespace.clone(),
@@ -136,7 +163,11 @@ fn pod_to_endpoint(pod: &Pod, zone: Option<String>, svc: &Service, address_type:
         }),
         node_name: (!node.is_empty()).then(|| node.to_string()),
         zone,
-        hostname: if pods::should_set_hostname(pod, svc) { pods::hostname(pod) } else { None },
+        hostname: if pods::should_set_hostname(pod, svc) {
+            pods::hostname(pod)
+        } else {
+            None
+        },
         ..Default::default()
     }
 }
@@ -155,7 +186,10 @@ pub fn slice_labels(svc: &Service, managed_by: &str) -> BTreeMap<String, String>
     if !pods::is_service_ip_set(svc) {
         labels.insert(crate::endpoints::HEADLESS_LABEL.into(), String::new());
     }
-    labels.insert(LABEL_SERVICE_NAME.into(), pods::name_of(&svc.metadata).to_string());
+    labels.insert(
+        LABEL_SERVICE_NAME.into(),
+        pods::name_of(&svc.metadata).to_string(),
+    );
     labels.insert(LABEL_MANAGED_BY.into(), managed_by.into());
     labels
 }
@@ -178,7 +212,12 @@ pub fn owner_reference(kind: &str, meta: &ObjectMeta) -> OwnerReference {
 
 fn owned_by(slice: &EndpointSlice, svc: &Service) -> bool {
     let uid = svc.metadata.uid.as_deref().unwrap_or("");
-    slice.metadata.owner_references.iter().flatten().any(|o| o.uid == uid && o.kind == "Service" && o.api_version == "v1")
+    slice
+        .metadata
+        .owner_references
+        .iter()
+        .flatten()
+        .any(|o| o.uid == uid && o.kind == "Service" && o.api_version == "v1")
 }
 
 fn new_slice(svc: &Service, ports: Vec<EndpointPort>, address_type: &str) -> EndpointSlice {
@@ -206,7 +245,10 @@ fn equal_beyond_key(a: &Endpoint, b: &Endpoint) -> bool {
             r
         })
     };
-    a.node_name == b.node_name && a.zone == b.zone && a.conditions == b.conditions && strip(&a.target_ref) == strip(&b.target_ref)
+    a.node_name == b.node_name
+        && a.zone == b.zone
+        && a.conditions == b.conditions
+        && strip(&a.target_ref) == strip(&b.target_ref)
 }
 
 /// Reconciles one selector Service: `pods` are the pods its selector matches (any order),
@@ -225,14 +267,22 @@ pub fn reconcile(
     let mut existing: Vec<&EndpointSlice> = existing.to_vec();
     existing.sort_by(|a, b| a.metadata.name.cmp(&b.metadata.name));
     for t in &address_types {
-        let of_type: Vec<&EndpointSlice> = existing.iter().copied().filter(|s| s.address_type == *t).collect();
+        let of_type: Vec<&EndpointSlice> = existing
+            .iter()
+            .copied()
+            .filter(|s| s.address_type == *t)
+            .collect();
         let p = reconcile_address_type(svc, pods, &of_type, node, opts, t);
         plan.create.extend(p.create);
         plan.update.extend(p.update);
         plan.delete.extend(p.delete);
     }
     // Slices of an address type the Service no longer has.
-    let leftover: Vec<EndpointSlice> = existing.iter().filter(|s| !address_types.contains(&s.address_type.as_str())).map(|s| (*s).clone()).collect();
+    let leftover: Vec<EndpointSlice> = existing
+        .iter()
+        .filter(|s| !address_types.contains(&s.address_type.as_str()))
+        .map(|s| (*s).clone())
+        .collect();
     finalize(svc, plan, leftover, trigger_time)
 }
 
@@ -248,13 +298,17 @@ fn reconcile_address_type(
     let mut existing_by_ports: BTreeMap<PortKey, Vec<&EndpointSlice>> = BTreeMap::new();
     for s in existing {
         if owned_by(s, svc) {
-            existing_by_ports.entry(port_key(s.ports.as_ref())).or_default().push(s);
+            existing_by_ports
+                .entry(port_key(s.ports.as_ref()))
+                .or_default()
+                .push(s);
         } else {
             // A slice of an earlier Service with the same name.
             plan.delete.push((*s).clone());
         }
     }
-    let mut desired: BTreeMap<PortKey, (Vec<EndpointPort>, BTreeMap<EndpointKey, Endpoint>)> = BTreeMap::new();
+    let mut desired: BTreeMap<PortKey, (Vec<EndpointPort>, BTreeMap<EndpointKey, Endpoint>)> =
+        BTreeMap::new();
     for pod in pods {
         if !pods::should_be_in_endpoints(pod, true) {
             continue;
@@ -265,11 +319,15 @@ fn reconcile_address_type(
             "" => None,
             n => match node(n) {
                 NodeLookup::Known(zone) => zone,
-                NodeLookup::Unknown if opts.require_nodes && !pods::publish_not_ready(svc) => continue,
+                NodeLookup::Unknown if opts.require_nodes && !pods::publish_not_ready(svc) => {
+                    continue
+                }
                 NodeLookup::Unknown => None,
             },
         };
-        let group = desired.entry(key).or_insert_with(|| (ports, BTreeMap::new()));
+        let group = desired
+            .entry(key)
+            .or_insert_with(|| (ports, BTreeMap::new()));
         let ep = pod_to_endpoint(pod, zone, svc, address_type);
         if !ep.addresses.is_empty() {
             group.1.insert(endpoint_key(&ep), ep);
@@ -277,7 +335,14 @@ fn reconcile_address_type(
     }
     for (key, (ports, set)) in desired.iter_mut() {
         let group = existing_by_ports.get(key).map(Vec::as_slice).unwrap_or(&[]);
-        let p = reconcile_ports(svc, group, std::mem::take(set), ports, opts.max_endpoints_per_slice.max(1), address_type);
+        let p = reconcile_ports(
+            svc,
+            group,
+            std::mem::take(set),
+            ports,
+            opts.max_endpoints_per_slice.max(1),
+            address_type,
+        );
         plan.create.extend(p.create);
         plan.update.extend(p.update);
         plan.delete.extend(p.delete);
@@ -304,8 +369,14 @@ fn reconcile_address_type(
 /// endpoints.
 fn is_placeholder_of(s: &EndpointSlice, placeholder: &EndpointSlice) -> bool {
     s.metadata.namespace == placeholder.metadata.namespace
-        && s.metadata.labels.clone().unwrap_or_default() == placeholder.metadata.labels.clone().unwrap_or_default()
-        && s.metadata.owner_references.clone().unwrap_or_default() == placeholder.metadata.owner_references.clone().unwrap_or_default()
+        && s.metadata.labels.clone().unwrap_or_default()
+            == placeholder.metadata.labels.clone().unwrap_or_default()
+        && s.metadata.owner_references.clone().unwrap_or_default()
+            == placeholder
+                .metadata
+                .owner_references
+                .clone()
+                .unwrap_or_default()
         && s.address_type == placeholder.address_type
         && s.endpoints.is_empty()
         && s.ports.as_ref().is_none_or(Vec::is_empty)
@@ -365,7 +436,9 @@ fn reconcile_ports(
         for n in names {
             let s = by_name.get_mut(&n).expect("slice to update");
             while s.endpoints.len() < max {
-                let Some((_, ep)) = desired.pop_first() else { break };
+                let Some((_, ep)) = desired.pop_first() else {
+                    break;
+                };
                 s.endpoints.push(ep);
             }
         }
@@ -402,7 +475,9 @@ fn reconcile_ports(
             }
         };
         while slice.endpoints.len() < max {
-            let Some((_, ep)) = desired.pop_first() else { break };
+            let Some((_, ep)) = desired.pop_first() else {
+                break;
+            };
             slice.endpoints.push(ep);
         }
     }
@@ -416,7 +491,12 @@ fn reconcile_ports(
 /// Upstream's `finalize`, minus the I/O: turn creates into updates of slices that would be
 /// deleted (same address type, owned by this Service), drop creates while the Service is being
 /// deleted, and stamp the trigger time on everything written.
-fn finalize(svc: &Service, mut plan: Plan, leftover: Vec<EndpointSlice>, trigger_time: Option<Timestamp>) -> Plan {
+fn finalize(
+    svc: &Service,
+    mut plan: Plan,
+    leftover: Vec<EndpointSlice>,
+    trigger_time: Option<Timestamp>,
+) -> Plan {
     let mut i = 0;
     while i < plan.delete.len() && !plan.create.is_empty() {
         let old = &plan.delete[i];
@@ -425,7 +505,11 @@ fn finalize(svc: &Service, mut plan: Plan, leftover: Vec<EndpointSlice>, trigger
             let mut slice = plan.create.pop().expect("non-empty");
             slice.metadata.name = old.metadata.name.clone();
             slice.metadata.resource_version = old.metadata.resource_version.clone();
-            slice.metadata.generate_name = old.metadata.generate_name.clone().or(slice.metadata.generate_name);
+            slice.metadata.generate_name = old
+                .metadata
+                .generate_name
+                .clone()
+                .or(slice.metadata.generate_name);
             plan.update.push(slice);
             plan.delete.remove(i);
         } else {

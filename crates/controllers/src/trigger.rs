@@ -51,7 +51,13 @@ impl TriggerTimeTracker {
                 min_changed = Some(min_changed.map_or(t, |m| m.min(t)));
             }
         }
-        states.insert(key.to_string(), State { pod_times, service_time });
+        states.insert(
+            key.to_string(),
+            State {
+                pod_times,
+                service_time,
+            },
+        );
         if !was_known {
             return service_time;
         }
@@ -59,7 +65,10 @@ impl TriggerTimeTracker {
     }
 
     pub fn forget(&self, key: &str) {
-        self.states.lock().unwrap_or_else(|e| e.into_inner()).remove(key);
+        self.states
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(key);
     }
 }
 
@@ -77,7 +86,10 @@ mod tests {
     use serde_json::json;
 
     fn svc() -> Service {
-        serde_json::from_value(json!({"metadata": {"name": "s", "creationTimestamp": "2026-11-21T23:26:57Z"}})).unwrap()
+        serde_json::from_value(
+            json!({"metadata": {"name": "s", "creationTimestamp": "2026-11-21T23:26:57Z"}}),
+        )
+        .unwrap()
     }
 
     fn pod(name: &str, ready_at: Option<&str>) -> Pod {
@@ -85,14 +97,20 @@ mod tests {
             Some(t) => json!({"type": "Ready", "status": "True", "lastTransitionTime": t}),
             None => json!({"type": "Ready", "status": "True"}),
         };
-        serde_json::from_value(json!({"metadata": {"name": name}, "status": {"conditions": [cond]}})).unwrap()
+        serde_json::from_value(
+            json!({"metadata": {"name": name}, "status": {"conditions": [cond]}}),
+        )
+        .unwrap()
     }
 
     #[test]
     fn first_sync_reports_the_service_creation_time() {
         let t = TriggerTimeTracker::new();
         let p = pod("a", None);
-        assert_eq!(t.compute("ns/s", &svc(), &[&p]).map(format).as_deref(), Some("2026-11-21T23:26:57Z"));
+        assert_eq!(
+            t.compute("ns/s", &svc(), &[&p]).map(format).as_deref(),
+            Some("2026-11-21T23:26:57Z")
+        );
         // Nothing changed since: no trigger time (the reference's later Endpoints lose it).
         assert_eq!(t.compute("ns/s", &svc(), &[&p]), None);
     }
@@ -102,7 +120,10 @@ mod tests {
         let t = TriggerTimeTracker::new();
         t.compute("ns/s", &svc(), &[]);
         let p = pod("a", Some("2026-11-21T23:30:00.5Z"));
-        assert_eq!(t.compute("ns/s", &svc(), &[&p]).map(format).as_deref(), Some("2026-11-21T23:30:00.5Z"));
+        assert_eq!(
+            t.compute("ns/s", &svc(), &[&p]).map(format).as_deref(),
+            Some("2026-11-21T23:30:00.5Z")
+        );
         assert_eq!(t.compute("ns/s", &svc(), &[&p]), None);
     }
 }

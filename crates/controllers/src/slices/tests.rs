@@ -65,7 +65,13 @@ fn patch_status(p: &mut Pod, ip: &str, ready: bool) {
 
 fn compare(what: &str, reference: Value, ours: Value) {
     let (r, o) = (strip_server_fields(reference), strip_server_fields(ours));
-    assert_eq!(o, r, "{what}:\n--- ours\n{}\n--- reference\n{}", serde_json::to_string_pretty(&o).unwrap(), serde_json::to_string_pretty(&r).unwrap());
+    assert_eq!(
+        o,
+        r,
+        "{what}:\n--- ours\n{}\n--- reference\n{}",
+        serde_json::to_string_pretty(&o).unwrap(),
+        serde_json::to_string_pretty(&r).unwrap()
+    );
 }
 
 fn slice_list(yaml: &str) -> Vec<Value> {
@@ -87,7 +93,11 @@ fn reference_03_endpoints_and_slices_follow_pods_selector_and_named_port() {
     let ref03 = "03-pods-and-endpoints.txt";
     let mut sim = Sim::new();
     let mut svc = nginx_service("nginx");
-    let mut pods = vec![pod("nginx-1", NGINX_1, (80, "http")), pod("nginx-2", NGINX_2, (80, "http")), pod("nginx-3", NGINX_3, (80, "http"))];
+    let mut pods = vec![
+        pod("nginx-1", NGINX_1, (80, "http")),
+        pod("nginx-2", NGINX_2, (80, "http")),
+        pod("nginx-3", NGINX_3, (80, "http")),
+    ];
     sim.sync(&svc, &pods);
     // Pending pods have no address: only the placeholder slice, and no subsets.
     assert_eq!(sim.slices_of("nginx-service").len(), 1);
@@ -100,18 +110,52 @@ fn reference_03_endpoints_and_slices_follow_pods_selector_and_named_port() {
     sim.sync(&svc, &pods);
     patch_status(&mut pods[2], "10.42.0.13", false);
     sim.sync(&svc, &pods);
-    let expected = slice_list(&reference_output(ref03, "kubectl get endpointslices -l kubernetes.io/service-name=nginx-service -o yaml", 0));
-    compare("slices after the status patches", expected[0].clone(), sim.slice_json("nginx-service", 0));
-    let expected: Value = serde_saphyr::from_str(&reference_output(ref03, "kubectl get ep nginx-service -o yaml", 0)).unwrap();
-    compare("Endpoints after the status patches", expected, sim.endpoints_json("nginx-service"));
+    let expected = slice_list(&reference_output(
+        ref03,
+        "kubectl get endpointslices -l kubernetes.io/service-name=nginx-service -o yaml",
+        0,
+    ));
+    compare(
+        "slices after the status patches",
+        expected[0].clone(),
+        sim.slice_json("nginx-service", 0),
+    );
+    let expected: Value = serde_saphyr::from_str(&reference_output(
+        ref03,
+        "kubectl get ep nginx-service -o yaml",
+        0,
+    ))
+    .unwrap();
+    compare(
+        "Endpoints after the status patches",
+        expected,
+        sim.endpoints_json("nginx-service"),
+    );
 
     // The selector of seed 001 changes to app=myapp: nothing matches.
     svc = nginx_service("myapp");
     sim.sync(&svc, &pods);
-    let expected = slice_list(&reference_output(ref03, "kubectl get endpointslices -l kubernetes.io/service-name=nginx-service -o yaml", 1));
-    compare("slices after the selector change", expected[0].clone(), sim.slice_json("nginx-service", 0));
-    let expected: Value = serde_saphyr::from_str(&reference_output(ref03, "kubectl get ep nginx-service -o yaml", 1)).unwrap();
-    compare("Endpoints after the selector change", expected, sim.endpoints_json("nginx-service"));
+    let expected = slice_list(&reference_output(
+        ref03,
+        "kubectl get endpointslices -l kubernetes.io/service-name=nginx-service -o yaml",
+        1,
+    ));
+    compare(
+        "slices after the selector change",
+        expected[0].clone(),
+        sim.slice_json("nginx-service", 0),
+    );
+    let expected: Value = serde_saphyr::from_str(&reference_output(
+        ref03,
+        "kubectl get ep nginx-service -o yaml",
+        1,
+    ))
+    .unwrap();
+    compare(
+        "Endpoints after the selector change",
+        expected,
+        sim.endpoints_json("nginx-service"),
+    );
     assert_eq!(sim.created, 1, "the placeholder is reused, never recreated");
 
     svc = nginx_service("nginx");
@@ -125,15 +169,46 @@ fn reference_03_endpoints_and_slices_follow_pods_selector_and_named_port() {
     sim.sync_all(&[&svc, &named], &pods);
     patch_status(&mut pods[3], "10.42.0.14", true);
     sim.sync_all(&[&svc, &named], &pods);
-    let expected: Value = serde_saphyr::from_str(&reference_output(ref03, "kubectl get ep nginx-named -o yaml", 0)).unwrap();
-    compare("Endpoints of nginx-named", expected, sim.endpoints_json("nginx-named"));
-    let expected: Value = serde_saphyr::from_str(&reference_output(ref03, "kubectl get ep nginx-service -o yaml", 2)).unwrap();
-    compare("Endpoints of nginx-service with nginx-noport", expected, sim.endpoints_json("nginx-service"));
-    let expected = slice_list(&reference_output(ref03, "kubectl get endpointslices -l kubernetes.io/service-name=nginx-named -o yaml", 0));
+    let expected: Value = serde_saphyr::from_str(&reference_output(
+        ref03,
+        "kubectl get ep nginx-named -o yaml",
+        0,
+    ))
+    .unwrap();
+    compare(
+        "Endpoints of nginx-named",
+        expected,
+        sim.endpoints_json("nginx-named"),
+    );
+    let expected: Value = serde_saphyr::from_str(&reference_output(
+        ref03,
+        "kubectl get ep nginx-service -o yaml",
+        2,
+    ))
+    .unwrap();
+    compare(
+        "Endpoints of nginx-service with nginx-noport",
+        expected,
+        sim.endpoints_json("nginx-service"),
+    );
+    let expected = slice_list(&reference_output(
+        ref03,
+        "kubectl get endpointslices -l kubernetes.io/service-name=nginx-named -o yaml",
+        0,
+    ));
     // Upstream lists by generated name; match each reference slice by its ports.
     for want in expected {
-        let ours = sim.slices_of("nginx-named").into_iter().map(|s| sim.to_json(&s)).find(|s| s["ports"] == want["ports"]).expect("a slice with these ports");
-        compare("a slice of nginx-named", sort_endpoints(want), sort_endpoints(ours));
+        let ours = sim
+            .slices_of("nginx-named")
+            .into_iter()
+            .map(|s| sim.to_json(&s))
+            .find(|s| s["ports"] == want["ports"])
+            .expect("a slice with these ports");
+        compare(
+            "a slice of nginx-named",
+            sort_endpoints(want),
+            sort_endpoints(ours),
+        );
     }
 
     // A terminating endpoint: ready=false, serving=true, terminating=true; gone from v1 Endpoints.
@@ -141,21 +216,57 @@ fn reference_03_endpoints_and_slices_follow_pods_selector_and_named_port() {
     sim.sync_all(&[&svc, &named], &pods);
     patch_status(&mut pods[4], "10.42.0.15", true);
     sim.sync_all(&[&svc, &named], &pods);
-    let expected = slice_list(&reference_output(ref03, "kubectl get endpointslices -l kubernetes.io/service-name=nginx-service -o yaml", 2));
-    compare("slices with nginx-term", expected[0].clone(), sim.slice_json("nginx-service", 0));
-    pods[4].metadata.deletion_timestamp = Some(serde_json::from_value(json!("2026-11-21T23:27:32Z")).unwrap());
+    let expected = slice_list(&reference_output(
+        ref03,
+        "kubectl get endpointslices -l kubernetes.io/service-name=nginx-service -o yaml",
+        2,
+    ));
+    compare(
+        "slices with nginx-term",
+        expected[0].clone(),
+        sim.slice_json("nginx-service", 0),
+    );
+    pods[4].metadata.deletion_timestamp =
+        Some(serde_json::from_value(json!("2026-11-21T23:27:32Z")).unwrap());
     sim.sync_all(&[&svc, &named], &pods);
-    let expected = slice_list(&reference_output(ref03, "kubectl get endpointslices -l kubernetes.io/service-name=nginx-service -o yaml", 3));
-    compare("slices with nginx-term terminating", expected[0].clone(), sim.slice_json("nginx-service", 0));
-    let expected: Value = serde_saphyr::from_str(&reference_output(ref03, "kubectl get ep nginx-service -o yaml", 3)).unwrap();
-    compare("Endpoints with nginx-term terminating", expected, sim.endpoints_json("nginx-service"));
+    let expected = slice_list(&reference_output(
+        ref03,
+        "kubectl get endpointslices -l kubernetes.io/service-name=nginx-service -o yaml",
+        3,
+    ));
+    compare(
+        "slices with nginx-term terminating",
+        expected[0].clone(),
+        sim.slice_json("nginx-service", 0),
+    );
+    let expected: Value = serde_saphyr::from_str(&reference_output(
+        ref03,
+        "kubectl get ep nginx-service -o yaml",
+        3,
+    ))
+    .unwrap();
+    compare(
+        "Endpoints with nginx-term terminating",
+        expected,
+        sim.endpoints_json("nginx-service"),
+    );
 
     // Force-deleted: gone from the slice; the other endpoints keep their places.
     pods.pop();
     sim.sync_all(&[&svc, &named], &pods);
-    let ips: Vec<String> = sim.slices_of("nginx-service")[0].endpoints.iter().map(|e| e.addresses[0].clone()).collect();
-    assert_eq!(ips, ["10.42.0.11", "10.42.0.12", "10.42.0.13", "10.42.0.14"]);
-    assert_eq!(sim.created, 3, "nginx-service-9c9v9, nginx-named-ztbhh and nginx-named-4pxjh");
+    let ips: Vec<String> = sim.slices_of("nginx-service")[0]
+        .endpoints
+        .iter()
+        .map(|e| e.addresses[0].clone())
+        .collect();
+    assert_eq!(
+        ips,
+        ["10.42.0.11", "10.42.0.12", "10.42.0.13", "10.42.0.14"]
+    );
+    assert_eq!(
+        sim.created, 3,
+        "nginx-service-9c9v9, nginx-named-ztbhh and nginx-named-4pxjh"
+    );
 
     // Nothing changed: nothing is written.
     let writes = sim.writes;
@@ -172,7 +283,12 @@ fn reference_07_headless_and_publish_not_ready_addresses() {
         pod("nginx-3", NGINX_3, (80, "http")),
         pod("nginx-noport", NGINX_NOPORT, (8080, "alt")),
     ];
-    for (p, ip, ready) in [(0, "10.42.0.11", true), (1, "10.42.0.12", true), (2, "10.42.0.13", false), (3, "10.42.0.14", true)] {
+    for (p, ip, ready) in [
+        (0, "10.42.0.11", true),
+        (1, "10.42.0.12", true),
+        (2, "10.42.0.13", false),
+        (3, "10.42.0.14", true),
+    ] {
         patch_status(&mut pods[p], ip, ready);
     }
     let headless = service(
@@ -183,10 +299,27 @@ fn reference_07_headless_and_publish_not_ready_addresses() {
     );
     let mut sim = Sim::new();
     sim.sync(&headless, &pods);
-    let expected: Value = serde_saphyr::from_str(&reference_output(ref07, "kubectl get ep nginx-headless -o yaml", 0)).unwrap();
-    compare("headless Endpoints", expected, sim.endpoints_json("nginx-headless"));
-    let expected = slice_list(&reference_output(ref07, "kubectl get endpointslices -l kubernetes.io/service-name=nginx-headless -o yaml", 0));
-    compare("headless slice", sort_endpoints(expected[0].clone()), sort_endpoints(sim.slice_json("nginx-headless", 0)));
+    let expected: Value = serde_saphyr::from_str(&reference_output(
+        ref07,
+        "kubectl get ep nginx-headless -o yaml",
+        0,
+    ))
+    .unwrap();
+    compare(
+        "headless Endpoints",
+        expected,
+        sim.endpoints_json("nginx-headless"),
+    );
+    let expected = slice_list(&reference_output(
+        ref07,
+        "kubectl get endpointslices -l kubernetes.io/service-name=nginx-headless -o yaml",
+        0,
+    ));
+    compare(
+        "headless slice",
+        sort_endpoints(expected[0].clone()),
+        sort_endpoints(sim.slice_json("nginx-headless", 0)),
+    );
 
     let mut pnr = service(
         "nginx-headless-pnr",
@@ -196,17 +329,37 @@ fn reference_07_headless_and_publish_not_ready_addresses() {
     );
     pnr.metadata.labels = None;
     sim.sync(&pnr, &pods);
-    let expected = slice_list(&reference_output(ref07, "kubectl get endpointslices -l kubernetes.io/service-name=nginx-headless-pnr -o yaml", 0));
-    compare("publishNotReadyAddresses slice", expected[0].clone(), sim.slice_json("nginx-headless-pnr", 0));
+    let expected = slice_list(&reference_output(
+        ref07,
+        "kubectl get endpointslices -l kubernetes.io/service-name=nginx-headless-pnr -o yaml",
+        0,
+    ));
+    compare(
+        "publishNotReadyAddresses slice",
+        expected[0].clone(),
+        sim.slice_json("nginx-headless-pnr", 0),
+    );
     let ep = &sim.endpoints["nginx-headless-pnr"];
-    assert_eq!(ep.subsets.as_ref().unwrap()[0].addresses.as_ref().unwrap().len(), 4, "all four published as ready");
+    assert_eq!(
+        ep.subsets.as_ref().unwrap()[0]
+            .addresses
+            .as_ref()
+            .unwrap()
+            .len(),
+        4,
+        "all four published as ready"
+    );
 }
 
 fn many_pods(n: usize) -> Vec<Pod> {
     (0..n)
         .map(|i| {
             let mut p = pod(&format!("p{i}"), &format!("uid-{i}"), (80, "http"));
-            patch_status(&mut p, &format!("10.{}.{}.{}", 42 + i / 65536, (i / 256) % 256, i % 256), true);
+            patch_status(
+                &mut p,
+                &format!("10.{}.{}.{}", 42 + i / 65536, (i / 256) % 256, i % 256),
+                true,
+            );
             p
         })
         .collect()
@@ -255,7 +408,14 @@ fn a_service_of_another_uid_loses_its_slices_and_an_address_family_change_replac
     let existing = sim.slices_of("nginx-service");
     let refs: Vec<&EndpointSlice> = existing.iter().collect();
     let pod_refs: Vec<&Pod> = pods.iter().collect();
-    let plan = reconcile(&again, &pod_refs, &refs, &|_| NodeLookup::Known(None), &Options::default(), None);
+    let plan = reconcile(
+        &again,
+        &pod_refs,
+        &refs,
+        &|_| NodeLookup::Known(None),
+        &Options::default(),
+        None,
+    );
     assert_eq!(plan.create.len(), 1);
     assert_eq!(plan.delete.len(), 1);
     assert_eq!(plan.delete[0].metadata.name, old_name);
@@ -272,22 +432,49 @@ fn zones_come_from_nodes_and_unknown_nodes_are_skipped_only_when_required() {
     let unknown = |_: &str| NodeLookup::Unknown;
     let plan = reconcile(&svc, &refs, &[], &unknown, &Options::default(), None);
     assert_eq!(plan.create[0].endpoints.len(), 2);
-    let strict = Options { require_nodes: true, ..Options::default() };
+    let strict = Options {
+        require_nodes: true,
+        ..Options::default()
+    };
     let plan = reconcile(&svc, &refs, &[], &unknown, &strict, None);
     assert!(plan.create[0].endpoints.is_empty(), "only the placeholder");
 }
 
 #[test]
 fn dual_stack_services_get_one_slice_group_per_family() {
-    let svc = service("ds", "ds-uid", "2026-11-21T23:26:38Z", json!({"clusterIP": "10.43.0.5", "ipFamilies": ["IPv4", "IPv6"], "ports": [{"port": 80, "targetPort": 80}], "selector": {"app": "nginx"}}));
+    let svc = service(
+        "ds",
+        "ds-uid",
+        "2026-11-21T23:26:38Z",
+        json!({"clusterIP": "10.43.0.5", "ipFamilies": ["IPv4", "IPv6"], "ports": [{"port": 80, "targetPort": 80}], "selector": {"app": "nginx"}}),
+    );
     let mut p = pod("p", "uid-p", (80, "http"));
     p.status = Some(serde_json::from_value(json!({"phase": "Running", "podIP": "10.42.0.1", "podIPs": [{"ip": "10.42.0.1"}, {"ip": "fd00::0001"}], "conditions": [{"type": "Ready", "status": "True"}]})).unwrap());
-    let plan = reconcile(&svc, &[&p], &[], &|_| NodeLookup::Known(None), &Options::default(), None);
-    let mut types: Vec<(&str, &str)> = plan.create.iter().map(|s| (s.address_type.as_str(), s.endpoints[0].addresses[0].as_str())).collect();
+    let plan = reconcile(
+        &svc,
+        &[&p],
+        &[],
+        &|_| NodeLookup::Known(None),
+        &Options::default(),
+        None,
+    );
+    let mut types: Vec<(&str, &str)> = plan
+        .create
+        .iter()
+        .map(|s| {
+            (
+                s.address_type.as_str(),
+                s.endpoints[0].addresses[0].as_str(),
+            )
+        })
+        .collect();
     types.sort();
     assert_eq!(types, [("IPv4", "10.42.0.1"), ("IPv6", "fd00::1")]);
     // Unnamed Service ports are published with an empty name, as upstream does.
-    assert_eq!(plan.create[0].ports.as_ref().unwrap()[0].name.as_deref(), Some(""));
+    assert_eq!(
+        plan.create[0].ports.as_ref().unwrap()[0].name.as_deref(),
+        Some("")
+    );
 }
 
 mod properties {
@@ -336,7 +523,12 @@ fn endpoints_follow_the_same_replay() {
     let refs: Vec<&Pod> = pods.iter().collect();
     let tracker = crate::trigger::TriggerTimeTracker::new();
     let t = tracker.compute("default/nginx-named", &svc, &refs);
-    let Some(endpoints::Write::Create(ep)) = endpoints::reconcile(&svc, &refs, None, t) else { panic!("create") };
-    assert_eq!(ep.metadata.annotations.clone().unwrap()[crate::trigger::ANNOTATION], "2026-11-21T23:26:57Z");
+    let Some(endpoints::Write::Create(ep)) = endpoints::reconcile(&svc, &refs, None, t) else {
+        panic!("create")
+    };
+    assert_eq!(
+        ep.metadata.annotations.clone().unwrap()[crate::trigger::ANNOTATION],
+        "2026-11-21T23:26:57Z"
+    );
     let _: &Endpoints = &ep;
 }

@@ -29,12 +29,20 @@ async fn a_readiness_probe_drives_the_ready_condition_and_the_slice() {
             tokio::spawn(async move {
                 let mut buf = [0u8; 1024];
                 let _ = s.read(&mut buf).await;
-                let _ = s.write_all(format!("HTTP/1.1 {code} X\r\nContent-Length: 0\r\n\r\n").as_bytes()).await;
+                let _ = s
+                    .write_all(format!("HTTP/1.1 {code} X\r\nContent-Length: 0\r\n\r\n").as_bytes())
+                    .await;
             });
         }
     });
     let services: Api<Service> = Api::namespaced(c.client.clone(), NS);
-    services.create(&PostParams::default(), &service("probed", json!({"app": "probed"}), 80)).await.unwrap();
+    services
+        .create(
+            &PostParams::default(),
+            &service("probed", json!({"app": "probed"}), 80),
+        )
+        .await
+        .unwrap();
     let pod: Pod = serde_json::from_value(json!({
         "metadata": {"name": "probed-0", "labels": {"app": "probed"}},
         "spec": {"nodeName": "node1", "containers": [{"name": "app", "image": "registered", "ports": [{"name": "http", "containerPort": port}],
@@ -50,14 +58,27 @@ async fn a_readiness_probe_drives_the_ready_condition_and_the_slice() {
         let _ = stopped.await;
     }));
     let mut rx = watch_slices(&c.client, NS, "probed");
-    next_matching(&mut rx, "the probed pod ready in the slice", |s| conditions_of(s, "127.0.0.1") == Some((true, true, false))).await;
+    next_matching(&mut rx, "the probed pod ready in the slice", |s| {
+        conditions_of(s, "127.0.0.1") == Some((true, true, false))
+    })
+    .await;
     let p = pods.get("probed-0").await.unwrap();
-    let cond = p.status.unwrap().conditions.unwrap().into_iter().find(|c| c.type_ == "Ready").unwrap();
+    let cond = p
+        .status
+        .unwrap()
+        .conditions
+        .unwrap()
+        .into_iter()
+        .find(|c| c.type_ == "Ready")
+        .unwrap();
     assert_eq!(cond.status, "True");
     assert!(cond.last_transition_time.is_some());
 
     status.store(503, Ordering::Relaxed);
-    next_matching(&mut rx, "the probed pod not ready in the slice", |s| conditions_of(s, "127.0.0.1") == Some((false, false, false))).await;
+    next_matching(&mut rx, "the probed pod not ready in the slice", |s| {
+        conditions_of(s, "127.0.0.1") == Some((false, false, false))
+    })
+    .await;
     let _ = stop.send(());
     prober.await.unwrap();
 }

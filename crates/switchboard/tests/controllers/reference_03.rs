@@ -10,7 +10,10 @@ use regex::Regex;
 use serde_json::Value;
 use std::sync::LazyLock;
 
-const FILE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../controllers/tests/fixtures/03-pods-and-endpoints.txt");
+const FILE: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../controllers/tests/fixtures/03-pods-and-endpoints.txt"
+);
 
 /// (command, its recorded output)
 fn commands() -> Vec<(String, String)> {
@@ -57,8 +60,10 @@ enum Check {
 }
 
 static AGE: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^\d+[smhd](\d+[sm])?$").unwrap());
-static GENERATED: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"-[bcdfghjklmnpqrstvwxz2456789]{5}\b").unwrap());
-static CLUSTER_IP: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"\b10\.(96|43)\.\d+\.\d+\b").unwrap());
+static GENERATED: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"-[bcdfghjklmnpqrstvwxz2456789]{5}\b").unwrap());
+static CLUSTER_IP: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"\b10\.(96|43)\.\d+\.\d+\b").unwrap());
 
 fn normalise_text(s: &str) -> Vec<String> {
     s.lines()
@@ -66,7 +71,10 @@ fn normalise_text(s: &str) -> Vec<String> {
         .map(|l| {
             let l = GENERATED.replace_all(l, "-<RAND>");
             let l = CLUSTER_IP.replace_all(&l, "<CLUSTER-IP>");
-            l.split_whitespace().map(|t| if AGE.is_match(t) { "<AGE>" } else { t }).collect::<Vec<_>>().join(" ")
+            l.split_whitespace()
+                .map(|t| if AGE.is_match(t) { "<AGE>" } else { t })
+                .collect::<Vec<_>>()
+                .join(" ")
         })
         .filter(|l| !l.is_empty())
         .collect()
@@ -92,7 +100,14 @@ fn strip(mut v: Value, unordered: bool) -> Value {
         }
     }
     if let Some(m) = v.get_mut("metadata").and_then(Value::as_object_mut) {
-        for f in ["creationTimestamp", "resourceVersion", "uid", "generation", "name", "managedFields"] {
+        for f in [
+            "creationTimestamp",
+            "resourceVersion",
+            "uid",
+            "generation",
+            "name",
+            "managedFields",
+        ] {
             m.remove(f);
         }
         if let Some(refs) = m.get_mut("ownerReferences").and_then(Value::as_array_mut) {
@@ -130,65 +145,71 @@ fn strip(mut v: Value, unordered: bool) -> Value {
 }
 
 fn parse_yaml(s: &str) -> Value {
-    let body: String = s.lines().filter(|l| !l.starts_with("Warning: ")).collect::<Vec<_>>().join("\n");
+    let body: String = s
+        .lines()
+        .filter(|l| !l.starts_with("Warning: "))
+        .collect::<Vec<_>>()
+        .join("\n");
     serde_saphyr::from_str(&body).unwrap_or_else(|e| panic!("not YAML ({e}):\n{body}"))
 }
 
 fn plan() -> Vec<Check> {
     use Check::*;
-    const SA: &str = "Switchboard admits pods without a ServiceAccount (no ServiceAccount admission)";
-    const POD_DEFAULTS: &str = "pod defaulting and printing are the API server's (not these controllers')";
+    const SA: &str =
+        "Switchboard admits pods without a ServiceAccount (no ServiceAccount admission)";
+    const POD_DEFAULTS: &str =
+        "pod defaulting and printing are the API server's (not these controllers')";
     const GRACEFUL: &str = "needs graceful deletion of pods with a node in the API server (deletionTimestamp, Terminating)";
     vec![
-        Skip(SA),            // 0 apply refused for the missing ServiceAccount
-        Skip(SA),            // 1 get serviceaccounts
-        Skip(SA),            // 2 create serviceaccount
-        Run,                 // 3 apply nginx-1..3
-        Skip(POD_DEFAULTS),  // 4 get pod -o wide
-        Skip(POD_DEFAULTS),  // 5 get pod -o yaml
-        Text,                // 6 get ep -o wide
-        Text,                // 7 get endpointslices -o wide
-        Run,                 // 8 patch status nginx-1
-        Run,                 // 9
-        Run,                 // 10
-        Skip(POD_DEFAULTS),  // 11
-        Skip(POD_DEFAULTS),  // 12
-        Text,                // 13 get ep -o wide
-        Yaml,                // 14 get ep -o yaml
-        Text,                // 15 describe ep
-        Text,                // 16 get endpointslices -o wide
-        Yaml,                // 17 slices -o yaml
-        Yaml,                // 18 all slices -o yaml
-        Text,                // 19 describe svc
-        Text,                // 20 describe endpointslice
-        Skip(POD_DEFAULTS),  // 21 get svc,ep,pod
-        Run,                 // 22 selector -> app=myapp
-        Text,                // 23
-        Yaml,                // 24
-        Yaml,                // 25
-        Text,                // 26 describe svc
-        Run,                 // 27 selector back
-        Text,                // 28
-        Run,                 // 29 apply nginx-named
-        Run,                 // 30 apply nginx-noport
-        Run,                 // 31 patch its status
+        Skip(SA),           // 0 apply refused for the missing ServiceAccount
+        Skip(SA),           // 1 get serviceaccounts
+        Skip(SA),           // 2 create serviceaccount
+        Run,                // 3 apply nginx-1..3
+        Skip(POD_DEFAULTS), // 4 get pod -o wide
+        Skip(POD_DEFAULTS), // 5 get pod -o yaml
+        Text,               // 6 get ep -o wide
+        Text,               // 7 get endpointslices -o wide
+        Run,                // 8 patch status nginx-1
+        Run,                // 9
+        Run,                // 10
+        Skip(POD_DEFAULTS), // 11
+        Skip(POD_DEFAULTS), // 12
+        Text,               // 13 get ep -o wide
+        Yaml,               // 14 get ep -o yaml
+        Text,               // 15 describe ep
+        Text,               // 16 get endpointslices -o wide
+        Yaml,               // 17 slices -o yaml
+        Yaml,               // 18 all slices -o yaml
+        Text,               // 19 describe svc
+        Text,               // 20 describe endpointslice
+        Skip(POD_DEFAULTS), // 21 get svc,ep,pod
+        Run,                // 22 selector -> app=myapp
+        Text,               // 23
+        Yaml,               // 24
+        Yaml,               // 25
+        Text,               // 26 describe svc
+        Run,                // 27 selector back
+        Text,               // 28
+        Run,                // 29 apply nginx-named
+        Run,                // 30 apply nginx-noport
+        Run,                // 31 patch its status
         Skip("Service defaulting is the API server's"), // 32 get svc nginx-named -o yaml
-        Text,                // 33 get ep -o wide
-        Yaml,                // 34 get ep nginx-named
-        Yaml,                // 35 get ep nginx-service
-        YamlUnordered,       // 36 slices of nginx-named
+        Text,               // 33 get ep -o wide
+        Yaml,               // 34 get ep nginx-named
+        Yaml,               // 35 get ep nginx-service
+        YamlUnordered,      // 36 slices of nginx-named
         Skip("the order of its Endpoints line follows the random slice names"), // 37
-        Run,                 // 38 apply nginx-term
-        Run,                 // 39 patch its status
-        YamlUnordered,       // 40 slices with nginx-term (appended: same order, checked as a set)
-        Skip(GRACEFUL),      // 41 delete --wait=false
-        Skip(GRACEFUL),      // 42
-        Skip(GRACEFUL),      // 43
-        Skip(GRACEFUL),      // 44
-        Skip(GRACEFUL),      // 45
-        Run,                 // 46 force delete
-        Text,                // 47 get endpointslices -o wide
-        Skip(POD_DEFAULTS),  // 48
+        Run,                // 38 apply nginx-term
+        Run,                // 39 patch its status
+        YamlUnordered,      // 40 slices with nginx-term (appended: same order, checked as a set)
+        Skip(GRACEFUL),     // 41 delete --wait=false
+        Skip(GRACEFUL),     // 42
+        Skip(GRACEFUL),     // 43
+        Skip(GRACEFUL),     // 44
+        Skip(GRACEFUL),     // 45
+        Run,                // 46 force delete
+        Text,               // 47 get endpointslices -o wide
+        Skip(POD_DEFAULTS), // 48
     ]
 }
 
@@ -202,7 +223,11 @@ async fn reference_03_pods_and_endpoints() {
     assert!(out.status.success(), "{}", test_support::output_text(&out));
     let commands = commands();
     let plan = plan();
-    assert_eq!(commands.len(), plan.len(), "the plan covers every recorded command");
+    assert_eq!(
+        commands.len(),
+        plan.len(),
+        "the plan covers every recorded command"
+    );
     let mut failures = Vec::new();
     let mut skipped = Vec::new();
     for (i, ((cmd, expected), check)) in commands.iter().zip(plan).enumerate() {
@@ -218,13 +243,26 @@ async fn reference_03_pods_and_endpoints() {
             Check::Run => out.status.success(),
             Check::Text => normalise_text(&got) == normalise_text(expected),
             Check::Yaml => strip(parse_yaml(&got), false) == strip(parse_yaml(expected), false),
-            Check::YamlUnordered => strip(parse_yaml(&got), true) == strip(parse_yaml(expected), true),
+            Check::YamlUnordered => {
+                strip(parse_yaml(&got), true) == strip(parse_yaml(expected), true)
+            }
             Check::Skip(_) => unreachable!(),
         };
         if !ok {
-            failures.push(format!("#{i} $ {cmd}\n--- got\n{got}\n--- recorded\n{expected}\n"));
+            failures.push(format!(
+                "#{i} $ {cmd}\n--- got\n{got}\n--- recorded\n{expected}\n"
+            ));
         }
     }
-    eprintln!("reference 03: {} commands skipped:\n  {}", skipped.len(), skipped.join("\n  "));
-    assert!(failures.is_empty(), "{} of the recorded outputs differ:\n{}", failures.len(), failures.join("\n"));
+    eprintln!(
+        "reference 03: {} commands skipped:\n  {}",
+        skipped.len(),
+        skipped.join("\n  ")
+    );
+    assert!(
+        failures.is_empty(),
+        "{} of the recorded outputs differ:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }

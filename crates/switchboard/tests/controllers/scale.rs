@@ -23,7 +23,10 @@ const SHARDS: usize = 8;
 fn selection(i: usize, pods_n: usize) -> (serde_json::Value, usize) {
     match i {
         0 => (json!({"app": "scale"}), pods_n),
-        i if i <= SHARDS => (json!({"app": "scale", "shard": format!("s{}", i - 1)}), pods_n / SHARDS),
+        i if i <= SHARDS => (
+            json!({"app": "scale", "shard": format!("s{}", i - 1)}),
+            pods_n / SHARDS,
+        ),
         i => (json!({"app": "scale", "solo": format!("p{i}")}), 1),
     }
 }
@@ -54,7 +57,13 @@ async fn populate(c: &Cluster, pods_n: usize, services_n: usize) {
             let services = services.clone();
             async move {
                 let (sel, _) = selection(i, pods_n);
-                services.create(&PostParams::default(), &service(&format!("svc-{i}"), sel, 80)).await.unwrap();
+                services
+                    .create(
+                        &PostParams::default(),
+                        &service(&format!("svc-{i}"), sel, 80),
+                    )
+                    .await
+                    .unwrap();
             }
         })
         .buffer_unordered(16)
@@ -70,7 +79,10 @@ async fn settle(c: &Cluster) {
             let deadline = Instant::now() + Duration::from_secs(60);
             let mut quiet_since = Instant::now();
             while quiet_since.elapsed() < Duration::from_millis(500) {
-                assert!(Instant::now() < deadline, "controllers not idle within 60 s");
+                assert!(
+                    Instant::now() < deadline,
+                    "controllers not idle within 60 s"
+                );
                 if !ctl.is_idle() {
                     quiet_since = Instant::now();
                 }
@@ -94,11 +106,27 @@ async fn settle(c: &Cluster) {
 /// (kind/name) -> resourceVersion of every Endpoints and EndpointSlice in the namespace.
 async fn versions(client: &Client) -> BTreeMap<String, String> {
     let mut out = BTreeMap::new();
-    for e in Api::<Endpoints>::namespaced(client.clone(), NS).list(&ListParams::default()).await.unwrap().items {
-        out.insert(format!("endpoints/{}", e.metadata.name.unwrap()), e.metadata.resource_version.unwrap());
+    for e in Api::<Endpoints>::namespaced(client.clone(), NS)
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .items
+    {
+        out.insert(
+            format!("endpoints/{}", e.metadata.name.unwrap()),
+            e.metadata.resource_version.unwrap(),
+        );
     }
-    for s in Api::<EndpointSlice>::namespaced(client.clone(), NS).list(&ListParams::default()).await.unwrap().items {
-        out.insert(format!("endpointslice/{}", s.metadata.name.unwrap()), s.metadata.resource_version.unwrap());
+    for s in Api::<EndpointSlice>::namespaced(client.clone(), NS)
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .items
+    {
+        out.insert(
+            format!("endpointslice/{}", s.metadata.name.unwrap()),
+            s.metadata.resource_version.unwrap(),
+        );
     }
     out
 }
@@ -111,9 +139,18 @@ async fn converged(client: &Client, pods_n: usize, services_n: usize, secs: u64)
         let mut per: BTreeMap<String, (usize, usize)> = BTreeMap::new();
         for s in &all {
             if s.endpoints.len() > 100 {
-                panic!("slice {:?} holds {} endpoints", s.metadata.name, s.endpoints.len());
+                panic!(
+                    "slice {:?} holds {} endpoints",
+                    s.metadata.name,
+                    s.endpoints.len()
+                );
             }
-            let svc = s.metadata.labels.as_ref()?.get("kubernetes.io/service-name")?.clone();
+            let svc = s
+                .metadata
+                .labels
+                .as_ref()?
+                .get("kubernetes.io/service-name")?
+                .clone();
             let e = per.entry(svc).or_default();
             e.0 += s.endpoints.len();
             e.1 += 1;
@@ -133,12 +170,18 @@ async fn pod_to_slice_latencies(c: &Cluster, rounds: usize) -> Vec<Duration> {
     pod_to_slice_latencies_and_writes(c, rounds).await.0
 }
 
-async fn pod_to_slice_latencies_and_writes(c: &Cluster, rounds: usize) -> (Vec<Duration>, Vec<Duration>) {
+async fn pod_to_slice_latencies_and_writes(
+    c: &Cluster,
+    rounds: usize,
+) -> (Vec<Duration>, Vec<Duration>) {
     let pods = c.pods(NS);
     // pod-42: in svc-0 (1,000 pods), svc-3 (its shard) and svc-42 (itself).
     let mut rx = watch_slices(&c.client, NS, "svc-42");
     let target = ip(42);
-    next_matching(&mut rx, "initial state", |s| conditions_of(s, &target) == Some((true, true, false))).await;
+    next_matching(&mut rx, "initial state", |s| {
+        conditions_of(s, &target) == Some((true, true, false))
+    })
+    .await;
     let mut out = Vec::new();
     let mut writes = Vec::new();
     for round in 0..rounds {
@@ -147,7 +190,10 @@ async fn pod_to_slice_latencies_and_writes(c: &Cluster, rounds: usize) -> (Vec<D
         set_ready(&pods, "pod-42", ready).await;
         let acked = Instant::now();
         writes.push(acked - sent);
-        let seen = next_matching(&mut rx, "readiness flip", |s| conditions_of(s, &target) == Some((ready, ready, false))).await;
+        let seen = next_matching(&mut rx, "readiness flip", |s| {
+            conditions_of(s, &target) == Some((ready, ready, false))
+        })
+        .await;
         out.push(seen.saturating_duration_since(acked));
     }
     // Leave it ready.
@@ -168,8 +214,16 @@ async fn hundred_services_over_a_thousand_pods_converge_and_a_restart_writes_not
     eprintln!("1,000 pods and 100 Services written in {populated:?}; slices converged {:?} after the start", started.elapsed());
     let endpoints: Api<Endpoints> = Api::namespaced(c.client.clone(), NS);
     let all = endpoints.get("svc-0").await.unwrap();
-    let n: usize = all.subsets.iter().flatten().map(|s| s.addresses.as_ref().map_or(0, Vec::len)).sum();
-    assert_eq!(n, 1000, "svc-0 selects every pod (at the Endpoints capacity)");
+    let n: usize = all
+        .subsets
+        .iter()
+        .flatten()
+        .map(|s| s.addresses.as_ref().map_or(0, Vec::len))
+        .sum();
+    assert_eq!(
+        n, 1000,
+        "svc-0 selects every pod (at the Endpoints capacity)"
+    );
 
     // Every readiness flip of pod-42 rewrites three slices and three Endpoints, one of them
     // 1,000 addresses long. Reported here (a debug build of the server spends ~0.2 s on that
@@ -187,13 +241,27 @@ async fn hundred_services_over_a_thousand_pods_converge_and_a_restart_writes_not
     // Give the controllers time to finish their first full pass (and one resync).
     tokio::time::sleep(Duration::from_secs(3)).await;
     if let Some(ctl) = &c.controllers {
-        eventually(30, "controllers idle", || async { ctl.is_idle().then_some(()) }).await;
-        assert_eq!(c.writes(), Some(0), "the restarted controllers wrote something");
+        eventually(30, "controllers idle", || async {
+            ctl.is_idle().then_some(())
+        })
+        .await;
+        assert_eq!(
+            c.writes(),
+            Some(0),
+            "the restarted controllers wrote something"
+        );
     }
     let after = versions(&c.client).await;
     assert_eq!(before.len(), after.len());
-    let changed: Vec<&String> = before.iter().filter(|(k, v)| after.get(*k) != Some(v)).map(|(k, _)| k).collect();
-    assert!(changed.is_empty(), "rewritten after the restart: {changed:?}");
+    let changed: Vec<&String> = before
+        .iter()
+        .filter(|(k, v)| after.get(*k) != Some(v))
+        .map(|(k, _)| k)
+        .collect();
+    assert!(
+        changed.is_empty(),
+        "rewritten after the restart: {changed:?}"
+    );
 }
 
 /// `cargo test --release -p switchboard --test controllers -- --ignored --nocapture bench`

@@ -11,7 +11,10 @@ use serde_json::json;
 const NS: &str = "selectorless";
 
 async fn slices_labelled(api: &Api<EndpointSlice>, service: &str) -> Vec<EndpointSlice> {
-    api.list(&ListParams::default().labels(&format!("kubernetes.io/service-name={service}"))).await.unwrap().items
+    api.list(&ListParams::default().labels(&format!("kubernetes.io/service-name={service}")))
+        .await
+        .unwrap()
+        .items
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -38,16 +41,38 @@ async fn selectorless_endpoints_are_mirrored_and_everything_goes_with_the_servic
     })
     .await;
     let labels = mirrored.metadata.labels.clone().unwrap();
-    assert_eq!(labels["endpointslice.kubernetes.io/managed-by"], "endpointslicemirroring-controller.k8s.io");
+    assert_eq!(
+        labels["endpointslice.kubernetes.io/managed-by"],
+        "endpointslicemirroring-controller.k8s.io"
+    );
     assert_eq!(mirrored.endpoints[0].addresses, ["127.0.0.10"]);
-    assert_eq!(mirrored.metadata.owner_references.as_ref().unwrap()[0].kind, "Endpoints");
+    assert_eq!(
+        mirrored.metadata.owner_references.as_ref().unwrap()[0].kind,
+        "Endpoints"
+    );
     // The endpoints controller leaves the user's Endpoints alone.
     let kept = endpoints.get("external-db").await.unwrap();
-    assert!(kept.metadata.labels.as_ref().is_none_or(|l| !l.contains_key("endpoints.kubernetes.io/managed-by")));
+    assert!(kept
+        .metadata
+        .labels
+        .as_ref()
+        .is_none_or(|l| !l.contains_key("endpoints.kubernetes.io/managed-by")));
 
     // A selector Service with slices, and a managed slice edited by hand.
-    services.create(&PostParams::default(), &service("web", json!({"app": "web"}), 80)).await.unwrap();
-    c.pods(NS).create(&PostParams::default(), &pod("web-0", json!({"app": "web"}), "10.42.2.1", true)).await.unwrap();
+    services
+        .create(
+            &PostParams::default(),
+            &service("web", json!({"app": "web"}), 80),
+        )
+        .await
+        .unwrap();
+    c.pods(NS)
+        .create(
+            &PostParams::default(),
+            &pod("web-0", json!({"app": "web"}), "10.42.2.1", true),
+        )
+        .await
+        .unwrap();
     let web = eventually(5, "the slice of web", || async {
         let s = slices_labelled(&slices, "web").await;
         (s.len() == 1 && s[0].endpoints.len() == 1).then(|| s[0].clone())
@@ -55,7 +80,14 @@ async fn selectorless_endpoints_are_mirrored_and_everything_goes_with_the_servic
     .await;
     let mut edited = web.clone();
     edited.endpoints.clear();
-    slices.replace(web.metadata.name.as_deref().unwrap(), &PostParams::default(), &edited).await.unwrap();
+    slices
+        .replace(
+            web.metadata.name.as_deref().unwrap(),
+            &PostParams::default(),
+            &edited,
+        )
+        .await
+        .unwrap();
     eventually(5, "the edited slice repaired", || async {
         let s = slices_labelled(&slices, "web").await;
         (s.len() == 1 && s[0].endpoints.len() == 1).then_some(())
@@ -63,12 +95,22 @@ async fn selectorless_endpoints_are_mirrored_and_everything_goes_with_the_servic
     .await;
 
     // Deleting the Services: Endpoints and slices go too.
-    services.delete("external-db", &DeleteParams::default()).await.unwrap();
-    services.delete("web", &DeleteParams::default()).await.unwrap();
-    eventually(10, "Endpoints and slices of deleted Services gone", || async {
-        let eps = endpoints.list(&ListParams::default()).await.unwrap().items;
-        let s = slices.list(&ListParams::default()).await.unwrap().items;
-        (eps.is_empty() && s.is_empty()).then_some(())
-    })
+    services
+        .delete("external-db", &DeleteParams::default())
+        .await
+        .unwrap();
+    services
+        .delete("web", &DeleteParams::default())
+        .await
+        .unwrap();
+    eventually(
+        10,
+        "Endpoints and slices of deleted Services gone",
+        || async {
+            let eps = endpoints.list(&ListParams::default()).await.unwrap().items;
+            let s = slices.list(&ListParams::default()).await.unwrap().items;
+            (eps.is_empty() && s.is_empty()).then_some(())
+        },
+    )
     .await;
 }

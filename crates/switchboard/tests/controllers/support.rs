@@ -39,13 +39,18 @@ pub fn start_server() -> TestServer {
 }
 
 pub async fn client(server: &TestServer) -> Client {
-    controllers::client_from_kubeconfig(&server.kubeconfig).await.expect("client from the server's kubeconfig")
+    controllers::client_from_kubeconfig(&server.kubeconfig)
+        .await
+        .expect("client from the server's kubeconfig")
 }
 
 /// Test settings: kube-controller-manager's defaults, with a short resync so that the
 /// missed-event test does not wait five minutes.
 pub fn config() -> ControllersConfig {
-    ControllersConfig { resync_period: Duration::from_secs(2), ..ControllersConfig::default() }
+    ControllersConfig {
+        resync_period: Duration::from_secs(2),
+        ..ControllersConfig::default()
+    }
 }
 
 /// Whether the server runs the controllers itself: a Service in a scratch namespace gets its
@@ -53,11 +58,20 @@ pub fn config() -> ControllersConfig {
 async fn server_runs_controllers(client: &Client) -> bool {
     create_namespace(client, "controllers-probe").await;
     let svc: Service = serde_json::from_value(json!({"metadata": {"name": "probe"}, "spec": {"selector": {"app": "probe"}, "ports": [{"port": 80}]}})).unwrap();
-    Api::<Service>::namespaced(client.clone(), "controllers-probe").create(&PostParams::default(), &svc).await.expect("probe service");
+    Api::<Service>::namespaced(client.clone(), "controllers-probe")
+        .create(&PostParams::default(), &svc)
+        .await
+        .expect("probe service");
     let slices: Api<EndpointSlice> = Api::namespaced(client.clone(), "controllers-probe");
     let deadline = Instant::now() + Duration::from_millis(1500);
     while Instant::now() < deadline {
-        if !slices.list(&ListParams::default()).await.expect("list slices").items.is_empty() {
+        if !slices
+            .list(&ListParams::default())
+            .await
+            .expect("list slices")
+            .items
+            .is_empty()
+        {
             return true;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -75,7 +89,12 @@ impl Cluster {
         let client = client(&server).await;
         let in_process = !server_runs_controllers(&client).await;
         let controllers = in_process.then(|| Controllers::start(client.clone(), cfg));
-        Cluster { server, client, controllers, in_process }
+        Cluster {
+            server,
+            client,
+            controllers,
+            in_process,
+        }
     }
 
     /// Restarts the server (SIGTERM, start on the same data) and, when they run here, the
@@ -95,7 +114,9 @@ impl Cluster {
     }
 
     pub fn writes(&self) -> Option<u64> {
-        self.controllers.as_ref().map(|c| c.stats().writes.load(std::sync::atomic::Ordering::Relaxed))
+        self.controllers
+            .as_ref()
+            .map(|c| c.stats().writes.load(std::sync::atomic::Ordering::Relaxed))
     }
 
     pub fn pods(&self, ns: &str) -> Api<Pod> {
@@ -109,7 +130,10 @@ impl Cluster {
 
 pub async fn create_namespace(client: &Client, name: &str) {
     let ns: Namespace = serde_json::from_value(json!({"metadata": {"name": name}})).unwrap();
-    match Api::<Namespace>::all(client.clone()).create(&PostParams::default(), &ns).await {
+    match Api::<Namespace>::all(client.clone())
+        .create(&PostParams::default(), &ns)
+        .await
+    {
         Ok(_) => {}
         Err(kube::Error::Api(s)) if s.code == 409 => {}
         Err(e) => panic!("creating namespace {name}: {e}"),
@@ -166,11 +190,17 @@ pub fn service(name: &str, selector: Value, port: i32) -> Service {
 /// Sets a pod's readiness through the status subresource, as the agent's prober will.
 pub async fn set_ready(pods: &Api<Pod>, name: &str, ready: bool) {
     let patch = json!({"status": {"conditions": [{"type": "Ready", "status": if ready { "True" } else { "False" }}]}});
-    pods.patch_status(name, &PatchParams::default(), &Patch::Merge(&patch)).await.expect("patching pod status");
+    pods.patch_status(name, &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .expect("patching pod status");
 }
 
 /// A kube-rs watch on the slices of one Service that stamps each event with when it arrived.
-pub fn watch_slices(client: &Client, ns: &str, service: &str) -> mpsc::UnboundedReceiver<(Instant, EndpointSlice)> {
+pub fn watch_slices(
+    client: &Client,
+    ns: &str,
+    service: &str,
+) -> mpsc::UnboundedReceiver<(Instant, EndpointSlice)> {
     let api: Api<EndpointSlice> = Api::namespaced(client.clone(), ns);
     let cfg = watcher::Config::default().labels(&format!("kubernetes.io/service-name={service}"));
     let (tx, rx) = mpsc::unbounded_channel();
@@ -188,7 +218,11 @@ pub fn watch_slices(client: &Client, ns: &str, service: &str) -> mpsc::Unbounded
 }
 
 /// Waits for a slice event satisfying `pred`; returns when it arrived.
-pub async fn next_matching(rx: &mut mpsc::UnboundedReceiver<(Instant, EndpointSlice)>, what: &str, pred: impl Fn(&EndpointSlice) -> bool) -> Instant {
+pub async fn next_matching(
+    rx: &mut mpsc::UnboundedReceiver<(Instant, EndpointSlice)>,
+    what: &str,
+    pred: impl Fn(&EndpointSlice) -> bool,
+) -> Instant {
     within(10, what, async {
         loop {
             let (at, s) = rx.recv().await.expect("watch ended");
@@ -202,10 +236,17 @@ pub async fn next_matching(rx: &mut mpsc::UnboundedReceiver<(Instant, EndpointSl
 
 /// The endpoint of `ip` in a slice: (ready, serving, terminating).
 pub fn conditions_of(s: &EndpointSlice, ip: &str) -> Option<(bool, bool, bool)> {
-    s.endpoints.iter().find(|e| e.addresses.iter().any(|a| a == ip)).map(|e| {
-        let c = e.conditions.clone().unwrap_or_default();
-        (c.ready.unwrap_or(false), c.serving.unwrap_or(false), c.terminating.unwrap_or(false))
-    })
+    s.endpoints
+        .iter()
+        .find(|e| e.addresses.iter().any(|a| a == ip))
+        .map(|e| {
+            let c = e.conditions.clone().unwrap_or_default();
+            (
+                c.ready.unwrap_or(false),
+                c.serving.unwrap_or(false),
+                c.terminating.unwrap_or(false),
+            )
+        })
 }
 
 /// p50 and p99 of durations, in milliseconds.
