@@ -179,6 +179,16 @@ fn discovery_response(doc: Value, output: Output, pretty: bool) -> Response<Body
 }
 
 async fn resource(state: &Shared, ctx: Ctx, req: Request) -> Result<Response<Body>, ApiError> {
+    let deprecated_endpoints = ctx.path.resource.plural == "endpoints" && ctx.path.resource.group.is_empty();
+    let mut resp = verb(state, ctx, req).await?;
+    if deprecated_endpoints {
+        // kube-apiserver 1.33+ warns on every v1 Endpoints access.
+        render::add_warnings(&mut resp, &["v1 Endpoints is deprecated in v1.33+; use discovery.k8s.io/v1 EndpointSlice".to_string()]);
+    }
+    Ok(resp)
+}
+
+async fn verb(state: &Shared, ctx: Ctx, req: Request) -> Result<Response<Body>, ApiError> {
     let method = req.method().clone();
     let has_name = ctx.path.name.is_some();
     let watch = ctx.path.watch_prefix || ctx.query.flag("watch");

@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 #[derive(Parser)]
-#[command(name = "switchboard", version, about = "Kubernetes Service networking in one binary: the Service API, and (soon) the node agent")]
+#[command(name = "switchboard", version, about = "Kubernetes Service networking in one binary: the Service API with its endpoint controllers, and (soon) the node agent")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -15,7 +15,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run the Kubernetes API server (HTTPS) on an embedded SQLite store.
+    /// Run the Kubernetes API server (HTTPS) on an embedded SQLite store, with the Endpoints and
+    /// EndpointSlice controllers.
     Server(ServerArgs),
     /// Run everything on this machine with defaults, and print how to point kubectl at it.
     Up(ServerArgs),
@@ -70,6 +71,12 @@ async fn main() -> Result<()> {
         Command::Up(a) => (a, true),
     };
     let server = apiserver::Server::start(args.config()).await?;
+    // kube-controller-manager's Service controllers, talking to this server like any client.
+    let client = controllers::client_from_kubeconfig(&server.kubeconfig).await?;
+    let (stop_controllers, stopped) = tokio::sync::oneshot::channel::<()>();
+    let controllers = tokio::spawn(controllers::run(client, controllers::ControllersConfig::default(), async move {
+        let _ = stopped.await;
+    }));
     tracing::info!(address = %server.local_addr, kubeconfig = %server.kubeconfig.display(), "API server listening");
     if up {
         let path = std::fs::canonicalize(&server.kubeconfig).unwrap_or(server.kubeconfig.clone());
@@ -77,6 +84,8 @@ async fn main() -> Result<()> {
     }
     shutdown_signal().await;
     tracing::info!("shutting down");
+    let _ = stop_controllers.send(());
+    let _ = controllers.await;
     server.shutdown().await?;
     Ok(())
 }
