@@ -502,6 +502,31 @@ impl ObjectMetaRules {
     }
 }
 
+/// Labels, annotations and owner references: the checks create and update share.
+fn validate_meta_maps(meta: &Map<String, Value>) -> Vec<Cause> {
+    let mut causes = Vec::new();
+    let labels = string_map(meta, "labels");
+    causes.extend(validate_labels(
+        labels.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+        "metadata.labels",
+    ));
+    let annotations = string_map(meta, "annotations");
+    causes.extend(validate_annotations(
+        annotations.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+        "metadata.annotations",
+    ));
+    let owners = meta
+        .get("ownerReferences")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    causes.extend(validate_owner_references(
+        &owners,
+        "metadata.ownerReferences",
+    ));
+    causes
+}
+
 /// Upstream `ValidateObjectMeta` (plus the core types' finalizer check) for `obj.metadata`.
 /// The order of causes follows upstream: generateName, name, namespace, generation, labels,
 /// annotations, ownerReferences, finalizers.
@@ -558,25 +583,7 @@ pub fn validate_object_meta_with(obj: &Value, rules: ObjectMetaRules) -> Vec<Cau
             ));
         }
     }
-    let labels = string_map(meta, "labels");
-    causes.extend(validate_labels(
-        labels.iter().map(|(k, v)| (k.as_str(), v.as_str())),
-        "metadata.labels",
-    ));
-    let annotations = string_map(meta, "annotations");
-    causes.extend(validate_annotations(
-        annotations.iter().map(|(k, v)| (k.as_str(), v.as_str())),
-        "metadata.annotations",
-    ));
-    let owners = meta
-        .get("ownerReferences")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
-    causes.extend(validate_owner_references(
-        &owners,
-        "metadata.ownerReferences",
-    ));
+    causes.extend(validate_meta_maps(meta));
     let finalizers = crate::meta::finalizers(obj);
     causes.extend(validate_finalizers(&finalizers, "metadata.finalizers"));
     if rules.kube_finalizers {
@@ -668,25 +675,7 @@ pub fn validate_object_meta_update(res: &ResourceInfo, old: &Value, new: &Value)
             ));
         }
     }
-    let labels = string_map(nm, "labels");
-    causes.extend(validate_labels(
-        labels.iter().map(|(k, v)| (k.as_str(), v.as_str())),
-        "metadata.labels",
-    ));
-    let annotations = string_map(nm, "annotations");
-    causes.extend(validate_annotations(
-        annotations.iter().map(|(k, v)| (k.as_str(), v.as_str())),
-        "metadata.annotations",
-    ));
-    let owners = nm
-        .get("ownerReferences")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
-    causes.extend(validate_owner_references(
-        &owners,
-        "metadata.ownerReferences",
-    ));
+    causes.extend(validate_meta_maps(nm));
     if !is_custom_resource(res) {
         for (i, f) in crate::meta::finalizers(new).iter().enumerate() {
             causes.extend(validate_kube_finalizer_name(
