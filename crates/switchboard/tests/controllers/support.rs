@@ -63,7 +63,10 @@ async fn server_runs_controllers(client: &Client) -> bool {
         .await
         .expect("probe service");
     let slices: Api<EndpointSlice> = Api::namespaced(client.clone(), "controllers-probe");
-    let deadline = Instant::now() + Duration::from_millis(1500);
+    // The server starts its controllers once their caches are synced, which under load takes a
+    // few seconds; a short wait would misjudge and start a second set of controllers here. The
+    // loop returns as soon as the slice appears, so a long bound costs nothing when it does.
+    let deadline = Instant::now() + Duration::from_secs(30);
     while Instant::now() < deadline {
         if !slices
             .list(&ListParams::default())
