@@ -36,6 +36,13 @@ struct ServerArgs {
     /// Port range for NodePort Services.
     #[arg(long, default_value = "30000-32767")]
     service_node_port_range: String,
+    /// LoadBalancer Services: `auto` (MetalLB IPAddressPools, else k3s ServiceLB node IPs),
+    /// `pools`, `servicelb`, or `off` (no LoadBalancer controller; addresses stay `<pending>`).
+    #[arg(long, default_value = "auto", env = "SWITCHBOARD_LOAD_BALANCER_MODE")]
+    load_balancer_mode: String,
+    /// The `loadBalancerClass` this server's controller serves (and Services without one).
+    #[arg(long, default_value = lb::DEFAULT_CLASS)]
+    load_balancer_class: String,
 }
 
 impl ServerArgs {
@@ -70,13 +77,25 @@ async fn main() -> Result<()> {
         Command::Server(a) => (a, false),
         Command::Up(a) => (a, true),
     };
+    let lb_mode = match args.load_balancer_mode.as_str() {
+        "off" => None,
+        m => Some(m.parse::<lb::Mode>().map_err(anyhow::Error::msg)?),
+    };
     let server = apiserver::Server::start(args.config()).await?;
     // kube-controller-manager's Service controllers, talking to this server like any client.
     let client = controllers::client_from_kubeconfig(&server.kubeconfig).await?;
     let (stop_controllers, stopped) = tokio::sync::oneshot::channel::<()>();
-    let controllers = tokio::spawn(controllers::run(client, controllers::ControllersConfig::default(), async move {
+    let controllers = tokio::spawn(controllers::run(client.clone(), controllers::ControllersConfig::default(), async move {
         let _ = stopped.await;
     }));
+    // The LoadBalancer IPAM controller (MetalLB pools, k3s ServiceLB), a client like the others.
+    let (stop_lb, lb_stopped) = tokio::sync::oneshot::channel::<()>();
+    let lb_task = lb_mode.map(|mode| {
+        let cfg = lb::LbConfig { mode, class: args.load_balancer_class.clone(), ..Default::default() };
+        tokio::spawn(lb::run(client, cfg, async move {
+            let _ = lb_stopped.await;
+        }))
+    });
     tracing::info!(address = %server.local_addr, kubeconfig = %server.kubeconfig.display(), "API server listening");
     if up {
         let path = std::fs::canonicalize(&server.kubeconfig).unwrap_or(server.kubeconfig.clone());
@@ -86,6 +105,10 @@ async fn main() -> Result<()> {
     tracing::info!("shutting down");
     let _ = stop_controllers.send(());
     let _ = controllers.await;
+    let _ = stop_lb.send(());
+    if let Some(t) = lb_task {
+        let _ = t.await;
+    }
     server.shutdown().await?;
     Ok(())
 }

@@ -1,0 +1,1 @@
+//! L2 announcement of LoadBalancer IPs (in progress).

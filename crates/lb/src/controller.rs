@@ -1,0 +1,402 @@
+//! The I/O half: reflectors for Services, IPAddressPools, Namespaces and Nodes; every change
+//! wakes one loop that runs the [`Planner`] over the whole cache (LoadBalancer Services are
+//! few, and a whole-picture round keeps the decisions deterministic), then writes only the
+//! statuses that differ and an Event for every changed outcome. Nothing is decided before all
+//! four initial lists are complete.
+
+use crate::crd::IpAddressPool;
+use crate::plan::{self, Mode, Outcome, PlanConfig, Planner};
+use crate::pool::Pool;
+use crate::servicelb::LbNode;
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::{Event, Namespace, Node, ObjectReference, Service};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
+use kube::api::{Api, Patch, PatchParams, PostParams};
+use kube::runtime::reflector::{self, Store};
+use kube::runtime::{watcher, WatchStreamExt};
+use kube::Client;
+use serde::de::DeserializeOwned;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::fmt::Debug;
+use std::future::Future;
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Notify;
+
+/// The LoadBalancer controller's settings.
+#[derive(Clone, Debug)]
+pub struct LbConfig {
+    /// The `loadBalancerClass` served (besides Services with none).
+    pub class: String,
+    pub mode: Mode,
+    /// Read IPAddressPools from this namespace only (MetalLB reads `metallb-system`); None
+    /// reads every namespace.
+    pub pool_namespace: Option<String>,
+    /// Component name on Events, and field manager of status writes.
+    pub component: String,
+    /// Changes arriving within this window are decided together.
+    pub coalesce: Duration,
+    /// Everything is looked at again this often.
+    pub resync: Duration,
+}
+
+/// The class a Service names to be served by Switchboard (with no class it is served too).
+pub const DEFAULT_CLASS: &str = "switchboard.io/lb";
+
+impl Default for LbConfig {
+    fn default() -> Self {
+        LbConfig {
+            class: DEFAULT_CLASS.into(),
+            mode: Mode::Auto,
+            pool_namespace: None,
+            component: "switchboard-lb".into(),
+            coalesce: Duration::from_millis(20),
+            resync: Duration::from_secs(60),
+        }
+    }
+}
+
+fn cache<K>(api: Api<K>, notify: Arc<Notify>) -> Store<K>
+where
+    K: kube::Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
+{
+    let (reader, writer) = reflector::store();
+    let stream = reflector::reflector(writer, watcher::watcher(api, watcher::Config::default()))
+        .default_backoff();
+    tokio::spawn(async move {
+        let mut stream = std::pin::pin!(stream);
+        while let Some(ev) = stream.next().await {
+            if let Err(e) = ev {
+                // The backoff retries; the relist brings the store up to date.
+                tracing::warn!(kind = %K::kind(&()), error = %e, "watch failed");
+            }
+            notify.notify_one();
+        }
+    });
+    reader
+}
+
+/// Runs the controller until `shutdown` completes.
+pub async fn run(
+    client: Client,
+    cfg: LbConfig,
+    shutdown: impl Future<Output = ()>,
+) -> anyhow::Result<()> {
+    let notify = Arc::new(Notify::new());
+    let services = cache(Api::<Service>::all(client.clone()), notify.clone());
+    let pools_api = match &cfg.pool_namespace {
+        Some(ns) => Api::<IpAddressPool>::namespaced(client.clone(), ns),
+        None => Api::<IpAddressPool>::all(client.clone()),
+    };
+    let pools = cache(pools_api, notify.clone());
+    let namespaces = cache(Api::<Namespace>::all(client.clone()), notify.clone());
+    let nodes = cache(Api::<Node>::all(client.clone()), notify.clone());
+    let mut ctl = Controller {
+        client,
+        planner: Planner::new(PlanConfig {
+            class: cfg.class.clone(),
+            mode: cfg.mode,
+        }),
+        cfg,
+        last: HashMap::new(),
+        events: HashMap::new(),
+        bad_pools: BTreeMap::new(),
+    };
+    let work = async {
+        let ready = tokio::try_join!(
+            services.wait_until_ready(),
+            pools.wait_until_ready(),
+            namespaces.wait_until_ready(),
+            nodes.wait_until_ready()
+        );
+        if ready.is_err() {
+            return;
+        }
+        tracing::info!(class = %ctl.cfg.class, mode = ?ctl.cfg.mode, "LoadBalancer controller started");
+        loop {
+            tokio::time::sleep(ctl.cfg.coalesce).await;
+            let retry = ctl.round(&services, &pools, &namespaces, &nodes).await;
+            let wait = if retry {
+                Duration::from_secs(1)
+            } else {
+                ctl.cfg.resync
+            };
+            tokio::select! {
+                _ = notify.notified() => {}
+                _ = tokio::time::sleep(wait) => {}
+            }
+        }
+    };
+    tokio::select! {
+        _ = work => {}
+        _ = shutdown => {}
+    }
+    Ok(())
+}
+
+struct Controller {
+    client: Client,
+    cfg: LbConfig,
+    planner: Planner,
+    /// Service key -> (uid, last outcome), to write an Event only when it changes.
+    last: HashMap<String, (String, Outcome)>,
+    /// (uid, reason, message) -> (Event name, count): a repeated Event counts up.
+    events: HashMap<(String, String, String), (String, i32)>,
+    /// Pools that failed to parse, by name -> resourceVersion, so each is logged once.
+    bad_pools: BTreeMap<String, String>,
+}
+
+/// A node's addresses as ServiceLB uses them: ExternalIPs if any, else InternalIPs.
+pub fn lb_node(n: &Node) -> LbNode {
+    let addrs = n.status.as_ref().and_then(|s| s.addresses.as_ref());
+    let of = |t: &str| -> Vec<IpAddr> {
+        addrs
+            .into_iter()
+            .flatten()
+            .filter(|a| a.type_ == t)
+            .filter_map(|a| a.address.parse().ok())
+            .collect()
+    };
+    let external = of("ExternalIP");
+    let ready = n
+        .status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .and_then(|c| c.iter().find(|c| c.type_ == "Ready"))
+        .is_none_or(|c| c.status == "True");
+    LbNode {
+        name: n.metadata.name.clone().unwrap_or_default(),
+        labels: n.metadata.labels.clone().unwrap_or_default(),
+        addresses: if external.is_empty() {
+            of("InternalIP")
+        } else {
+            external
+        },
+        ready,
+    }
+}
+
+impl Controller {
+    /// One round; true when a write failed and the round should run again soon.
+    async fn round(
+        &mut self,
+        services: &Store<Service>,
+        pools: &Store<IpAddressPool>,
+        namespaces: &Store<Namespace>,
+        nodes: &Store<Node>,
+    ) -> bool {
+        let mut good = Vec::new();
+        let mut seen = BTreeSet::new();
+        let mut pool_objs = pools.state();
+        pool_objs.sort_by_key(|p| (p.metadata.namespace.clone(), p.metadata.name.clone()));
+        for p in pool_objs {
+            let name = p.metadata.name.clone().unwrap_or_default();
+            match Pool::parse(&p) {
+                Ok(pool) if seen.insert(name.clone()) => good.push(pool),
+                Ok(_) => {
+                    tracing::warn!(pool = %name, "IPAddressPool name used in two namespaces; the second is ignored")
+                }
+                Err(e) => {
+                    let rv = p.metadata.resource_version.clone().unwrap_or_default();
+                    if self.bad_pools.insert(name.clone(), rv.clone()).as_deref()
+                        != Some(rv.as_str())
+                    {
+                        tracing::warn!(pool = %name, error = %e, "IPAddressPool skipped");
+                    }
+                }
+            }
+        }
+        let ns_labels: BTreeMap<String, BTreeMap<String, String>> = namespaces
+            .state()
+            .iter()
+            .map(|n| {
+                (
+                    n.metadata.name.clone().unwrap_or_default(),
+                    n.metadata.labels.clone().unwrap_or_default(),
+                )
+            })
+            .collect();
+        let mut node_list: Vec<LbNode> = nodes.state().iter().map(|n| lb_node(n)).collect();
+        node_list.sort_by(|a, b| a.name.cmp(&b.name));
+        let svc_objs = services.state();
+        let refs: Vec<&Service> = svc_objs.iter().map(|s| s.as_ref()).collect();
+        let outcomes = self.planner.plan(good, &refs, &ns_labels, &node_list);
+        let by_key: HashMap<String, &Service> =
+            refs.iter().map(|s| (plan::key_of(s), *s)).collect();
+        let mut retry = false;
+        for (key, outcome) in &outcomes {
+            let Some(svc) = by_key.get(key) else { continue };
+            let uid = svc.metadata.uid.clone().unwrap_or_default();
+            let want: BTreeSet<IpAddr> = outcome.ips().iter().copied().collect();
+            let have: BTreeSet<IpAddr> = plan::status_ips(svc).into_iter().collect();
+            let has_hostname = svc
+                .status
+                .as_ref()
+                .and_then(|s| s.load_balancer.as_ref())
+                .and_then(|l| l.ingress.as_ref())
+                .is_some_and(|i| i.iter().any(|i| i.ip.is_none()));
+            if want != have || has_hostname {
+                if let Err(e) = self.write_status(svc, outcome.ips()).await {
+                    tracing::warn!(service = %key, error = %e, "writing status.loadBalancer failed");
+                    retry = true;
+                    continue;
+                }
+                tracing::info!(service = %key, outcome = ?outcome, "LoadBalancer status written");
+            }
+            let changed = self
+                .last
+                .get(key)
+                .is_none_or(|(u, o)| u != &uid || o != outcome);
+            if changed {
+                let (kind, reason, message) = describe(key, outcome);
+                // At a restart, an address already in the status is not news.
+                let news = !(matches!(outcome, Outcome::Pool { .. } | Outcome::ServiceLb { .. })
+                    && want == have
+                    && !self.last.contains_key(key));
+                if news {
+                    self.event(svc, kind, reason, &message).await;
+                }
+                self.last.insert(key.clone(), (uid, outcome.clone()));
+            }
+        }
+        self.last.retain(|k, _| outcomes.contains_key(k));
+        retry
+    }
+
+    async fn write_status(&self, svc: &Service, ips: &[IpAddr]) -> kube::Result<()> {
+        let ns = svc.metadata.namespace.as_deref().unwrap_or_default();
+        let name = svc.metadata.name.as_deref().unwrap_or_default();
+        let ingress: Vec<serde_json::Value> = ips
+            .iter()
+            .map(|ip| serde_json::json!({"ip": ip.to_string()}))
+            .collect();
+        let body = if ingress.is_empty() {
+            serde_json::json!({"status": {"loadBalancer": {"ingress": null}}})
+        } else {
+            serde_json::json!({"status": {"loadBalancer": {"ingress": ingress}}})
+        };
+        let api: Api<Service> = Api::namespaced(self.client.clone(), ns);
+        api.patch_status(name, &PatchParams::default(), &Patch::Merge(&body))
+            .await
+            .map(|_| ())
+    }
+
+    /// Records a core/v1 Event on the Service (what `kubectl describe svc` lists).
+    async fn event(&mut self, svc: &Service, kind: &str, reason: &str, message: &str) {
+        record_event(
+            &self.client,
+            &self.cfg.component,
+            &mut self.events,
+            svc,
+            kind,
+            reason,
+            message,
+        )
+        .await;
+    }
+}
+
+/// The Event an outcome deserves: (type, reason, message), worded like MetalLB's.
+pub fn describe(key: &str, o: &Outcome) -> (&'static str, &'static str, String) {
+    let list = |ips: &[IpAddr]| {
+        ips.iter()
+            .map(|i| format!("{:?}", i.to_string()))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    match o {
+        Outcome::Pool { pool, ips } => (
+            "Normal",
+            "IPAllocated",
+            format!("Assigned IP [{}] from pool {pool:?}", list(ips)),
+        ),
+        Outcome::ServiceLb { ips, nodes } => (
+            "Normal",
+            "IPAllocated",
+            format!(
+                "Assigned node IPs [{}] (ServiceLB on node(s) {})",
+                list(ips),
+                nodes.join(",")
+            ),
+        ),
+        Outcome::Pending(r) if r.starts_with("Failed to allocate") => {
+            ("Warning", "AllocationFailed", r.clone())
+        }
+        Outcome::Pending(r) => (
+            "Warning",
+            "AllocationFailed",
+            format!("Failed to allocate IP for {key:?}: {r}"),
+        ),
+    }
+}
+
+/// Creates an Event about `svc`, or counts up the same Event recorded before (as client-go's
+/// recorder does), so a Service that flips does not bury its history.
+pub async fn record_event(
+    client: &Client,
+    component: &str,
+    seen: &mut HashMap<(String, String, String), (String, i32)>,
+    svc: &Service,
+    kind: &str,
+    reason: &str,
+    message: &str,
+) {
+    let ns = svc.metadata.namespace.clone().unwrap_or_default();
+    let uid = svc.metadata.uid.clone().unwrap_or_default();
+    let api: Api<Event> = Api::namespaced(client.clone(), &ns);
+    let now = Time(k8s_openapi::jiff::Timestamp::now());
+    let id = (uid.clone(), reason.to_string(), message.to_string());
+    if let Some((name, count)) = seen.get_mut(&id) {
+        *count += 1;
+        let body = serde_json::json!({"count": *count, "lastTimestamp": now});
+        if api
+            .patch(name, &PatchParams::default(), &Patch::Merge(&body))
+            .await
+            .is_ok()
+        {
+            return;
+        }
+    }
+    let svc_name = svc.metadata.name.clone().unwrap_or_default();
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    let name = format!("{svc_name}.{nanos:x}");
+    let ev = Event {
+        metadata: ObjectMeta {
+            name: Some(name.clone()),
+            namespace: Some(ns.clone()),
+            ..Default::default()
+        },
+        involved_object: ObjectReference {
+            api_version: Some("v1".into()),
+            kind: Some("Service".into()),
+            name: Some(svc_name),
+            namespace: Some(ns),
+            uid: Some(uid),
+            resource_version: svc.metadata.resource_version.clone(),
+            ..Default::default()
+        },
+        reason: Some(reason.into()),
+        message: Some(message.into()),
+        type_: Some(kind.into()),
+        source: Some(k8s_openapi::api::core::v1::EventSource {
+            component: Some(component.into()),
+            host: None,
+        }),
+        first_timestamp: Some(now.clone()),
+        last_timestamp: Some(now),
+        count: Some(1),
+        reporting_component: Some(component.into()),
+        reporting_instance: Some(component.into()),
+        ..Default::default()
+    };
+    match api.create(&PostParams::default(), &ev).await {
+        Ok(_) => {
+            seen.insert(id, (name, 1));
+        }
+        Err(e) => tracing::warn!(reason, error = %e, "recording an Event failed"),
+    }
+}

@@ -1,0 +1,7 @@
+//! LoadBalancer Services against a real `switchboard server` with the real kubectl: addresses
+//! from MetalLB IPAddressPools (`ipam`), the k3s ServiceLB way (`servicelb`), and (`l2`) L2
+//! announcement in network namespaces with failover.
+
+mod ipam;
+mod servicelb;
+mod support;
