@@ -1,6 +1,9 @@
 //! Test fixtures shared by Switchboard's integration tests: a real `switchboard server`
-//! process on an ephemeral port in a temporary data directory, and the real kubectl against it.
-//! Start at [`TestServer::start`].
+//! process on an ephemeral port in a temporary data directory, and the real kubectl against it;
+//! and network-namespace labs (nodes, pods, clients, echo servers) for tests that need the
+//! kernel. Start at [`TestServer::start`] and [`netlab::Lab::new`].
+
+pub mod netlab;
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
