@@ -1,0 +1,18 @@
+//! The nftables data plane: [`render`] turns a `proxy_core::Snapshot` into the tables
+//! `ip switchboard` and `ip6 switchboard` (a pure function, golden-tested), and [`NftProxier`]
+//! applies only what changed since its last sync, as one atomic `nft -f` transaction. Start at
+//! [`NftProxier::sync`]; the crate README explains the ruleset.
+
+mod backend;
+mod diff;
+mod model;
+mod proxier;
+mod render;
+
+pub use backend::{
+    BackendError, Conntrack, ConntrackCli, ConntrackFilter, Fake, FakeLog, Nft, NftCli,
+};
+pub use diff::{diff, DiffStats, Programmed};
+pub use model::{nft_family, Chain, Set, Table, TABLE};
+pub use proxier::{adopted_from_json, stale_udp_filters, NftProxier, SyncError, SyncReport};
+pub use render::{render, render_family, RenderStats, MASQ_MARK};

@@ -1,0 +1,579 @@
+//! Snapshot → desired [`Table`]s, a pure function. The layout follows kube-proxy's nftables
+//! mode (pkg/proxy/nftables/proxier.go) so that its operators find their way; the README
+//! explains every chain and map.
+
+use crate::model::{nft_family, Chain, Set, Table};
+use proxy_core::{
+    categorize, maglev, Endpoint, IpFamily, ProxyConfig, Scheduler, ServicePort, Snapshot,
+};
+use std::fmt::Write;
+use std::net::IpAddr;
+
+/// The packet mark bit that asks `masquerading` to SNAT (kube-proxy's default, bit 14).
+pub const MASQ_MARK: &str = "0x00004000";
+/// jhash seed for sh and mh: fixed, so every node maps a client to the same endpoint.
+const HASH_SEED: &str = "0x5b0a7d";
+
+const REJECT_CHAIN: &str = "reject-chain";
+
+/// Renders both families' tables.
+pub fn render(snap: &Snapshot, cfg: &ProxyConfig) -> Vec<Table> {
+    IpFamily::ALL
+        .iter()
+        .map(|f| render_family(snap, cfg, *f))
+        .collect()
+}
+
+/// What a rendering decided per family, besides the table (for metrics).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RenderStats {
+    /// Services whose internalTrafficPolicy Local found no local endpoint (traffic dropped).
+    pub no_local_endpoints_internal: usize,
+    /// Services whose externalTrafficPolicy Local found no local endpoint.
+    pub no_local_endpoints_external: usize,
+}
+
+/// Renders one family's table.
+pub fn render_family(snap: &Snapshot, cfg: &ProxyConfig, f: IpFamily) -> Table {
+    render_family_with_stats(snap, cfg, f).0
+}
+
+pub(crate) fn render_family_with_stats(
+    snap: &Snapshot,
+    cfg: &ProxyConfig,
+    f: IpFamily,
+) -> (Table, RenderStats) {
+    let mut r = Renderer::new(cfg, f);
+    r.skeleton();
+    for sp in snap.service_ports.values() {
+        r.service_port(sp);
+    }
+    (r.t, r.stats)
+}
+
+struct Renderer<'a> {
+    cfg: &'a ProxyConfig,
+    f: IpFamily,
+    /// `ip` / `ip6`
+    ipx: &'static str,
+    /// `ipv4_addr` / `ipv6_addr`
+    addr: &'static str,
+    t: Table,
+    stats: RenderStats,
+}
+
+fn set(kind: &'static str, decl: String) -> Set {
+    Set::new(kind, decl)
+}
+
+fn base_chain(hook: &str, rules: Vec<String>) -> Chain {
+    Chain {
+        hook: Some(hook.to_string()),
+        rules,
+    }
+}
+
+fn chain(rules: Vec<String>) -> Chain {
+    Chain { hook: None, rules }
+}
+
+/// `{ a, b }` for several values, `a` for one: an anonymous set only when needed.
+fn one_or_set(items: &[String]) -> String {
+    if items.len() == 1 {
+        items[0].clone()
+    } else {
+        format!("{{ {} }}", items.join(", "))
+    }
+}
+
+impl<'a> Renderer<'a> {
+    fn new(cfg: &'a ProxyConfig, f: IpFamily) -> Self {
+        let (ipx, addr) = match f {
+            IpFamily::V4 => ("ip", "ipv4_addr"),
+            IpFamily::V6 => ("ip6", "ipv6_addr"),
+        };
+        debug_assert_eq!(ipx, nft_family(f));
+        Renderer {
+            cfg,
+            f,
+            ipx,
+            addr,
+            t: Table::new(f),
+            stats: RenderStats::default(),
+        }
+    }
+
+    fn cluster_cidrs(&self) -> Vec<String> {
+        self.cfg
+            .cluster_cidrs
+            .iter()
+            .filter(|n| IpFamily::of(&n.addr()) == self.f)
+            .map(|n| n.to_string())
+            .collect()
+    }
+
+    /// The tables, maps and chains every node has, whatever its Services.
+    fn skeleton(&mut self) {
+        let (ipx, addr) = (self.ipx, self.addr);
+        let sets = &mut self.t.sets;
+        sets.insert("cluster-ips".into(), set("set", format!("type {addr};")));
+        sets.insert(
+            "hairpin-connections".into(),
+            set(
+                "set",
+                format!("type {addr} . {addr} . inet_proto . inet_service;"),
+            ),
+        );
+        for name in ["no-endpoint-services", "firewall-ips", "service-ips"] {
+            sets.insert(
+                name.into(),
+                set(
+                    "map",
+                    format!("type {addr} . inet_proto . inet_service : verdict;"),
+                ),
+            );
+        }
+        for name in ["no-endpoint-nodeports", "service-nodeports"] {
+            sets.insert(
+                name.into(),
+                set(
+                    "map",
+                    "type inet_proto . inet_service : verdict;".to_string(),
+                ),
+            );
+        }
+        // NodePort destinations: the listed node addresses, or every local one (fib) for a /0.
+        let loopback = match self.f {
+            IpFamily::V4 => "127.0.0.0/8",
+            IpFamily::V6 => "::1",
+        };
+        let nodeport_match = match self.cfg.nodeport_ips(self.f) {
+            Some(ips) => {
+                let mut s = set("set", format!("type {addr};"));
+                for ip in ips {
+                    s.elements.insert(ip.to_string(), String::new());
+                }
+                sets.insert("nodeport-ips".into(), s);
+                format!("{ipx} daddr @nodeport-ips")
+            }
+            None => format!("fib daddr type local {ipx} daddr != {loopback}"),
+        };
+
+        let chains = &mut self.t.chains;
+        // Filter chains run before DNAT (firewall) or after it (endpoint checks), see README.
+        chains.insert(
+            "filter-prerouting-pre-dnat".into(),
+            base_chain(
+                "type filter hook prerouting priority -110; policy accept;",
+                vec!["ct state new jump firewall-check".into()],
+            ),
+        );
+        chains.insert(
+            "filter-output-pre-dnat".into(),
+            base_chain(
+                "type filter hook output priority -110; policy accept;",
+                vec!["ct state new jump firewall-check".into()],
+            ),
+        );
+        chains.insert(
+            "filter-input".into(),
+            base_chain(
+                "type filter hook input priority 0; policy accept;",
+                vec![
+                    "ct state new jump nodeport-endpoints-check".into(),
+                    "ct state new jump service-endpoints-check".into(),
+                ],
+            ),
+        );
+        for hook in ["forward", "output"] {
+            chains.insert(
+                format!("filter-{hook}"),
+                base_chain(
+                    &format!("type filter hook {hook} priority 0; policy accept;"),
+                    vec![
+                        "ct state new jump service-endpoints-check".into(),
+                        "ct state new jump cluster-ips-check".into(),
+                    ],
+                ),
+            );
+        }
+        chains.insert(
+            "nat-prerouting".into(),
+            base_chain(
+                "type nat hook prerouting priority -100; policy accept;",
+                vec!["jump services".into()],
+            ),
+        );
+        // nft 1.0.6 refuses the `dstnat` keyword on an ip nat output chain: numeric priority.
+        chains.insert(
+            "nat-output".into(),
+            base_chain(
+                "type nat hook output priority -100; policy accept;",
+                vec!["jump services".into()],
+            ),
+        );
+        chains.insert(
+            "nat-postrouting".into(),
+            base_chain(
+                "type nat hook postrouting priority 100; policy accept;",
+                vec!["jump masquerading".into()],
+            ),
+        );
+
+        chains.insert(
+            "nodeport-endpoints-check".into(),
+            chain(vec![format!(
+                "{nodeport_match} meta l4proto . th dport vmap @no-endpoint-nodeports"
+            )]),
+        );
+        chains.insert(
+            "service-endpoints-check".into(),
+            chain(vec![format!(
+                "{ipx} daddr . meta l4proto . th dport vmap @no-endpoint-services"
+            )]),
+        );
+        chains.insert(
+            "firewall-check".into(),
+            chain(vec![format!(
+                "{ipx} daddr . meta l4proto . th dport vmap @firewall-ips"
+            )]),
+        );
+
+        let mut services = Vec::new();
+        let cidrs = self
+            .cfg
+            .cluster_cidrs
+            .iter()
+            .filter(|n| IpFamily::of(&n.addr()) == self.f)
+            .map(|n| n.to_string())
+            .collect::<Vec<_>>();
+        if self.cfg.masquerade_all {
+            services.push(format!(
+                "{ipx} daddr @cluster-ips meta mark set meta mark | {MASQ_MARK}"
+            ));
+        } else if !cidrs.is_empty() {
+            // Off-cluster clients reaching a ClusterIP through this node: the reply must come
+            // back through us, so SNAT.
+            services.push(format!(
+                "{ipx} daddr @cluster-ips {ipx} saddr != {} meta mark set meta mark | {MASQ_MARK}",
+                one_or_set(&cidrs)
+            ));
+        }
+        services.push(format!(
+            "{ipx} daddr . meta l4proto . th dport vmap @service-ips"
+        ));
+        services.push(format!(
+            "{nodeport_match} meta l4proto . th dport vmap @service-nodeports"
+        ));
+        chains.insert("services".into(), chain(services));
+        chains.insert(
+            "masquerading".into(),
+            chain(vec![
+                format!("meta mark & {MASQ_MARK} != 0x00000000 meta mark set meta mark ^ {MASQ_MARK} masquerade fully-random"),
+                format!("ct status dnat {ipx} saddr . {ipx} daddr . meta l4proto . th dport @hairpin-connections masquerade fully-random"),
+            ]),
+        );
+        let mut check = vec![format!("{ipx} daddr @cluster-ips reject")];
+        for cidr in self
+            .cfg
+            .service_cidrs
+            .iter()
+            .filter(|n| IpFamily::of(&n.addr()) == self.f)
+        {
+            check.push(format!("{ipx} daddr {cidr} drop"));
+        }
+        chains.insert("cluster-ips-check".into(), chain(check));
+        chains.insert(REJECT_CHAIN.into(), chain(vec!["reject".into()]));
+    }
+
+    fn elem(&mut self, set: &str, key: String, value: String) {
+        self.t
+            .sets
+            .get_mut(set)
+            .expect("skeleton set")
+            .elements
+            .insert(key, value);
+    }
+
+    fn of_family<'b>(&self, ips: &'b [IpAddr]) -> Vec<&'b IpAddr> {
+        ips.iter().filter(|ip| IpFamily::of(ip) == self.f).collect()
+    }
+
+    fn service_port(&mut self, sp: &ServicePort) {
+        let Some(cluster_ip) = sp.cluster_ip(self.f) else {
+            return;
+        };
+        let ipx = self.ipx;
+        let proto = sp.name.protocol.as_str();
+        let port = sp.port;
+        let base = format!(
+            "{}/{}/{}/{}",
+            sp.name.service.namespace, sp.name.service.name, proto, sp.name.port
+        );
+        let cluster_chain = format!("service-{base}");
+        let local_chain = format!("local-{base}");
+        let external_chain = format!("external-{base}");
+        let firewall_chain = format!("firewall-{base}");
+
+        let cat = categorize(sp, self.f);
+        let has_endpoints = cat.has_any;
+        let (internal_chain, has_internal) = if sp.internal_policy_local {
+            (&local_chain, has_endpoints && !cat.local.is_empty())
+        } else {
+            (&cluster_chain, has_endpoints)
+        };
+        let (external_policy_chain, has_external) = if sp.external_policy_local {
+            (&local_chain, has_endpoints && !cat.local.is_empty())
+        } else {
+            (&cluster_chain, has_endpoints)
+        };
+        if has_endpoints && !has_internal {
+            self.stats.no_local_endpoints_internal += 1;
+        }
+        if has_endpoints && !has_external && sp.externally_accessible() {
+            self.stats.no_local_endpoints_external += 1;
+        }
+        // Without any endpoint everything is rejected (the client learns at once); with
+        // endpoints elsewhere but none local under a Local policy, packets are dropped
+        // (kube-proxy's choice: the client may retry another node).
+        let (internal_verdict, external_verdict) = if has_endpoints {
+            ("drop".to_string(), "drop".to_string())
+        } else {
+            (
+                format!("goto {REJECT_CHAIN}"),
+                format!("goto {REJECT_CHAIN}"),
+            )
+        };
+        // The external chain is needed even without local endpoints, for the short-circuit of
+        // pod and host traffic under externalTrafficPolicy Local.
+        let uses_external_chain = has_endpoints && sp.externally_accessible();
+
+        let key = |ip: &IpAddr| format!("{ip} . {proto} . {port}");
+        self.elem("cluster-ips", cluster_ip.to_string(), String::new());
+        if has_internal {
+            self.elem(
+                "service-ips",
+                key(&cluster_ip),
+                format!("goto {internal_chain}"),
+            );
+        } else {
+            self.elem("no-endpoint-services", key(&cluster_ip), internal_verdict);
+        }
+        let external_ips: Vec<IpAddr> = self
+            .of_family(&sp.external_ips)
+            .into_iter()
+            .copied()
+            .collect();
+        let lb_ips: Vec<IpAddr> = self
+            .of_family(&sp.load_balancer_ips)
+            .into_iter()
+            .copied()
+            .collect();
+        let ranges: Vec<String> = sp
+            .source_ranges
+            .iter()
+            .filter(|n| IpFamily::of(&n.addr()) == self.f)
+            .map(|n| n.to_string())
+            .collect();
+        let uses_firewall = !lb_ips.is_empty() && !ranges.is_empty();
+        for ip in external_ips.iter().chain(&lb_ips) {
+            if has_endpoints {
+                self.elem("service-ips", key(ip), format!("goto {external_chain}"));
+            }
+            if !has_external {
+                self.elem("no-endpoint-services", key(ip), external_verdict.clone());
+            }
+        }
+        if uses_firewall {
+            for ip in &lb_ips {
+                self.elem("firewall-ips", key(ip), format!("goto {firewall_chain}"));
+            }
+            // A node reaching its own LB VIP loops back with the VIP as source: allow it when
+            // the node itself is allowed (kube-proxy does the same).
+            let mut sources = ranges.clone();
+            let node_allowed = self.cfg.node_ips.iter().any(|ip| {
+                sp.source_ranges.iter().any(|n| n.contains(ip)) && IpFamily::of(ip) == self.f
+            });
+            if node_allowed {
+                sources.extend(lb_ips.iter().map(|ip| ip.to_string()));
+            }
+            self.t.chains.insert(
+                firewall_chain.clone(),
+                chain(vec![format!(
+                    "{ipx} saddr != {{ {} }} drop",
+                    sources.join(", ")
+                )]),
+            );
+        }
+        if let Some(np) = sp.node_port {
+            let np_key = format!("{proto} . {np}");
+            if has_endpoints {
+                self.elem(
+                    "service-nodeports",
+                    np_key.clone(),
+                    format!("goto {external_chain}"),
+                );
+            }
+            if !has_external {
+                self.elem("no-endpoint-nodeports", np_key, external_verdict);
+            }
+        }
+
+        if uses_external_chain {
+            let mut rules = Vec::new();
+            if !sp.external_policy_local {
+                // Endpoints may be on other nodes: SNAT so replies come back through us.
+                rules.push(format!("meta mark set meta mark | {MASQ_MARK}"));
+            } else {
+                let cidrs = self.cluster_cidrs();
+                if !cidrs.is_empty() {
+                    // Pods reaching an external address behave as if they went out to the load
+                    // balancer and came back: no traffic policy applies to them.
+                    rules.push(format!(
+                        "{ipx} saddr {} goto {cluster_chain}",
+                        one_or_set(&cidrs)
+                    ));
+                }
+                // The host's own traffic has a local (often the VIP's) source: SNAT it and use
+                // every endpoint.
+                rules.push(format!(
+                    "fib saddr type local meta mark set meta mark | {MASQ_MARK}"
+                ));
+                rules.push(format!("fib saddr type local goto {cluster_chain}"));
+            }
+            if has_external {
+                rules.push(format!("goto {external_policy_chain}"));
+            }
+            self.t.chains.insert(external_chain, chain(rules));
+        }
+
+        if !cat.cluster.is_empty() && sp.uses_cluster_endpoints() {
+            let rules = self.dispatch(sp, &base, &cat.cluster);
+            self.t.chains.insert(cluster_chain, chain(rules));
+        }
+        if !cat.local.is_empty() && sp.uses_local_endpoints() {
+            let rules = self.dispatch(sp, &base, &cat.local);
+            self.t.chains.insert(local_chain, chain(rules));
+        }
+        for ep in &cat.all_reachable {
+            self.elem(
+                "hairpin-connections",
+                format!("{} . {} . {proto} . {}", ep.ip, ep.ip, ep.port),
+                String::new(),
+            );
+            if let Some(timeout) = sp.affinity_timeout {
+                let id = endpoint_id(ep);
+                let set_name = format!("affinity-{base}__{id}");
+                let addr = self.addr;
+                self.t.sets.insert(
+                    set_name.clone(),
+                    set(
+                        "set",
+                        format!(
+                            "type {addr}; size 65535; flags dynamic,timeout; timeout {timeout}s;"
+                        ),
+                    ),
+                );
+                self.t.chains.insert(
+                    format!("endpoint-{base}__{id}"),
+                    chain(vec![
+                        // The timeout is repeated in the rule so that a changed timeout changes
+                        // this chain, which lets the applier recreate the set in between.
+                        format!("update @{set_name} {{ {ipx} saddr timeout {timeout}s }}"),
+                        format!("meta l4proto {proto} dnat {ipx} to {}", socket(ep)),
+                    ]),
+                );
+            }
+        }
+    }
+
+    /// The rules of a service (or local) chain: pick one of `eps` per connection.
+    fn dispatch(&self, sp: &ServicePort, base: &str, eps: &[Endpoint]) -> Vec<String> {
+        let ipx = self.ipx;
+        let proto = sp.name.protocol.as_str();
+        let mut rules = Vec::new();
+        if sp.affinity_timeout.is_some() {
+            let chains: Vec<String> = eps
+                .iter()
+                .map(|ep| format!("endpoint-{base}__{}", endpoint_id(ep)))
+                .collect();
+            for (ep, c) in eps.iter().zip(&chains) {
+                rules.push(format!(
+                    "{ipx} saddr @affinity-{base}__{} goto {c}",
+                    endpoint_id(ep)
+                ));
+            }
+            if chains.len() == 1 {
+                rules.push(format!("goto {}", chains[0]));
+            } else {
+                let (pick, slots) = self.pick(sp.scheduler, eps);
+                let map = slots
+                    .iter()
+                    .enumerate()
+                    .map(|(i, e)| format!("{i} : goto {}", chains[*e]))
+                    .collect::<Vec<_>>();
+                rules.push(format!("{pick} vmap {{ {} }}", map.join(", ")));
+            }
+            return rules;
+        }
+        if eps.len() == 1 {
+            rules.push(format!(
+                "meta l4proto {proto} dnat {ipx} to {}",
+                socket(&eps[0])
+            ));
+            return rules;
+        }
+        let (pick, slots) = self.pick(sp.scheduler, eps);
+        let mut map = String::new();
+        for (i, e) in slots.iter().enumerate() {
+            if i > 0 {
+                map.push_str(", ");
+            }
+            let _ = write!(map, "{i} : {} . {}", eps[*e].ip, eps[*e].port);
+        }
+        rules.push(format!(
+            "meta l4proto {proto} dnat {ipx} to {pick} map {{ {map} }}"
+        ));
+        rules
+    }
+
+    /// The expression choosing a slot, and which endpoint each slot holds.
+    fn pick(&self, scheduler: Scheduler, eps: &[Endpoint]) -> (String, Vec<usize>) {
+        let ipx = self.ipx;
+        let n = eps.len();
+        match scheduler {
+            // nftables has no per-endpoint connection count at decision time: lc is random here.
+            Scheduler::Random | Scheduler::LeastConnection => {
+                (format!("numgen random mod {n}"), (0..n).collect())
+            }
+            Scheduler::RoundRobin => (format!("numgen inc mod {n}"), (0..n).collect()),
+            Scheduler::SourceHash => (
+                format!("jhash {ipx} saddr mod {n} seed {HASH_SEED}"),
+                (0..n).collect(),
+            ),
+            Scheduler::Maglev => {
+                // The table depends only on the endpoint addresses, so every node (and every
+                // sync) computes the same one and unchanged endpoints keep their slots.
+                let m = maglev::table_size(n);
+                let names: Vec<String> = eps.iter().map(socket).collect();
+                (
+                    format!("jhash {ipx} saddr mod {m} seed {HASH_SEED}"),
+                    maglev::table(&names, m),
+                )
+            }
+        }
+    }
+}
+
+/// `10.0.0.1:80` / `[fd00::1]:80`
+fn socket(ep: &Endpoint) -> String {
+    match ep.ip {
+        IpAddr::V4(ip) => format!("{ip}:{}", ep.port),
+        IpAddr::V6(ip) => format!("[{ip}]:{}", ep.port),
+    }
+}
+
+/// An endpoint in a chain or set name: nft identifiers allow `/` and `.` but not `:`.
+fn endpoint_id(ep: &Endpoint) -> String {
+    format!("{}/{}", ep.ip.to_string().replace(':', "."), ep.port)
+}
