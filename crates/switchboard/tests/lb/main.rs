@@ -3,5 +3,6 @@
 //! announcement in network namespaces with failover.
 
 mod ipam;
+pub mod l2;
 mod servicelb;
 mod support;

@@ -1,0 +1,349 @@
+//! Acceptance in network namespaces: three nodes and an outside client on one L2 segment; an
+//! IPAddressPool inside the LAN subnet, an L2Advertisement and a LoadBalancer Service; the
+//! client reaches the pods through the EXTERNAL-IP; the announcing node dies and the address
+//! moves; ServiceLB node IPs are reachable.
+//!
+//! Each node runs a node agent as a separate process (so it can be SIGKILLed): this test binary
+//! re-executed inside the node namespace, running `announce::Announcer` and the nftables data
+//! plane (`proxy-core` + `proxy-nft`) over the Services and EndpointSlices of the server.
+//! Once `switchboard agent` starts both itself, the tests will run that instead.
+
+use crate::support::{apply, eventually, external_ip, kubectl};
+use std::net::{IpAddr, SocketAddr};
+use std::time::{Duration, Instant};
+use test_support::netlab::{self, k8s, Lab, Node, Process};
+use test_support::TestServer;
+
+const ENV_NODE: &str = "SB_L2_AGENT_NODE";
+const ENV_NODE_IP: &str = "SB_L2_AGENT_NODE_IP";
+const ENV_KUBECONFIG: &str = "SB_L2_AGENT_KUBECONFIG";
+
+/// The node agent process (see the module docs). Ignored in normal runs: the tests start it
+/// with `--ignored --exact` inside a node namespace.
+#[test]
+#[ignore = "started by the L2 tests inside a node namespace, as that node's agent"]
+fn node_agent_process() {
+    let node = std::env::var(ENV_NODE).expect("run by the L2 tests only");
+    let node_ip: IpAddr = std::env::var(ENV_NODE_IP).unwrap().parse().unwrap();
+    let kubeconfig = std::env::var(ENV_KUBECONFIG).unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async move {
+        let client = controllers::client_from_kubeconfig(std::path::Path::new(&kubeconfig))
+            .await
+            .unwrap();
+        let mut registry = prometheus_client::registry::Registry::default();
+        let announcer =
+            announce::Announcer::new(announce::AnnounceConfig::new(&node), &mut registry);
+        tokio::spawn(announcer.run(client.clone(), std::future::pending()));
+        let cfg = proxy_core::ProxyConfig {
+            node_name: node.clone(),
+            node_ips: vec![node_ip],
+            ..Default::default()
+        };
+        let mut proxier = proxy_nft::NftProxier::new(cfg.clone()).expect("nftables proxier");
+        let services: kube::Api<k8s_openapi::api::core::v1::Service> =
+            kube::Api::all(client.clone());
+        let slices: kube::Api<k8s_openapi::api::discovery::v1::EndpointSlice> =
+            kube::Api::all(client);
+        eprintln!("node agent {node} running");
+        loop {
+            let lp = kube::api::ListParams::default();
+            if let (Ok(s), Ok(e)) = (services.list(&lp).await, slices.list(&lp).await) {
+                let snap = proxy_core::Snapshot::build(s.items.iter(), e.items.iter(), &cfg);
+                if let Err(e) = proxier.sync(&snap) {
+                    eprintln!("proxy sync failed: {e}");
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    });
+}
+
+pub struct L2Lab {
+    pub lab: Lab,
+    pub server: TestServer,
+    pub nodes: Vec<Node>,
+    pub client: netlab::Client,
+    agents: Vec<Option<Process>>,
+}
+
+impl L2Lab {
+    /// Three nodes, one echo pod on each (label app=web, port 8080), a client, and a node
+    /// agent per node.
+    pub fn start(server_flags: &[&str]) -> L2Lab {
+        std::env::set_var("NO_COLOR", "1");
+        let server = TestServer::start_with(env!("CARGO_BIN_EXE_switchboard"), server_flags);
+        let lab = Lab::new();
+        let nodes: Vec<Node> = (1..=3).map(|i| lab.node(&format!("node{i}"))).collect();
+        for n in &nodes {
+            k8s::register_node(&server, n);
+            let pod = lab.pod(n, &format!("web-{}", n.name));
+            k8s::register_pod(&server, &pod, "default", &[("app", "web")]);
+            lab.http_echo(&pod, 8080);
+        }
+        let client = lab.client("outside");
+        let mut l = L2Lab {
+            lab,
+            server,
+            nodes,
+            client,
+            agents: vec![],
+        };
+        for i in 0..3 {
+            let p = l.spawn_agent(i);
+            l.agents.push(Some(p));
+        }
+        l
+    }
+
+    fn spawn_agent(&self, i: usize) -> Process {
+        let n = &self.nodes[i];
+        let kubeconfig = self.lab.kubeconfig_for(n, &self.server);
+        let mut cmd = n.command(std::env::current_exe().unwrap());
+        cmd.args([
+            "l2::node_agent_process",
+            "--exact",
+            "--ignored",
+            "--nocapture",
+        ])
+        .env(ENV_NODE, &n.name)
+        .env(ENV_NODE_IP, n.ip.to_string())
+        .env(ENV_KUBECONFIG, kubeconfig)
+        .env("RUST_LOG", "info");
+        let p = n.spawn(cmd);
+        assert!(
+            p.wait_for_log("running", Duration::from_secs(30)),
+            "agent on {} did not start: {}",
+            n.name,
+            p.log()
+        );
+        p
+    }
+
+    /// Kills node `i` the way a power cut would: its agent gets SIGKILL and its LAN link goes
+    /// down at the same moment (a killed agent alone leaves the node's nftables rules
+    /// forwarding, so nothing would have to fail over).
+    pub fn kill_node(&mut self, i: usize) {
+        if let Some(mut p) = self.agents[i].take() {
+            p.kill();
+        }
+        self.nodes[i].ip(&["link", "set", "eth0", "down"]);
+    }
+
+    pub fn revive_node(&mut self, i: usize) {
+        self.nodes[i].ip(&["link", "set", "eth0", "up"]);
+        let p = self.spawn_agent(i);
+        self.agents[i] = Some(p);
+    }
+
+    pub fn vip(&self) -> IpAddr {
+        IpAddr::V4(self.lab.lan_ip(240))
+    }
+
+    /// A pool of two addresses in the LAN subnet, announced on every node.
+    pub fn apply_pool_and_advertisement(&self) {
+        apply(
+            &self.server,
+            &format!(
+                "apiVersion: v1
+kind: Namespace
+metadata:
+  name: metallb-system
+---
+apiVersion: metallb.io/v1beta1
+kind: IPAddressPool
+metadata:
+  name: lab
+  namespace: metallb-system
+spec:
+  addresses:
+  - {}-{}
+---
+apiVersion: metallb.io/v1beta1
+kind: L2Advertisement
+metadata:
+  name: lab
+  namespace: metallb-system
+spec:
+  ipAddressPools:
+  - lab
+",
+                self.lab.lan_ip(240),
+                self.lab.lan_ip(241)
+            ),
+        );
+    }
+
+    pub fn apply_service(&self, name: &str, port: u16) {
+        apply(
+            &self.server,
+            &format!(
+                "apiVersion: v1
+kind: Service
+metadata:
+  name: {name}
+spec:
+  type: LoadBalancer
+  selector:
+    app: web
+  ports:
+  - port: {port}
+    targetPort: 8080
+"
+            ),
+        );
+    }
+
+    /// One HTTP request from the client, with real curl.
+    pub fn curl(&self, ip: IpAddr, port: u16, timeout: Duration) -> Option<String> {
+        let url = format!("http://{}/", SocketAddr::new(ip, port));
+        let t = format!("{:.2}", timeout.as_secs_f64());
+        let o = self.client.exec(&[
+            "curl",
+            "-s",
+            "--connect-timeout",
+            &t,
+            "--max-time",
+            &t,
+            &url,
+        ]);
+        o.status
+            .success()
+            .then(|| String::from_utf8_lossy(&o.stdout).trim().to_string())
+    }
+
+    /// The MAC the client's neighbour table holds for `ip`.
+    pub fn client_mac_for(&self, ip: IpAddr) -> Option<String> {
+        let o = self.client.exec(&["ip", "neigh", "show", &ip.to_string()]);
+        let text = String::from_utf8_lossy(&o.stdout).to_string();
+        let mut words = text.split_whitespace();
+        words.find(|w| *w == "lladdr")?;
+        words.next().map(str::to_string)
+    }
+
+    pub fn node_mac(&self, i: usize) -> String {
+        let o = self.nodes[i].exec(&["cat", "/sys/class/net/eth0/address"]);
+        String::from_utf8_lossy(&o.stdout).trim().to_string()
+    }
+
+    /// Which node the client's traffic for `ip` goes to, by MAC.
+    pub fn announcing_node(&self, ip: IpAddr) -> Option<usize> {
+        let mac = self.client_mac_for(ip)?;
+        (0..self.nodes.len()).find(|i| self.node_mac(*i) == mac)
+    }
+
+    /// The node named in the latest nodeAssigned Event of a Service.
+    pub fn assigned_node_event(&self, svc: &str) -> Option<String> {
+        let out = kubectl(
+            &self.server,
+            &[
+                "get",
+                "events",
+                "--field-selector",
+                &format!("involvedObject.name={svc},reason=nodeAssigned"),
+                "--sort-by=.lastTimestamp",
+                "-o",
+                "jsonpath={range .items[*]}{.message}{\"\\n\"}{end}",
+            ],
+        );
+        let last = out.lines().last()?;
+        last.split('"').nth(1).map(str::to_string)
+    }
+}
+
+/// Requests until one succeeds; the time from `since` to that success.
+pub fn until_success(
+    l: &L2Lab,
+    ip: IpAddr,
+    port: u16,
+    since: Instant,
+    limit: Duration,
+) -> Option<(Duration, String)> {
+    let addr = SocketAddr::new(ip, port);
+    while since.elapsed() < limit {
+        let r = l
+            .client
+            .run(move || netlab::http_get(addr, Duration::from_millis(50)));
+        if let Ok(body) = r {
+            return Some((since.elapsed(), body));
+        }
+    }
+    None
+}
+
+#[test]
+fn pool_address_is_announced_reaches_the_pods_and_fails_over() {
+    let mut l = L2Lab::start(&[]);
+    l.apply_pool_and_advertisement();
+    l.apply_service("web", 80);
+    let vip = l.vip();
+    assert_eq!(
+        external_ip(&l.server, "default", "web", |c| c != "<pending>"),
+        vip.to_string()
+    );
+
+    // curl from the outside client reaches the pods through the EXTERNAL-IP.
+    let body = eventually("curl to the EXTERNAL-IP", || {
+        l.curl(vip, 80, Duration::from_millis(500))
+    });
+    assert!(body.starts_with("pod=web-node"), "{body}");
+    let owner = l
+        .announcing_node(vip)
+        .expect("the client learned a node's MAC for the address");
+    // Users see where the address lives.
+    let named = eventually("nodeAssigned event", || l.assigned_node_event("web"));
+    assert_eq!(named, l.nodes[owner].name);
+    let d = kubectl(&l.server, &["describe", "svc", "web"]);
+    assert!(
+        d.contains("nodeAssigned") && d.contains(&format!("announcing from node \"{}\"", named)),
+        "{d}"
+    );
+
+    // The announcing node dies: the address moves and the client gets answers again.
+    let t0 = Instant::now();
+    l.kill_node(owner);
+    let (took, body) = until_success(&l, vip, 80, t0, Duration::from_secs(30))
+        .expect("the client never reached the Service again");
+    let new_owner = l.announcing_node(vip).expect("a MAC for the address");
+    assert_ne!(new_owner, owner, "the address did not move");
+    assert!(body.starts_with("pod=web-node"), "{body}");
+    eprintln!(
+        "failover: {} dead, {} took over; first successful request after {:?}",
+        l.nodes[owner].name, l.nodes[new_owner].name, took
+    );
+    let named = eventually("nodeAssigned event of the new owner", || {
+        l.assigned_node_event("web")
+            .filter(|n| *n == l.nodes[new_owner].name)
+    });
+    assert_eq!(named, l.nodes[new_owner].name);
+}
+
+#[test]
+fn servicelb_node_ips_are_reachable_and_a_taken_port_waits() {
+    let l = L2Lab::start(&["--load-balancer-mode", "servicelb"]);
+    l.apply_service("traefik", 80);
+    let ips: Vec<String> = l.nodes.iter().map(|n| n.ip.to_string()).collect();
+    assert_eq!(
+        external_ip(&l.server, "default", "traefik", |c| c.matches(',').count()
+            == 2),
+        ips.join(",")
+    );
+    for n in &l.nodes {
+        let body = eventually(&format!("curl to {}:80", n.ip), || {
+            l.curl(IpAddr::V4(n.ip), 80, Duration::from_millis(500))
+        });
+        assert!(body.starts_with("pod=web-node"), "{body}");
+    }
+    l.apply_service("web", 80);
+    crate::support::describe_shows_event(
+        &l.server,
+        "default",
+        "web",
+        "AllocationFailed",
+        "TCP/80 is already used by default/traefik",
+    );
+    assert_eq!(
+        external_ip(&l.server, "default", "web", |_| true),
+        "<pending>"
+    );
+}
