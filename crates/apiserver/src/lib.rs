@@ -9,6 +9,7 @@ pub mod bootstrap;
 pub mod decode;
 pub mod defaults;
 pub mod discovery;
+pub mod graceful;
 pub mod namespaces;
 pub mod negotiate;
 pub mod openapi;
@@ -86,14 +87,17 @@ impl Server {
         bootstrap::record_events(&store, repair_events).await;
 
         let (ns_tx, ns_rx) = tokio::sync::mpsc::unbounded_channel();
+        let (pod_tx, pod_rx) = tokio::sync::mpsc::unbounded_channel();
         let state = Arc::new(server::ApiServer {
             store,
             admin_token: pki.admin_token.clone(),
             server_address: format!("{url_host}:{}", local_addr.port()),
             admission: vec![Arc::new(defaults::BuiltinDefaults), Arc::new(service_admission)],
             namespace_deleted: ns_tx,
+            pod_deleting: pod_tx,
         });
         tokio::spawn(namespaces::run(state.clone(), ns_rx));
+        tokio::spawn(graceful::run(state.clone(), pod_rx));
         let router = axum::Router::new().fallback(server::dispatch).with_state(state.clone());
         let tls = serve::tls_config(&pki.ca_pem, &pki.server_cert_pem, &pki.server_key_pem)?;
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();

@@ -50,10 +50,12 @@ async fn finalize(state: &Shared, name: &str) -> Result<bool, model::ApiError> {
         let items: Vec<_> = state.store.list(&res.namespace_prefix(Some(name)), None, None).items.into_iter().map(|o| o.value).collect();
         remaining += items.len();
         for obj in items {
-            if meta::deletion_timestamp(&obj).is_some() {
+            // Pods go at once (grace period 0), also those already terminating: without a
+            // kubelet nobody would end them sooner than their grace period.
+            if meta::deletion_timestamp(&obj).is_some() && res.plural != "pods" {
                 continue;
             }
-            match crate::write::delete_one(state, res, &obj, false).await {
+            match crate::write::delete_one(state, res, &obj, false, Some(0)).await {
                 Ok(_) => {}
                 Err(e) if e.code == 404 => {}
                 Err(e) => return Err(e),

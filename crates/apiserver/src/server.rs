@@ -23,6 +23,8 @@ pub struct ApiServer {
     pub admission: Vec<Arc<dyn Admission>>,
     /// Wakes the namespace finalizer when a namespace starts terminating.
     pub namespace_deleted: tokio::sync::mpsc::UnboundedSender<String>,
+    /// Tells the graceful-deletion task (`graceful::run`) about a pod marked terminating (its key).
+    pub pod_deleting: tokio::sync::mpsc::UnboundedSender<String>,
 }
 
 pub type Shared = Arc<ApiServer>;

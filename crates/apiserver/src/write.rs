@@ -51,6 +51,33 @@ fn check_namespace(state: &Shared, res: &ResourceInfo, namespace: &str, name: &s
     Ok(())
 }
 
+/// kube's ServiceAccount admission: a pod's service account must exist. The `default` one is
+/// made by the serviceaccount controller right after its namespace, so it is looked up again
+/// for a while (kube-apiserver: 10 tries 100-200 ms apart; here about 3 s, because the
+/// controllers start after the API server in the same process).
+async fn check_service_account(state: &Shared, namespace: &str, pod: &Value) -> Result<(), ApiError> {
+    use rand::Rng;
+    let sa = pod.pointer("/spec/serviceAccountName").and_then(Value::as_str).filter(|s| !s.is_empty()).unwrap_or("default");
+    let sa_res = model::lookup("", "v1", "serviceaccounts").expect("serviceaccounts are served");
+    let key = sa_res.key(Some(namespace), sa);
+    let tries = if sa == "default" { 20 } else { 1 };
+    for attempt in 0..tries {
+        if attempt > 0 {
+            let wait = rand::rng().random_range(100..200);
+            tokio::time::sleep(std::time::Duration::from_millis(wait)).await;
+        }
+        if state.store.get(&key).is_some() {
+            return Ok(());
+        }
+    }
+    Err(ApiError::forbidden(
+        "",
+        "pods",
+        meta::name(pod),
+        &format!("error looking up service account {namespace}/{sa}: serviceaccount \"{sa}\" not found"),
+    ))
+}
+
 /// Names generated from `generateName`: five characters from kube's alphabet.
 fn generate_name(prefix: &str) -> String {
     use rand::Rng;
@@ -180,7 +207,7 @@ async fn admit_and_create(
 ) -> Result<Response<Body>, ApiError> {
     let res = ctx.path.resource;
     let causes = model::validation::validate_object_meta(res, &obj);
-    if !causes.is_empty() {
+    if !causes.is_empty() && !state.admission.iter().any(|a| a.validates_metadata_on_create(res)) {
         return Err(invalid(res, meta::name(&obj), causes));
     }
     if res.namespaced {
@@ -189,6 +216,9 @@ async fn admit_and_create(
     strategy::prepare_create(res, &mut obj);
     let req = AdmissionRequest { resource: res, operation: Operation::Create, subresource: None, old: None, dry_run };
     run_defaulting(state, &req, &mut obj);
+    if res.plural == "pods" {
+        check_service_account(state, ctx.path.namespace.as_deref().unwrap_or(""), &obj).await?;
+    }
     if let Some(manager) = manager {
         patch::record_update(res, None, &mut obj, &patch::Writer { manager, subresource: None, time: &now() });
     }
@@ -270,7 +300,10 @@ fn prepare_next(
     if strategy::semantically_equal(current, &new) {
         return Ok(Next::Unchanged(current.clone()));
     }
-    if meta::deletion_timestamp(&new).is_some() && meta::finalizers(&new).is_empty() && !pending_spec_finalizers(res, &new) {
+    // As kube's `shouldDeleteDuringUpdate`: only once the grace period is over (0); a pod
+    // terminating gracefully keeps taking status updates.
+    let grace = meta::metadata(&new).and_then(|m| m.get("deletionGracePeriodSeconds")).and_then(Value::as_i64).unwrap_or(0);
+    if meta::deletion_timestamp(&new).is_some() && grace == 0 && meta::finalizers(&new).is_empty() && !pending_spec_finalizers(res, &new) {
         return Ok(Next::Delete(new));
     }
     Ok(Next::Write(new))
@@ -464,16 +497,20 @@ async fn apply_create(state: &Shared, ctx: &Ctx, applied: &Value, manager: &str,
 struct DeleteOptions {
     precondition_uid: Option<String>,
     precondition_rv: Option<String>,
+    /// `gracePeriodSeconds` (body, else query): pods only.
+    grace_period: Option<i64>,
 }
 
-fn delete_options(body: &[u8]) -> Result<DeleteOptions, ApiError> {
+fn delete_options(ctx: &Ctx, body: &[u8]) -> Result<DeleteOptions, ApiError> {
+    let query_grace = ctx.query.get("gracePeriodSeconds").and_then(|g| g.parse().ok());
     if body.iter().all(|b| b.is_ascii_whitespace()) {
-        return Ok(DeleteOptions::default());
+        return Ok(DeleteOptions { grace_period: query_grace, ..Default::default() });
     }
     let v: Value = serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("error decoding DeleteOptions: {e}")))?;
     Ok(DeleteOptions {
         precondition_uid: v.pointer("/preconditions/uid").and_then(Value::as_str).map(str::to_string),
         precondition_rv: v.pointer("/preconditions/resourceVersion").and_then(Value::as_str).map(str::to_string),
+        grace_period: v.get("gracePeriodSeconds").and_then(Value::as_i64).or(query_grace),
     })
 }
 
@@ -483,7 +520,7 @@ const PROTECTED_NAMESPACES: &[&str] = &["default", "kube-system", "kube-public"]
 pub async fn delete(state: &Shared, ctx: &Ctx, body: &[u8]) -> Result<Response<Body>, ApiError> {
     let res = ctx.path.resource;
     let name = ctx.path.name.clone().unwrap_or_default();
-    let opts = delete_options(body)?;
+    let opts = delete_options(ctx, body)?;
     let dry_run = ctx.dry_run()?;
     let key = res.key(ctx.path.namespace.as_deref(), &name);
     for _ in 0..MAX_RETRIES {
@@ -500,7 +537,7 @@ pub async fn delete(state: &Shared, ctx: &Ctx, body: &[u8]) -> Result<Response<B
                 return Err(ApiError::conflict(res.group, res.plural, &name, &format!("Precondition failed: ResourceVersion in precondition: {rv}, ResourceVersion in object meta: {have}")));
             }
         }
-        match delete_one(state, res, &current, dry_run).await? {
+        match delete_one(state, res, &current, dry_run, opts.grace_period).await? {
             Some((obj, immediate)) => return Ok(delete_response(res, &obj, immediate, ctx)),
             None => continue,
         }
@@ -525,9 +562,10 @@ fn delete_response(res: &ResourceInfo, obj: &Value, immediate: bool, ctx: &Ctx) 
     crate::render::json_response(StatusCode::OK, &model::errors::status_success(Some(Value::Object(details))), ctx.render.pretty)
 }
 
-/// Deletes one object: at once, or by marking it (finalizers, namespaces). Returns the object
-/// and whether it is gone, or `None` on a write race.
-pub async fn delete_one(state: &Shared, res: &'static ResourceInfo, current: &Arc<Value>, dry_run: bool) -> Result<Option<(Value, bool)>, ApiError> {
+/// Deletes one object: at once, or by marking it (finalizers, namespaces, pods on a node with a
+/// grace period: see `graceful`). `grace_period` is the client's `gracePeriodSeconds`. Returns
+/// the object and whether it is gone, or `None` on a write race.
+pub async fn delete_one(state: &Shared, res: &'static ResourceInfo, current: &Arc<Value>, dry_run: bool, grace_period: Option<i64>) -> Result<Option<(Value, bool)>, ApiError> {
     let name = meta::name(current).to_string();
     let key = key_of(res, current);
     let precondition = mod_revision(current);
@@ -556,12 +594,35 @@ pub async fn delete_one(state: &Shared, res: &'static ResourceInfo, current: &Ar
     let req = AdmissionRequest { resource: res, operation: Operation::Delete, subresource: None, old: Some(current), dry_run };
     let mut obj = current.as_ref().clone();
     run_admission(state, &req, &mut obj)?;
+    if res.plural == "pods" {
+        match crate::graceful::decide(current, grace_period, chrono::Utc::now()) {
+            crate::graceful::PodDelete::Now => {}
+            crate::graceful::PodDelete::Pending => return Ok(Some((current.as_ref().clone(), false))),
+            crate::graceful::PodDelete::Mark { timestamp, grace } => {
+                let marked = crate::graceful::mark(current, &timestamp, grace);
+                if dry_run {
+                    return Ok(Some((marked, false)));
+                }
+                return match state.store.update(&key, marked, precondition).await {
+                    Ok(stored) => {
+                        let _ = state.pod_deleting.send(key);
+                        Ok(Some((stored.value.as_ref().clone(), false)))
+                    }
+                    Err(store::StoreError::Conflict { .. }) => Ok(None),
+                    Err(e) => Err(store_error(res, &name, e)),
+                };
+            }
+        }
+    }
     if !meta::finalizers(current).is_empty() {
-        if meta::deletion_timestamp(current).is_some() {
+        let grace = meta::metadata(current).and_then(|m| m.get("deletionGracePeriodSeconds")).and_then(Value::as_i64).unwrap_or(0);
+        if meta::deletion_timestamp(current).is_some() && grace == 0 {
             return Ok(Some((current.as_ref().clone(), false)));
         }
         let mut marked = current.as_ref().clone();
-        meta::set_meta(&mut marked, "deletionTimestamp", json!(now()));
+        if meta::deletion_timestamp(current).is_none() {
+            meta::set_meta(&mut marked, "deletionTimestamp", json!(now()));
+        }
         meta::set_meta(&mut marked, "deletionGracePeriodSeconds", json!(0));
         if dry_run {
             return Ok(Some((marked, false)));
@@ -587,7 +648,7 @@ pub async fn delete_one(state: &Shared, res: &'static ResourceInfo, current: &Ar
 
 pub async fn delete_collection(state: &Shared, ctx: &Ctx, body: &[u8]) -> Result<Response<Body>, ApiError> {
     let res = ctx.path.resource;
-    let _ = delete_options(body)?;
+    let opts = delete_options(ctx, body)?;
     let dry_run = ctx.dry_run()?;
     let filter = Filter::from_query(ctx)?;
     let prefix = res.namespace_prefix(ctx.path.namespace.as_deref());
@@ -596,7 +657,7 @@ pub async fn delete_collection(state: &Shared, ctx: &Ctx, body: &[u8]) -> Result
     for obj in page.items.iter().map(|o| &o.value).filter(|o| filter.matches(o)) {
         let mut current = obj.clone();
         for _ in 0..MAX_RETRIES {
-            match delete_one(state, res, &current, dry_run).await {
+            match delete_one(state, res, &current, dry_run, opts.grace_period).await {
                 Ok(Some((o, _))) => {
                     deleted.push(list_item(&o));
                     break;

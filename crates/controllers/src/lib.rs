@@ -12,6 +12,7 @@ pub mod pods;
 pub mod probe;
 pub mod queue;
 mod runtime;
+pub mod serviceaccounts;
 pub mod slices;
 pub mod trigger;
 
@@ -42,9 +43,12 @@ pub struct ControllersConfig {
     pub require_nodes: bool,
     /// The manager recorded in managedFields.
     pub field_manager: String,
+    /// The controllers that run, by kube-controller-manager's names (`--controllers`):
+    /// `endpoint`, `endpointslice`, `endpointslicemirroring`, `serviceaccount`.
     pub endpoints: bool,
     pub endpoint_slices: bool,
     pub mirroring: bool,
+    pub service_accounts: bool,
 }
 
 impl Default for ControllersConfig {
@@ -59,7 +63,50 @@ impl Default for ControllersConfig {
             endpoints: true,
             endpoint_slices: true,
             mirroring: true,
+            service_accounts: true,
         }
+    }
+}
+
+/// The controller names `--controllers` knows (kube-controller-manager's).
+pub const CONTROLLER_NAMES: &[&str] = &[
+    "endpoint",
+    "endpointslice",
+    "endpointslicemirroring",
+    "serviceaccount",
+];
+
+impl ControllersConfig {
+    /// Applies kube-controller-manager's `--controllers` list: `*` is every controller on by
+    /// default, `name` turns one on, `-name` turns one off (e.g. `*,-serviceaccount`).
+    pub fn with_controllers(mut self, list: &[String]) -> anyhow::Result<Self> {
+        let mut enabled: std::collections::BTreeSet<&str> = std::collections::BTreeSet::new();
+        for item in list.iter().map(|s| s.trim()).filter(|s| !s.is_empty()) {
+            if item == "*" {
+                enabled.extend(CONTROLLER_NAMES);
+                continue;
+            }
+            let (on, name) = match item.strip_prefix('-') {
+                Some(n) => (false, n),
+                None => (true, item),
+            };
+            let Some(known) = CONTROLLER_NAMES.iter().find(|k| **k == name) else {
+                anyhow::bail!(
+                    "--controllers: unknown controller {name:?} (known: {})",
+                    CONTROLLER_NAMES.join(", ")
+                );
+            };
+            if on {
+                enabled.insert(known);
+            } else {
+                enabled.remove(known);
+            }
+        }
+        self.endpoints = enabled.contains("endpoint");
+        self.endpoint_slices = enabled.contains("endpointslice");
+        self.mirroring = enabled.contains("endpointslicemirroring");
+        self.service_accounts = enabled.contains("serviceaccount");
+        Ok(self)
     }
 }
 

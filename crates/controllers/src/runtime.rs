@@ -85,7 +85,7 @@ fn oref<K: Resource<DynamicType = ()>>(ns: &str, name: &str) -> ObjectRef<K> {
 /// Runs one reflector: applies watch events to the store and tells `on_change` about each
 /// change with the object as it was before (so a pod's old labels are known) and after;
 /// `on_relist` runs after every complete (re)list.
-async fn informer<K>(
+pub(crate) async fn informer<K>(
     api: Api<K>,
     mut writer: reflector::store::Writer<K>,
     on_change: impl Fn(Option<Arc<K>>, Option<&K>) + Send,
@@ -694,6 +694,8 @@ fn spawn_informer<K>(
 pub struct Controllers {
     ctx: Arc<Ctx>,
     tasks: tokio::task::JoinSet<()>,
+    /// The serviceaccount controller's queue (namespaces), when it runs.
+    service_accounts: Option<Arc<Queue<String>>>,
 }
 
 impl Controllers {
@@ -791,6 +793,14 @@ impl Controllers {
             },
             |c| c.enqueue_all_services(),
         );
+        let service_accounts = ctx.cfg.service_accounts.then(|| {
+            crate::serviceaccounts::start(
+                &mut tasks,
+                &client,
+                &ctx.cfg.field_manager,
+                ctx.stats.clone(),
+            )
+        });
         let starter = ctx.clone();
         tasks.spawn(async move {
             let ctx = starter;
@@ -841,7 +851,11 @@ impl Controllers {
             });
             while workers.join_next().await.is_some() {}
         });
-        Controllers { ctx, tasks }
+        Controllers {
+            ctx,
+            tasks,
+            service_accounts,
+        }
     }
 
     pub fn stats(&self) -> Arc<Stats> {
@@ -850,13 +864,18 @@ impl Controllers {
 
     /// Whether the work queue is empty and no sync is running (for tests).
     pub fn is_idle(&self) -> bool {
-        self.ctx.queue.is_idle() && self.ctx.gc.is_idle()
+        self.ctx.queue.is_idle()
+            && self.ctx.gc.is_idle()
+            && self.service_accounts.as_ref().is_none_or(|q| q.is_idle())
     }
 
     /// Stops the workers and the watches.
     pub async fn shutdown(mut self) {
         self.ctx.queue.shut_down();
         self.ctx.gc.shut_down();
+        if let Some(q) = &self.service_accounts {
+            q.shut_down();
+        }
         self.tasks.abort_all();
         while self.tasks.join_next().await.is_some() {}
     }

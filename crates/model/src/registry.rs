@@ -111,6 +111,7 @@ pub static RESOURCES: &[ResourceInfo] = &[
     res!("", "v1", "Node", "nodes", "node", ["no"], [], false, true, ALL_VERBS, "io.k8s.api.core.v1.Node"),
     res!("", "v1", "Pod", "pods", "pod", ["po"], ["all"], true, true, ALL_VERBS, "io.k8s.api.core.v1.Pod"),
     res!("", "v1", "Secret", "secrets", "secret", [], [], true, false, ALL_VERBS, "io.k8s.api.core.v1.Secret"),
+    res!("", "v1", "ServiceAccount", "serviceaccounts", "serviceaccount", ["sa"], [], true, false, ALL_VERBS, "io.k8s.api.core.v1.ServiceAccount"),
     res!("", "v1", "Service", "services", "service", ["svc"], ["all"], true, true, ALL_VERBS, "io.k8s.api.core.v1.Service"),
     res!("coordination.k8s.io", "v1", "Lease", "leases", "lease", [], [], true, false, ALL_VERBS, "io.k8s.api.coordination.v1.Lease"),
     res!("discovery.k8s.io", "v1", "EndpointSlice", "endpointslices", "endpointslice", [], [], true, false, ALL_VERBS, "io.k8s.api.discovery.v1.EndpointSlice"),

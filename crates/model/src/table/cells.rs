@@ -91,6 +91,12 @@ pub(super) fn cells(res: &ResourceInfo, obj: &Value, now: DateTime<Utc>) -> Vec<
                 age(obj, now),
             ]
         }
+        // printServiceAccount: the number of secrets, an integer in a "string" column.
+        ("", "ServiceAccount") => vec![
+            name(obj),
+            json!(arr_at(obj, &["secrets"]).len() as i64),
+            age(obj, now),
+        ],
         ("", "ConfigMap") => {
             let n = len_at(obj, &["data"]) + len_at(obj, &["binaryData"]);
             vec![name(obj), json!(n as i64), age(obj, now)]

@@ -208,6 +208,7 @@ pub fn columns(res: &ResourceInfo) -> Vec<Column> {
             Column::age(),
         ],
         ("", "ConfigMap") => vec![Column::name_column(), Column::new("Data", d::CONFIG_MAP_DATA), Column::age()],
+        ("", "ServiceAccount") => vec![Column::name_column(), Column::new("Secrets", d::SERVICE_ACCOUNT_SECRETS), Column::age()],
         ("coordination.k8s.io", "Lease") => {
             vec![Column::name_column(), Column::new("Holder", d::LEASE_SPEC_HOLDER_IDENTITY), Column::age()]
         }

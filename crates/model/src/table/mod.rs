@@ -26,7 +26,7 @@ pub fn column_definitions(res: &ResourceInfo) -> Vec<Value> {
 }
 
 /// One row's `cells` for an object of `res`, with ages relative to `now`. Cells are strings
-/// except where kube-apiserver sends numbers (ConfigMap/Secret DATA, Event COUNT) or booleans
+/// except where kube-apiserver sends numbers (ConfigMap/Secret DATA, ServiceAccount SECRETS, Event COUNT) or booleans
 /// and nulls (custom resource columns).
 pub fn row_cells(res: &ResourceInfo, obj: &Value, now: DateTime<Utc>) -> Vec<Value> {
     cells::cells(res, obj, now)

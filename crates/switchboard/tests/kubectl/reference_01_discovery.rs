@@ -1,5 +1,5 @@
 //! Replay of reference 01: /version, legacy and aggregated discovery, api-versions,
-//! api-resources and /openapi. kube-apiserver serves ~60 resources, Switchboard the 14 below,
+//! api-resources and /openapi. kube-apiserver serves ~60 resources, Switchboard the 15 below,
 //! so the listings are compared after filtering the recording to what Switchboard serves (and
 //! adding MetalLB's group, which the reference cluster did not have).
 
@@ -17,6 +17,7 @@ pub const SERVED: &[(&str, &str)] = &[
     ("v1", "nodes"),
     ("v1", "pods"),
     ("v1", "secrets"),
+    ("v1", "serviceaccounts"),
     ("v1", "services"),
     ("coordination.k8s.io/v1", "leases"),
     ("discovery.k8s.io/v1", "endpointslices"),

@@ -16,6 +16,7 @@ namespaces         ns           v1                       false        Namespace
 nodes              no           v1                       false        Node
 pods               po           v1                       true         Pod
 secrets                         v1                       true         Secret
+serviceaccounts    sa           v1                       true         ServiceAccount
 services           svc          v1                       true         Service
 leases                          coordination.k8s.io/v1   true         Lease
 endpointslices                  discovery.k8s.io/v1      true         EndpointSlice
