@@ -182,7 +182,13 @@ fn discovery_response(doc: Value, output: Output, pretty: bool) -> Response<Body
 
 async fn resource(state: &Shared, ctx: Ctx, req: Request) -> Result<Response<Body>, ApiError> {
     let deprecated_endpoints = ctx.path.resource.plural == "endpoints" && ctx.path.resource.group.is_empty();
-    let mut resp = verb(state, ctx, req).await?;
+    let pretty = ctx.render.pretty;
+    let mut resp = match verb(state, ctx, req).await {
+        Ok(r) => r,
+        // The warning goes with errors too (a `404` of a missing Endpoints carries it).
+        Err(e) if deprecated_endpoints => error_response(&e, pretty),
+        Err(e) => return Err(e),
+    };
     if deprecated_endpoints {
         // kube-apiserver 1.33+ warns on every v1 Endpoints access.
         render::add_warnings(&mut resp, &["v1 Endpoints is deprecated in v1.33+; use discovery.k8s.io/v1 EndpointSlice".to_string()]);

@@ -31,6 +31,16 @@ pub trait Admission: Send + Sync {
         let _ = (req, obj);
     }
 
+    /// Whether this plugin validates a new object's metadata itself, in [`Admission::admit`]:
+    /// then the server does not refuse a create for its metadata before admission. For kinds
+    /// whose storage allocates before it validates anything (kube-apiserver's Service
+    /// `BeginCreate`): an allocation error comes first, metadata causes come in one list with
+    /// the spec's.
+    fn validates_metadata_on_create(&self, resource: &ResourceInfo) -> bool {
+        let _ = resource;
+        false
+    }
+
     /// Mutates (defaults, allocates) and validates `obj` before it is stored. Returns warnings.
     /// For deletes `obj` is the object being deleted.
     fn admit(&self, req: &AdmissionRequest<'_>, obj: &mut Value) -> Result<Vec<String>, ApiError>;

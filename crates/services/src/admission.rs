@@ -149,26 +149,12 @@ impl ServiceAdmission {
         let name = meta::name(obj).to_string();
         let owner = owner_id(obj);
         let annotations = meta::annotations(obj);
+        // The metadata is validated with the spec, after allocation (`validates_metadata_on_create`).
+        let meta_causes = model::validation::validate_object_meta(req.resource, obj);
         let mut svc = read(obj)?;
         set_defaults(&mut svc);
         normalize_cluster_ips(&mut svc.spec, None);
-        {
-            let mut reg = self.lock();
-            init_ip_family_fields(&mut svc.spec, None, &self.families)
-                .map_err(|c| invalid(&name, c))?;
-            let mut op = Op::new(&mut reg, &owner, &name, req.dry_run);
-            if let Err(e) = allocate_create(&mut svc.spec, &mut op) {
-                op.rollback();
-                return Err(e);
-            }
-            // PrepareForCreate: a new Service starts with an empty status.
-            svc.status = ServiceStatus::default();
-            let causes = validate_service(&svc.spec, &annotations, None);
-            if !causes.is_empty() {
-                op.rollback();
-                return Err(invalid(&name, causes));
-            }
-        }
+        self.allocate_and_validate(req, &name, &owner, &annotations, &mut svc, None, meta_causes)?;
         finish_object(&mut svc);
         svc.write_to(obj);
         Ok(service_warnings(&svc.spec, &annotations))
@@ -192,27 +178,57 @@ impl ServiceAdmission {
         set_defaults(&mut svc);
         patch_allocated_values(&mut svc.spec, &old_spec);
         normalize_cluster_ips(&mut svc.spec, Some(&old_spec));
-        {
-            let mut reg = self.lock();
-            init_ip_family_fields(&mut svc.spec, Some(&old_spec), &self.families)
-                .map_err(|c| invalid(&name, c))?;
-            let mut op = Op::new(&mut reg, &owner, &name, req.dry_run);
-            if let Err(e) = allocate_update(&mut svc.spec, &old_spec, &mut op) {
-                op.rollback();
-                return Err(e);
-            }
-            // PrepareForUpdate: the status is the stored one; then the type's leftovers go.
-            svc.status = old.status;
-            drop_type_dependent_fields(&mut svc.spec, &old_spec, &mut svc.status);
-            let causes = validate_service_update(&svc.spec, &old_spec, &annotations);
-            if !causes.is_empty() {
-                op.rollback();
-                return Err(invalid(&name, causes));
-            }
-        }
+        let old = Some((&old_spec, old.status));
+        self.allocate_and_validate(req, &name, &owner, &annotations, &mut svc, old, Vec::new())?;
         finish_object(&mut svc);
         svc.write_to(obj);
         Ok(service_warnings(&svc.spec, &annotations))
+    }
+
+    /// What create and update do under the registry lock: the IP family fields, allocation, the
+    /// status the strategy sets (empty on create; the stored one on update, less what the type
+    /// no longer allows), then validation after `causes` (the metadata's). Every reservation is
+    /// rolled back on an error.
+    #[allow(clippy::too_many_arguments)]
+    fn allocate_and_validate(
+        &self,
+        req: &AdmissionRequest<'_>,
+        name: &str,
+        owner: &str,
+        annotations: &BTreeMap<String, String>,
+        svc: &mut Service,
+        old: Option<(&ServiceSpec, ServiceStatus)>,
+        mut causes: Vec<Cause>,
+    ) -> Result<(), ApiError> {
+        let mut reg = self.lock();
+        let old_spec = old.as_ref().map(|(spec, _)| *spec);
+        init_ip_family_fields(&mut svc.spec, old_spec, &self.families)
+            .map_err(|c| invalid(name, c))?;
+        let mut op = Op::new(&mut reg, owner, name, req.dry_run);
+        let allocated = match old_spec {
+            None => allocate_create(&mut svc.spec, &mut op),
+            Some(old_spec) => allocate_update(&mut svc.spec, old_spec, &mut op),
+        };
+        if let Err(e) = allocated {
+            op.rollback();
+            return Err(e);
+        }
+        match old {
+            None => {
+                svc.status = ServiceStatus::default();
+                causes.extend(validate_service(&svc.spec, annotations, None));
+            }
+            Some((old_spec, old_status)) => {
+                svc.status = old_status;
+                drop_type_dependent_fields(&mut svc.spec, old_spec, &mut svc.status);
+                causes.extend(validate_service_update(&svc.spec, old_spec, annotations));
+            }
+        }
+        if !causes.is_empty() {
+            op.rollback();
+            return Err(invalid(name, causes));
+        }
+        Ok(())
     }
 
     fn admit_status(
@@ -257,6 +273,13 @@ fn holdings_of(obj: &Value) -> BTreeSet<Resource> {
 }
 
 impl Admission for ServiceAdmission {
+    /// kube-apiserver's Service storage allocates in `BeginCreate`, before `BeforeCreate`
+    /// validates anything: a Service named "" fails in ClusterIP allocation (its IPAddress
+    /// needs the name), and a bad name is reported with the spec's errors.
+    fn validates_metadata_on_create(&self, resource: &model::ResourceInfo) -> bool {
+        resource.group.is_empty() && resource.plural == "services"
+    }
+
     /// `SetDefaults_Service`, which kube-apiserver applies while decoding, so the writer owns
     /// what it defaulted; [`Admission::admit`] applies it again (it is idempotent) and does
     /// everything else.

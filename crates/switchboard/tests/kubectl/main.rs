@@ -19,6 +19,10 @@
 mod bad_input;
 mod reference_01_discovery;
 mod reference_02_clusterip_service;
+mod reference_04_nodeport;
+mod reference_05_externalname;
+mod reference_06_loadbalancer_externalips;
+mod reference_07_headless_and_clusterip;
 mod reference_08_validation_errors;
 mod reference_09_namespaces;
 mod reference_10_patch_and_ssa;
@@ -77,13 +81,18 @@ impl Run {
 
 impl Cluster {
     pub fn start() -> Cluster {
+        Self::start_with(&[])
+    }
+
+    /// Starts a server with extra `switchboard server` flags.
+    pub fn start_with(flags: &[&str]) -> Cluster {
         // The server colours its log even when stderr is a pipe, and test-support finds the
         // listen address by matching `address=` in that log; ANSI codes between `address` and
         // `=` hide it. NO_COLOR (honoured by tracing-subscriber) keeps the log plain. Set once,
         // before any server starts; std serialises env access with process spawning.
         static PLAIN_LOGS: std::sync::Once = std::sync::Once::new();
         PLAIN_LOGS.call_once(|| std::env::set_var("NO_COLOR", "1"));
-        let server = TestServer::start(env!("CARGO_BIN_EXE_switchboard"));
+        let server = TestServer::start_with(env!("CARGO_BIN_EXE_switchboard"), flags);
         let work = server.data_dir().join("work");
         std::fs::create_dir_all(&work).expect("work dir");
         Cluster {

@@ -1,13 +1,8 @@
 //! Replay of reference 02 (a ClusterIP Service: apply created/unchanged/configured, get, describe,
 //! diff, AlreadyExists, get -w, create --dry-run).
 
-use crate::transcript::{compare, skip, Replay};
+use crate::transcript::{compare, Replay};
 use crate::Cluster;
-
-/// `kubectl describe svc` prints `Endpoints:` empty when the Service has an EndpointSlice
-/// without endpoints (the reference's controller had made one) and `<none>` without any slice.
-pub const NEEDS_ENDPOINTSLICE_CONTROLLER: &str =
-    "the Endpoints line shows the endpointslice controller's work, which is not wired into the server yet";
 
 #[test]
 fn reference_02_clusterip_service() {
@@ -24,20 +19,12 @@ fn reference_02_clusterip_service() {
             compare(5, "get svc/nginx-service -o name"),
             compare(6, "get svc nginx-service -o yaml"),
             compare(7, "get svc nginx-service -o json"),
-            skip(
-                8,
-                "describe svc nginx-service",
-                NEEDS_ENDPOINTSLICE_CONTROLLER,
-            ),
+            compare(8, "describe svc nginx-service"),
             compare(9, "kubectl apply -f -"),
             compare(10, "kubectl apply -f -"),
             compare(11, "get svc nginx-service -o wide"),
             compare(12, "get svc nginx-service -o yaml"),
-            skip(
-                13,
-                "describe svc nginx-service",
-                NEEDS_ENDPOINTSLICE_CONTROLLER,
-            ),
+            compare(13, "describe svc nginx-service"),
             // kubectl names its temporary directories LIVE-<random> and MERGED-<random>.
             compare(14, "kubectl diff").normalise(r"/tmp/(LIVE|MERGED)-\d+/", "${1}/"),
             compare(15, "kubectl apply -f -"),

@@ -3,13 +3,11 @@
 //! for Invalid, AlreadyExists, NotFound, unknown fields, bad JSON, namespace and name
 //! mismatches, wrong kind, Conflict, 415 and 401.
 
-use crate::reference_02_clusterip_service::NEEDS_ENDPOINTSLICE_CONTROLLER;
-use crate::server_bugs;
 use crate::transcript::{compare, setup, skip, Replay, Step};
 use crate::Cluster;
 
-/// The state 08 starts from: `nginx-service` as reference 02 left it.
-const NGINX_SERVICE: &str = "
+/// `nginx-service` as reference 02 left it.
+pub const NGINX_SERVICE: &str = "
 apiVersion: v1
 kind: Service
 metadata:
@@ -30,7 +28,8 @@ spec:
 #[test]
 fn reference_08_validation_errors() {
     let c = Cluster::start();
-    c.apply(NGINX_SERVICE);
+    // nginx-service and the pods behind it (describe shows their endpoints).
+    crate::reference_04_nodeport::state_from_02_and_03(&c);
     let mut r = Replay::new("08-validation-errors.txt");
     let mut plan: Vec<Step> = Vec::new();
     // Service validation: ports, target ports, port names (0-12), names (13-19), generateName
@@ -88,10 +87,10 @@ fn reference_08_validation_errors() {
         plan.push(compare(i, needle));
     }
     plan.extend([
-        compare(17, "name: \"\"")
-                .known_server_bug(server_bugs::EMPTY_SERVICE_NAME_MESSAGE),
-        skip(30, "describe svc affinity-default", NEEDS_ENDPOINTSLICE_CONTROLLER),
-        skip(43, "describe svc td-preferclose", NEEDS_ENDPOINTSLICE_CONTROLLER),
+        // An empty name fails in ClusterIP allocation, before any validation.
+        compare(17, "name: \"\""),
+        compare(30, "describe svc affinity-default"),
+        compare(43, "describe svc td-preferclose"),
         // Strict field validation and wrong types.
         compare(49, "name: unknown-field\n"),
         compare(50, "--validate=warn"),
@@ -141,6 +140,7 @@ fn reference_08_validation_errors() {
         compare(77, "curl -sk -w"),
         skip(78, "kubectl get svc -o name", "lists the default namespace as scenarios 02-08 left it"),
     ]);
+    plan.sort_by_key(|step| step.index);
     r.run(&c, plan);
     r.finish();
 }

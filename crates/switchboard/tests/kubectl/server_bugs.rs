@@ -3,9 +3,4 @@
 //! still run and printed, do not fail the test, and fail it once they match (so the marker goes).
 //! Run with `TRANSCRIPT_STRICT=1` to fail on them as well.
 
-
-pub const EMPTY_SERVICE_NAME_MESSAGE: &str = "a Service named \"\" gets \"metadata.name: Required value: name or generateName is required\"; \
-     kube-apiserver 1.36 fails inside ClusterIP allocation first (spec.clusterIPs ... spec.parentRef.name: Required value)";
-
 pub const OPENAPI_V2_ENUMS: &str = "/openapi/v2 lacks enums: ServiceSpec.type has no enum list and no \"Possible enum values\" text";
-

@@ -236,19 +236,48 @@ static TWO_SPACES: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"\s{2,}").unwr
 /// Extra per-command normalisation: (pattern, replacement), applied after the common rules.
 pub type Extra = Vec<(Regex, String)>;
 
-fn normalise_text(s: &str, side: Side, extra: &Extra) -> String {
+/// How one side's text is normalised: the common rules, the ClusterIP range of `ips`, the values
+/// this side allocated at random and that a replay learned (see [`Step::learn`]), then `extra`.
+#[derive(Clone, Copy)]
+pub struct Normaliser<'a> {
+    pub ips: Side,
+    pub learned: &'a [(Regex, String)],
+    pub extra: &'a Extra,
+}
+
+fn normalise_text(s: &str, n: &Normaliser) -> String {
     let mut s = s.to_string();
-    let ips = match side {
+    let ips = match n.ips {
         Side::Reference => &*REFERENCE_IPS,
         Side::Switchboard => &*SWITCHBOARD_IPS,
     };
     for r in COMMON_RULES.iter().chain(ips.iter()) {
         s = r.re.replace_all(&s, r.with.as_str()).into_owned();
     }
-    for (re, with) in extra {
+    for (re, with) in n.learned.iter().chain(n.extra) {
         s = re.replace_all(&s, with.as_str()).into_owned();
     }
     s
+}
+
+static DESCRIBE_ENDPOINTS: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"^(Endpoints:\s+)(\S.*?)(?: \+ (\d+) more\.\.\.)?$").unwrap());
+
+/// `kubectl describe svc` lists a Service's endpoints in EndpointSlice order, which the
+/// endpointslice controller takes from a Go map (so it differs between runs), and appends
+/// " + 0 more..." when a not-ready endpoint comes right after the third ready one. The order and
+/// that quirk are compared away; the addresses (and a real "+ N more") are not.
+fn canonical_describe_endpoints(line: &str) -> String {
+    let Some(c) = DESCRIBE_ENDPOINTS.captures(line) else {
+        return line.to_string();
+    };
+    let mut items: Vec<&str> = c[2].split(',').collect();
+    items.sort_unstable();
+    let more = match c.get(3).map(|m| m.as_str()) {
+        None | Some("0") => String::new(),
+        Some(n) => format!(" + {n} more..."),
+    };
+    format!("{}{}{more}", &c[1], items.join(","))
 }
 
 /// A table header as kubectl's tabwriter prints it: column names at fixed character offsets.
@@ -336,6 +365,18 @@ fn split_cells(line: &str) -> Vec<String> {
 
 /// The text as canonical lines (see the module docs). A missing final newline is a line of its own.
 pub fn canonical_lines(text: &str, side: Side, extra: &Extra) -> Vec<String> {
+    canonical_lines_with(
+        text,
+        &Normaliser {
+            ips: side,
+            learned: &[],
+            extra,
+        },
+    )
+}
+
+/// [`canonical_lines`] with a full [`Normaliser`].
+pub fn canonical_lines_with(text: &str, n: &Normaliser) -> Vec<String> {
     let mut out = Vec::new();
     let mut table: Option<Table> = None;
     for line in text.lines() {
@@ -346,11 +387,7 @@ pub fn canonical_lines(text: &str, side: Side, extra: &Extra) -> Vec<String> {
             continue;
         }
         if let Some(t) = &table {
-            let cells: Vec<String> = t
-                .cells(line)
-                .iter()
-                .map(|c| normalise_text(c, side, extra))
-                .collect();
+            let cells: Vec<String> = t.cells(line).iter().map(|c| normalise_text(c, n)).collect();
             out.push(format!("| {} |", cells.join(" | ")));
             continue;
         }
@@ -359,7 +396,7 @@ pub fn canonical_lines(text: &str, side: Side, extra: &Extra) -> Vec<String> {
             table = Some(t);
             continue;
         }
-        out.push(normalise_text(line, side, extra));
+        out.push(canonical_describe_endpoints(&normalise_text(line, n)));
     }
     if !text.is_empty() && !text.ends_with('\n') {
         out.push("<no trailing newline>".to_string());
@@ -453,6 +490,20 @@ pub struct Step {
     pub filter: Option<String>,
     /// Differences known to be the server's fault (see [`Step::known_server_bug`]).
     pub known_bugs: Vec<&'static str>,
+    /// Randomly allocated values to learn after the command ran (see [`Step::learn`]).
+    pub learn: Option<Learn>,
+    /// YAML lists whose order is not part of the result (see [`Step::unordered`]).
+    pub unordered: Vec<&'static str>,
+}
+
+/// Values both runs allocated at random (node ports), read from our server after a step with
+/// `kubectl get svc SERVICE -o jsonpath=JSONPATH` and paired, in order, with the values the
+/// recording shows at that point. Later comparisons replace each pair by one placeholder.
+#[derive(Debug, Clone)]
+pub struct Learn {
+    pub service: &'static str,
+    pub jsonpath: &'static str,
+    pub recorded: &'static str,
 }
 
 fn plan(index: usize, needle: &'static str, action: Action) -> Step {
@@ -463,6 +514,8 @@ fn plan(index: usize, needle: &'static str, action: Action) -> Step {
         extra: Vec::new(),
         filter: None,
         known_bugs: Vec::new(),
+        learn: None,
+        unordered: Vec::new(),
     }
 }
 
@@ -497,6 +550,30 @@ impl Step {
         self
     }
 
+    /// Compares the items of every YAML list under a `key:` line as a set, on both sides: for
+    /// lists whose order upstream takes from a Go map (an EndpointSlice's `endpoints`).
+    pub fn unordered(mut self, key: &'static str) -> Step {
+        self.unordered.push(key);
+        self
+    }
+
+    /// After the command, learns the randomly allocated values `jsonpath` prints for `service`
+    /// (space-separated) and pairs them with `recorded`, the values the recording shows (see
+    /// [`Learn`]). Only values allocated at random are learned; fixed ones must match.
+    pub fn learn(
+        mut self,
+        service: &'static str,
+        jsonpath: &'static str,
+        recorded: &'static str,
+    ) -> Step {
+        self.learn = Some(Learn {
+            service,
+            jsonpath,
+            recorded,
+        });
+        self
+    }
+
     /// Pipes both the recorded and our output (stdout+stderr) through `filter` (a shell command
     /// reading stdin) before comparing. The exit code compared is still the command's.
     pub fn through(mut self, filter: &str) -> Step {
@@ -515,6 +592,12 @@ pub struct Replay {
     known: Vec<String>,
     compared: usize,
     skipped: Vec<(usize, &'static str)>,
+    /// The ClusterIP range our server was started with, as a [`Side`]'s normalisation rules.
+    our_ips: Side,
+    /// Learned allocations, newest first (a value released and allocated again maps to its
+    /// latest placeholder): (recorded value, placeholder) and (our value, placeholder).
+    learned_reference: Vec<(Regex, String)>,
+    learned_ours: Vec<(Regex, String)>,
 }
 
 impl Replay {
@@ -528,6 +611,60 @@ impl Replay {
             known: Vec::new(),
             compared: 0,
             skipped: Vec::new(),
+            our_ips: Side::Switchboard,
+            learned_reference: Vec::new(),
+            learned_ours: Vec::new(),
+        }
+    }
+
+    /// For a server started with the reference's `--service-cidr 10.96.0.0/16` (so recorded
+    /// commands naming ClusterIPs run unchanged): our output is normalised with its rules.
+    pub fn with_reference_service_cidr(mut self) -> Replay {
+        self.our_ips = Side::Reference;
+        self
+    }
+
+    fn normalisers<'a>(&'a self, extra: &'a Extra) -> (Normaliser<'a>, Normaliser<'a>) {
+        (
+            Normaliser {
+                ips: Side::Reference,
+                learned: &self.learned_reference,
+                extra,
+            },
+            Normaliser {
+                ips: self.our_ips,
+                learned: &self.learned_ours,
+                extra,
+            },
+        )
+    }
+
+    fn learn(&mut self, cluster: &Cluster, rec: &Recorded, learn: &Learn) {
+        let run = cluster.kubectl(&format!(
+            "get svc {} -o jsonpath='{}'",
+            learn.service, learn.jsonpath
+        ));
+        let ours: Vec<&str> = run.out.split_whitespace().collect();
+        let recorded: Vec<&str> = learn.recorded.split_whitespace().collect();
+        if run.code != 0 || ours.len() != recorded.len() {
+            self.failures.push(format!(
+                "{}\nlearning {} of service {}: expected {} values like {:?}, got (exit {}):\n{}",
+                self.describe(rec),
+                learn.jsonpath,
+                learn.service,
+                recorded.len(),
+                learn.recorded,
+                run.code,
+                indent(&run.out)
+            ));
+            return;
+        }
+        for (r, o) in recorded.iter().zip(&ours) {
+            let placeholder = format!("<ALLOCATED-{}>", self.learned_reference.len() + 1);
+            let word = |v: &str| Regex::new(&format!(r"\b{}\b", regex::escape(v))).unwrap();
+            self.learned_reference
+                .insert(0, (word(r), placeholder.clone()));
+            self.learned_ours.insert(0, (word(o), placeholder));
         }
     }
 
@@ -594,23 +731,33 @@ impl Replay {
                         (expected.out, run)
                     }
                 };
+                let (mut expected, mut actual) = (expected, actual);
+                for key in &step.unordered {
+                    expected = sort_yaml_lists(&expected, key);
+                    actual.out = sort_yaml_lists(&actual.out, key);
+                }
                 let what = self.describe(&rec);
                 let filtered = step
                     .filter
                     .as_deref()
                     .map(|f| format!("\n(both outputs filtered through: {f})"))
                     .unwrap_or_default();
-                let result = compare_output(
+                let (want, got) = self.normalisers(&step.extra);
+                let result = compare_normalised(
                     &expected,
+                    &want,
                     rec.exit_code,
                     &actual.out,
+                    &got,
                     actual.code,
-                    &step.extra,
                 )
                 .map_err(|msg| format!("{what}{filtered}\n{msg}"));
                 let known = (!step.known_bugs.is_empty()).then(|| step.known_bugs.join("; "));
                 self.record(result, known, &what);
             }
+        }
+        if let Some(learn) = &step.learn {
+            self.learn(cluster, &rec, learn);
         }
     }
 
@@ -619,7 +766,8 @@ impl Replay {
     /// change state too, so later results in such a run are only indicative.
     fn try_skipped(&self, cluster: &Cluster, rec: &Recorded, extra: &Extra) {
         let run = cluster.sh(&rec.command);
-        match compare_output(&rec.output, rec.exit_code, &run.out, run.code, extra) {
+        let (want, got) = self.normalisers(extra);
+        match compare_normalised(&rec.output, &want, rec.exit_code, &run.out, &got, run.code) {
             Ok(()) => eprintln!(
                 "[try-skipped] {} #{} now MATCHES",
                 self.transcript.name, rec.index
@@ -659,6 +807,28 @@ impl Replay {
     /// Checks that every recorded command was planned (compared, set up or skipped with a
     /// reason), prints the coverage, and fails with every mismatch found.
     pub fn finish(self) {
+        if let Some(failures) = self.report() {
+            panic!("{failures}");
+        }
+    }
+
+    /// [`Replay::finish`] for several replays of one run: every file reports, then the test
+    /// fails with all their mismatches.
+    pub fn finish_all(replays: Vec<Replay>) {
+        let failures: Vec<String> = replays.into_iter().filter_map(Replay::report).collect();
+        if !failures.is_empty() {
+            panic!("{}", failures.join("\n\n"));
+        }
+    }
+
+    /// Takes over the allocations `previous` learned (for a file that continues its run).
+    pub fn learned_from(&mut self, previous: &Replay) {
+        self.learned_reference = previous.learned_reference.clone();
+        self.learned_ours = previous.learned_ours.clone();
+    }
+
+    /// Prints the coverage and known bugs; returns the mismatches, if any.
+    fn report(self) -> Option<String> {
         let missing: Vec<usize> = self
             .covered
             .iter()
@@ -682,15 +852,52 @@ impl Replay {
         for k in &self.known {
             eprintln!("{k}\n");
         }
-        if !self.failures.is_empty() {
-            panic!(
+        (!self.failures.is_empty()).then(|| {
+            format!(
                 "{}: {} differences from the reference:\n\n{}",
                 self.transcript.name,
                 self.failures.len(),
                 self.failures.join("\n\n")
-            );
-        }
+            )
+        })
     }
+}
+
+/// Sorts the items of every block-style YAML list under a `KEY:` line (kubectl prints the
+/// items at the key's indentation, each starting with `- `), keeping each item's lines together.
+pub fn sort_yaml_lists(text: &str, key: &str) -> String {
+    let lines: Vec<&str> = text.split_inclusive('\n').collect();
+    let header = format!("{key}:");
+    let mut out = String::new();
+    let mut i = 0;
+    while i < lines.len() {
+        let line = lines[i];
+        out.push_str(line);
+        i += 1;
+        let trimmed = line.trim_start();
+        let key_line = trimmed.trim_start_matches("- ").trim_end() == header;
+        if !key_line {
+            continue;
+        }
+        let indent = line.len() - trimmed.len() + if trimmed.starts_with("- ") { 2 } else { 0 };
+        let item_start = format!("{}- ", " ".repeat(indent));
+        let mut items: Vec<String> = Vec::new();
+        while i < lines.len() {
+            let l = lines[i];
+            let l_indent = l.len() - l.trim_start().len();
+            if l.starts_with(&item_start) {
+                items.push(l.to_string());
+            } else if l_indent > indent && !items.is_empty() {
+                items.last_mut().unwrap().push_str(l);
+            } else {
+                break;
+            }
+            i += 1;
+        }
+        items.sort();
+        out.extend(items);
+    }
+    out
 }
 
 fn indent(s: &str) -> String {
@@ -725,8 +932,35 @@ pub fn compare_texts(
     actual_code: i32,
     extra: &Extra,
 ) -> Result<(), String> {
-    let want = canonical_lines(expected, expected_side, extra);
-    let got = canonical_lines(actual, Side::Switchboard, extra);
+    compare_normalised(
+        expected,
+        &Normaliser {
+            ips: expected_side,
+            learned: &[],
+            extra,
+        },
+        expected_code,
+        actual,
+        &Normaliser {
+            ips: Side::Switchboard,
+            learned: &[],
+            extra,
+        },
+        actual_code,
+    )
+}
+
+/// Compares two texts, each normalised its own way; `Err` holds a readable diff.
+pub fn compare_normalised(
+    expected: &str,
+    want_normaliser: &Normaliser,
+    expected_code: i32,
+    actual: &str,
+    got_normaliser: &Normaliser,
+    actual_code: i32,
+) -> Result<(), String> {
+    let want = canonical_lines_with(expected, want_normaliser);
+    let got = canonical_lines_with(actual, got_normaliser);
     let mut msg = String::new();
     if expected_code != actual_code {
         let _ = writeln!(
@@ -828,6 +1062,33 @@ mod tests {
             "{}",
             script.output
         );
+    }
+
+    #[test]
+    fn unordered_yaml_lists_compare_as_sets() {
+        let a = "items:\n- endpoints:\n  - addresses:\n    - 10.0.0.2\n    nodeName: n\n  - addresses:\n    - 10.0.0.1\n  kind: X\n";
+        let b = "items:\n- endpoints:\n  - addresses:\n    - 10.0.0.1\n  - addresses:\n    - 10.0.0.2\n    nodeName: n\n  kind: X\n";
+        assert_eq!(
+            sort_yaml_lists(a, "endpoints"),
+            sort_yaml_lists(b, "endpoints")
+        );
+        assert_ne!(a, b);
+        // A different item is still a difference.
+        let c = b.replace("10.0.0.1", "10.0.0.3");
+        assert_ne!(
+            sort_yaml_lists(a, "endpoints"),
+            sort_yaml_lists(&c, "endpoints")
+        );
+    }
+
+    #[test]
+    fn describe_endpoints_compare_unordered_without_the_zero_more_quirk() {
+        let reference =
+            "Endpoints:                10.42.0.14:80,10.42.0.11:80,10.42.0.12:80 + 0 more...\n";
+        let ours = "Endpoints:                10.42.0.11:80,10.42.0.12:80,10.42.0.14:80\n";
+        assert_eq!(compare_output(reference, 0, ours, 0, &Vec::new()), Ok(()));
+        let other = "Endpoints:                10.42.0.11:80,10.42.0.12:80,10.42.0.15:80\n";
+        assert!(compare_output(reference, 0, other, 0, &Vec::new()).is_err());
     }
 
     #[test]
