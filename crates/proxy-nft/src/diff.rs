@@ -59,7 +59,10 @@ impl Programmed {
     }
 }
 
-fn changed_elements(old: &Set, new: &Set) -> (Vec<(String, String)>, Vec<(String, String)>) {
+/// Element key and value.
+type Element = (String, String);
+
+fn changed_elements(old: &Set, new: &Set) -> (Vec<Element>, Vec<Element>) {
     let mut del = Vec::new();
     let mut add = Vec::new();
     for (k, v) in &old.elements {
@@ -139,7 +142,7 @@ pub fn diff(old: &Programmed, new: &Table) -> Option<(String, DiffStats)> {
         st.chains_added += 1;
     }
     // 2. Elements that go away or change (they may point at chains deleted below).
-    let mut additions: BTreeMap<&String, Vec<(String, String)>> = BTreeMap::new();
+    let mut additions: BTreeMap<&String, Vec<Element>> = BTreeMap::new();
     for (n, set) in &new.sets {
         if set.is_dynamic() {
             continue;

@@ -172,3 +172,119 @@ impl Drop for Netns {
             .status();
     }
 }
+
+/// A node with pods behind point-to-point veths (routed, as Calico does: replies come back
+/// through the node, so conntrack can undo the DNAT) and a LAN client.
+///
+/// node: lo, LAN 172.30.0.10/24 (veth to the client at 172.30.0.20), 10.42.0.1 on every pod veth.
+/// pod i: 10.42.0.{10+i}/32, default route via 10.42.0.1; servers answer with the pod's name.
+pub struct Lab {
+    pub node: Netns,
+    pub client: Netns,
+    pub pods: Vec<Netns>,
+    children: Vec<std::process::Child>,
+}
+
+impl Lab {
+    /// `pods` pods; pod 0 is the client pod (10.42.0.10), pods 1.. run TCP and UDP echo
+    /// servers on 8080 that answer "podN".
+    pub fn new(pods: usize) -> Lab {
+        let node = Netns::new();
+        let client = Netns::new();
+        node.sh("sysctl -qw net.ipv4.ip_forward=1");
+        let pid = std::process::id();
+        let n = COUNTER.load(Ordering::SeqCst);
+        let lan = format!("sbl{pid}x{n}");
+        node.sh(&format!("ip link add lan0 type veth peer name {lan}"));
+        node.sh(&format!("ip link set {lan} netns {}", client.name));
+        node.sh("ip addr add 172.30.0.10/24 dev lan0 && ip link set lan0 up");
+        // Nodes have a default route; without one, the kernel answers "network unreachable"
+        // for a ClusterIP before any of our hooks sees the packet.
+        node.sh("ip route add default via 172.30.0.20 dev lan0");
+        client.sh(&format!("ip link set {lan} name eth0 && ip addr add 172.30.0.20/24 dev eth0 && ip link set eth0 up"));
+        client.sh("ip route add 10.43.0.0/16 via 172.30.0.10");
+        let mut lab = Lab {
+            node,
+            client,
+            pods: Vec::new(),
+            children: Vec::new(),
+        };
+        for i in 0..pods {
+            let pod = Netns::new();
+            let ip = format!("10.42.0.{}", 10 + i);
+            let host_if = format!("veth{i}");
+            lab.node.sh(&format!(
+                "ip link add {host_if} type veth peer name sbp{pid}x{n}x{i}"
+            ));
+            lab.node
+                .sh(&format!("ip link set sbp{pid}x{n}x{i} netns {}", pod.name));
+            lab.node.sh(&format!(
+                "ip addr add 10.42.0.1/32 dev {host_if} && ip link set {host_if} up && ip route add {ip}/32 dev {host_if}"
+            ));
+            pod.sh(&format!(
+                "ip link set sbp{pid}x{n}x{i} name eth0 && ip addr add {ip}/32 dev eth0 && ip link set eth0 up \
+                 && ip route add 10.42.0.1/32 dev eth0 && ip route add default via 10.42.0.1 dev eth0"
+            ));
+            if i > 0 {
+                // socat's forking UDP server loses datagrams now and then: a plain loop instead.
+                let udp = format!(
+                    "exec python3 -c \"import socket\ns=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\n\
+                     s.bind(('0.0.0.0',8080))\nwhile True:\n d,a=s.recvfrom(2048)\n s.sendto(b'pod{i}',a)\""
+                );
+                for cmd in [
+                    format!("exec socat TCP-LISTEN:8080,fork,reuseaddr SYSTEM:'echo pod{i}'"),
+                    udp,
+                ] {
+                    let child = Command::new("ip")
+                        .args(["netns", "exec", &pod.name, "sh", "-c", &cmd])
+                        .stdout(std::process::Stdio::null())
+                        .stderr(std::process::Stdio::null())
+                        .spawn()
+                        .unwrap();
+                    lab.children.push(child);
+                }
+            }
+            lab.pods.push(pod);
+        }
+        // Wait for the servers to listen.
+        for (i, pod) in lab.pods.iter().enumerate().skip(1) {
+            for _ in 0..100 {
+                let listening = pod.sh("ss -Hltun 'sport = :8080'");
+                if listening.matches("8080").count() >= 2 {
+                    break;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            let _ = i;
+        }
+        lab
+    }
+
+    /// Opens a TCP connection from `ns` to `dst` and returns what the server said, or the error.
+    pub fn tcp(ns: &Netns, dst: &str) -> Result<String, String> {
+        ns.try_sh(&format!(
+            "socat -t3 -T3 - TCP:{dst},connect-timeout=2 </dev/null"
+        ))
+        .map(|s| s.trim().to_string())
+    }
+
+    /// Sends one UDP datagram from `ns` (source port `sport`) and returns the answer.
+    pub fn udp(ns: &Netns, dst: &str, sport: u16) -> Result<String, String> {
+        let (host, port) = dst.rsplit_once(':').unwrap();
+        ns.try_sh(&format!(
+            "python3 -c \"import socket\ns=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\n\
+             s.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1)\ns.bind(('0.0.0.0',{sport}))\n\
+             s.settimeout(2)\ns.sendto(b'hi',('{host}',{port}))\nprint(s.recvfrom(2048)[0].decode())\""
+        ))
+        .map(|s| s.trim().to_string())
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        for c in &mut self.children {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
