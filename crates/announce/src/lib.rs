@@ -52,6 +52,10 @@ pub struct AnnounceConfig {
     /// After a takeover, gratuitous ARP / unsolicited NA go out at once and again after
     /// these delays (a frame can be lost; a switch may still be learning).
     pub repeat_announcements: Vec<Duration>,
+    /// Send gratuitous ARP / unsolicited NA on takeover. Off only to measure what they buy
+    /// (the benchmark's baseline): clients then find the new owner when their neighbour entry
+    /// goes stale and they ask again.
+    pub gratuitous: bool,
 }
 
 impl AnnounceConfig {
@@ -68,6 +72,7 @@ impl AnnounceConfig {
                 Duration::from_millis(500),
                 Duration::from_secs(2),
             ],
+            gratuitous: true,
         }
     }
 }
@@ -376,11 +381,12 @@ impl Announcer {
             st.repeats.retain(|(i, _)| i != ip);
         }
         for ip in &gained {
-            let on = &table[ip];
-            self.speaker.announce(*ip, on);
             self.metrics.takeovers.inc();
-            for d in &cfg.repeat_announcements {
-                st.repeats.push((*ip, now + *d));
+            if cfg.gratuitous {
+                self.speaker.announce(*ip, &table[ip]);
+                for d in &cfg.repeat_announcements {
+                    st.repeats.push((*ip, now + *d));
+                }
             }
             tracing::info!(%ip, node = %cfg.node_name, "announcing (took over)");
         }

@@ -17,6 +17,8 @@ use test_support::TestServer;
 const ENV_NODE: &str = "SB_L2_AGENT_NODE";
 const ENV_NODE_IP: &str = "SB_L2_AGENT_NODE_IP";
 const ENV_KUBECONFIG: &str = "SB_L2_AGENT_KUBECONFIG";
+/// "0" turns gratuitous ARP off (the benchmark's baseline).
+pub const ENV_GRATUITOUS: &str = "SB_L2_AGENT_GRATUITOUS";
 
 /// The node agent process (see the module docs). Ignored in normal runs: the tests start it
 /// with `--ignored --exact` inside a node namespace.
@@ -65,12 +67,18 @@ pub struct L2Lab {
     pub nodes: Vec<Node>,
     pub client: netlab::Client,
     agents: Vec<Option<Process>>,
+    agent_env: Vec<(String, String)>,
 }
 
 impl L2Lab {
     /// Three nodes, one echo pod on each (label app=web, port 8080), a client, and a node
     /// agent per node.
     pub fn start(server_flags: &[&str]) -> L2Lab {
+        Self::start_with(server_flags, &[])
+    }
+
+    /// With extra environment for the node agents.
+    pub fn start_with(server_flags: &[&str], agent_env: &[(&str, &str)]) -> L2Lab {
         std::env::set_var("NO_COLOR", "1");
         let server = TestServer::start_with(env!("CARGO_BIN_EXE_switchboard"), server_flags);
         let lab = Lab::new();
@@ -82,12 +90,17 @@ impl L2Lab {
             lab.http_echo(&pod, 8080);
         }
         let client = lab.client("outside");
+        let agent_env = agent_env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         let mut l = L2Lab {
             lab,
             server,
             nodes,
             client,
             agents: vec![],
+            agent_env,
         };
         for i in 0..3 {
             let p = l.spawn_agent(i);
@@ -109,7 +122,8 @@ impl L2Lab {
         .env(ENV_NODE, &n.name)
         .env(ENV_NODE_IP, n.ip.to_string())
         .env(ENV_KUBECONFIG, kubeconfig)
-        .env("RUST_LOG", "info");
+        .env("RUST_LOG", "info")
+        .envs(self.agent_env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
         let p = n.spawn(cmd);
         assert!(
             p.wait_for_log("running", Duration::from_secs(30)),

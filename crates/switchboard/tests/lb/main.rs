@@ -2,6 +2,7 @@
 //! from MetalLB IPAddressPools (`ipam`), the k3s ServiceLB way (`servicelb`), and (`l2`) L2
 //! announcement in network namespaces with failover.
 
+mod bench;
 mod ipam;
 pub mod l2;
 mod servicelb;
