@@ -1,0 +1,626 @@
+//! kube-proxy's configuration as the agent reads it: the `KubeProxyConfiguration` that kubeadm
+//! writes into `data["config.conf"]` of the `kube-proxy` ConfigMap in `kube-system`, our
+//! command-line flags, and how the two are merged into the settings the proxy runs with.
+//!
+//! Precedence: a flag given on the command line wins, then the ConfigMap, then kube-proxy's
+//! defaults. (kube-proxy itself ignores most flags once `--config` is given, and restarts when
+//! the file changes; the agent applies a ConfigMap edit live instead.) A ConfigMap that does not
+//! parse or validate is rejected as a whole: the agent keeps running with what it had and logs
+//! why, so a typo in `kubectl edit` never takes the data plane down.
+
+use ipnet::IpNet;
+use serde::Deserialize;
+use std::time::Duration;
+
+/// The kube-proxy defaults the agent keeps (nftables mode).
+pub const DEFAULT_SYNC_PERIOD: Duration = Duration::from_secs(30);
+pub const DEFAULT_MIN_SYNC_PERIOD: Duration = Duration::from_secs(1);
+pub const DEFAULT_CONFIG_SYNC_PERIOD: Duration = Duration::from_secs(15 * 60);
+/// k3s's pod CIDR, Switchboard's default (kube-proxy has none).
+pub const DEFAULT_CLUSTER_CIDR: &str = "10.42.0.0/16";
+
+/// The data plane this agent programs. `/proxyMode` answers its name.
+pub const DATA_PLANE: &str = "nftables";
+
+/// The schedulers the nftables data plane provides, by their IPVS names.
+pub const NFTABLES_SCHEDULERS: [&str; 4] = ["random", "rr", "sh", "mh"];
+
+/// Why `lc` is refused: said the same way at start (flag) and on a ConfigMap edit.
+pub const LC_REFUSED: &str = "scheduler \"lc\" (least connection) needs the number of open connections per endpoint at \
+     the moment a connection is scheduled, which nftables does not have; it belongs to the userspace data plane, \
+     which is not built yet. The nftables data plane provides random, rr, sh and mh";
+
+/// The subset of `kubeproxy.config.k8s.io` `KubeProxyConfiguration` (v1alpha1 as kubeadm
+/// writes it, plus the v1alpha2 top-level fields) that the agent acts on. Unknown fields are
+/// ignored, as everything else kube-proxy has (conntrack, oomScoreAdj, ...) is not ours.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct KubeProxyConfiguration {
+    pub api_version: Option<String>,
+    pub kind: Option<String>,
+    pub mode: Option<String>,
+    #[serde(rename = "clusterCIDR")]
+    pub cluster_cidr: Option<String>,
+    pub node_port_addresses: Option<Vec<String>>,
+    pub config_sync_period: Option<String>,
+    pub iptables: Option<ModeSection>,
+    pub ipvs: Option<IpvsSection>,
+    pub nftables: Option<ModeSection>,
+    /// v1alpha2
+    pub sync_period: Option<String>,
+    /// v1alpha2
+    pub min_sync_period: Option<String>,
+    /// v1alpha2
+    pub linux: Option<LinuxSection>,
+    /// v1alpha2
+    pub detect_local: Option<DetectLocal>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ModeSection {
+    pub masquerade_all: Option<bool>,
+    pub sync_period: Option<String>,
+    pub min_sync_period: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct IpvsSection {
+    pub scheduler: Option<String>,
+    pub sync_period: Option<String>,
+    pub min_sync_period: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LinuxSection {
+    pub masquerade_all: Option<bool>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DetectLocal {
+    #[serde(rename = "clusterCIDRs")]
+    pub cluster_cidrs: Option<Vec<String>>,
+}
+
+/// The agent's knobs, each either set by its source or left to the next one.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Settings {
+    /// kube-proxy's `mode` as asked for (`""`, `nftables`, `iptables`, `ipvs`).
+    pub mode: Option<String>,
+    /// Scheduler name as IPVS spells it.
+    pub scheduler: Option<String>,
+    /// `Some(vec![])` means the node's primary addresses (`primary`, kube-proxy's default).
+    pub nodeport_addresses: Option<Vec<IpNet>>,
+    pub cluster_cidrs: Option<Vec<IpNet>>,
+    pub masquerade_all: Option<bool>,
+    pub sync_period: Option<Duration>,
+    pub min_sync_period: Option<Duration>,
+    pub config_sync_period: Option<Duration>,
+}
+
+impl Settings {
+    /// Field by field: ours where set, else `lower`'s.
+    pub fn over(&self, lower: &Settings) -> Settings {
+        Settings {
+            mode: self.mode.clone().or_else(|| lower.mode.clone()),
+            scheduler: self.scheduler.clone().or_else(|| lower.scheduler.clone()),
+            nodeport_addresses: self
+                .nodeport_addresses
+                .clone()
+                .or_else(|| lower.nodeport_addresses.clone()),
+            cluster_cidrs: self
+                .cluster_cidrs
+                .clone()
+                .or_else(|| lower.cluster_cidrs.clone()),
+            masquerade_all: self.masquerade_all.or(lower.masquerade_all),
+            sync_period: self.sync_period.or(lower.sync_period),
+            min_sync_period: self.min_sync_period.or(lower.min_sync_period),
+            config_sync_period: self.config_sync_period.or(lower.config_sync_period),
+        }
+    }
+
+    /// Human-readable names of the fields set in both, with different values (flag overrides).
+    pub fn conflicts(&self, lower: &Settings) -> Vec<String> {
+        let mut out = Vec::new();
+        macro_rules! check {
+            ($f:ident, $name:literal) => {
+                if let (Some(a), Some(b)) = (&self.$f, &lower.$f) {
+                    if a != b {
+                        out.push(format!("{} (flag {:?}, ConfigMap {:?})", $name, a, b));
+                    }
+                }
+            };
+        }
+        check!(mode, "mode");
+        check!(scheduler, "scheduler");
+        check!(nodeport_addresses, "nodePortAddresses");
+        check!(cluster_cidrs, "clusterCIDR");
+        check!(masquerade_all, "masqueradeAll");
+        check!(sync_period, "syncPeriod");
+        check!(min_sync_period, "minSyncPeriod");
+        check!(config_sync_period, "configSyncPeriod");
+        out
+    }
+}
+
+/// What the proxy runs with, after merging and validating.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Effective {
+    /// The mode as asked for; the data plane is always [`DATA_PLANE`].
+    pub requested_mode: String,
+    pub scheduler: String,
+    /// Empty: the node's addresses.
+    pub nodeport_addresses: Vec<IpNet>,
+    pub cluster_cidrs: Vec<IpNet>,
+    pub masquerade_all: bool,
+    pub sync_period: Duration,
+    pub min_sync_period: Duration,
+    pub config_sync_period: Duration,
+}
+
+/// Resolves merged settings into what the proxy runs with. `Ok` carries notes worth a log
+/// line (a mode served by nftables); `Err` says why the settings cannot be run.
+pub fn resolve(s: &Settings) -> Result<(Effective, Vec<String>), String> {
+    let mut notes = Vec::new();
+    let mode = s.mode.clone().unwrap_or_default();
+    let scheduler = match (mode.as_str(), s.scheduler.as_deref()) {
+        ("" | "nftables" | "iptables" | "ipvs", Some(sched)) if !sched.is_empty() => {
+            sched.to_string()
+        }
+        // IPVS's own default is round robin; users who switch the mode to ipvs expect it.
+        ("ipvs", _) => "rr".to_string(),
+        _ => "random".to_string(),
+    };
+    match mode.as_str() {
+        "" | "nftables" => {}
+        "iptables" | "ipvs" => notes.push(format!(
+            "mode {mode:?} is served by the nftables data plane (same Service semantics; \
+             IPVS schedulers rr, sh and mh are provided by nftables, /proxyMode answers \"nftables\")"
+        )),
+        other => {
+            return Err(format!(
+                "mode {other:?} is not supported: this agent programs nftables (modes \"\", nftables, iptables and ipvs are served by it)"
+            ))
+        }
+    }
+    check_scheduler(&scheduler)?;
+    let min_sync_period = s.min_sync_period.unwrap_or(DEFAULT_MIN_SYNC_PERIOD);
+    let sync_period = s.sync_period.unwrap_or(DEFAULT_SYNC_PERIOD);
+    if sync_period.is_zero() {
+        return Err("syncPeriod must be greater than 0".into());
+    }
+    let config_sync_period = s.config_sync_period.unwrap_or(DEFAULT_CONFIG_SYNC_PERIOD);
+    if config_sync_period.is_zero() {
+        return Err("configSyncPeriod must be greater than 0".into());
+    }
+    Ok((
+        Effective {
+            requested_mode: mode,
+            scheduler,
+            nodeport_addresses: s.nodeport_addresses.clone().unwrap_or_default(),
+            cluster_cidrs: s
+                .cluster_cidrs
+                .clone()
+                .unwrap_or_else(|| vec![DEFAULT_CLUSTER_CIDR.parse().expect("valid CIDR")]),
+            masquerade_all: s.masquerade_all.unwrap_or(false),
+            sync_period,
+            min_sync_period,
+            config_sync_period,
+        },
+        notes,
+    ))
+}
+
+/// Whether the nftables data plane provides a scheduler, and if not, why.
+pub fn check_scheduler(name: &str) -> Result<(), String> {
+    if NFTABLES_SCHEDULERS.contains(&name) {
+        Ok(())
+    } else if name == "lc" {
+        Err(LC_REFUSED.to_string())
+    } else {
+        Err(format!(
+            "unknown scheduler {name:?}: the nftables data plane provides random, rr, sh and mh (lc would need the userspace data plane, not built yet)"
+        ))
+    }
+}
+
+/// Reads `data["config.conf"]` into settings. Every problem is reported, not just the first.
+pub fn parse_config_conf(yaml: &str) -> Result<Settings, Vec<String>> {
+    let c: KubeProxyConfiguration = serde_saphyr::from_str(yaml)
+        .map_err(|e| vec![format!("config.conf is not a KubeProxyConfiguration: {e}")])?;
+    let mut errors = Vec::new();
+    if let Some(kind) = c.kind.as_deref() {
+        if kind != "KubeProxyConfiguration" {
+            errors.push(format!("kind is {kind:?}, expected KubeProxyConfiguration"));
+        }
+    }
+    if let Some(av) = c.api_version.as_deref() {
+        if !av.starts_with("kubeproxy.config.k8s.io/") {
+            errors.push(format!("apiVersion {av:?} is not kubeproxy.config.k8s.io"));
+        }
+    }
+    let mode = c.mode.clone().filter(|m| !m.is_empty());
+    // The section kube-proxy reads for this mode: "" means iptables on Linux.
+    let section: Option<&ModeSection> = match mode.as_deref() {
+        Some("nftables") => c.nftables.as_ref(),
+        Some("ipvs") => None,
+        _ => c.iptables.as_ref(),
+    };
+    let (sec_sync, sec_min) = match mode.as_deref() {
+        Some("ipvs") => c
+            .ipvs
+            .as_ref()
+            .map(|s| (s.sync_period.clone(), s.min_sync_period.clone()))
+            .unwrap_or_default(),
+        _ => section
+            .map(|s| (s.sync_period.clone(), s.min_sync_period.clone()))
+            .unwrap_or_default(),
+    };
+    let mut duration = |field: &str, v: Option<String>| -> Option<Duration> {
+        let v = v?;
+        match parse_go_duration(&v) {
+            // 0s is how kubeadm writes "unset": kube-proxy's defaulting fills it in.
+            Ok(d) if d.is_zero() => None,
+            Ok(d) => Some(d),
+            Err(e) => {
+                errors.push(format!("{field}: {e}"));
+                None
+            }
+        }
+    };
+    let sync_period =
+        duration("syncPeriod", c.sync_period.clone()).or_else(|| duration("syncPeriod", sec_sync));
+    let min_sync_period = duration("minSyncPeriod", c.min_sync_period.clone())
+        .or_else(|| duration("minSyncPeriod", sec_min));
+    let config_sync_period = duration("configSyncPeriod", c.config_sync_period.clone());
+    // In ipvs mode kube-proxy reads iptables.masqueradeAll.
+    let masquerade_all = c
+        .linux
+        .as_ref()
+        .and_then(|l| l.masquerade_all)
+        .or_else(|| match mode.as_deref() {
+            Some("nftables") => c.nftables.as_ref().and_then(|s| s.masquerade_all),
+            _ => c.iptables.as_ref().and_then(|s| s.masquerade_all),
+        })
+        // `false` is what kubeadm writes for "not set"; only `true` is a choice.
+        .filter(|m| *m);
+    let scheduler = c
+        .ipvs
+        .as_ref()
+        .and_then(|i| i.scheduler.clone())
+        .filter(|s| !s.is_empty());
+    let cidr_strings: Option<Vec<String>> = c
+        .detect_local
+        .as_ref()
+        .and_then(|d| d.cluster_cidrs.clone())
+        .filter(|v| !v.is_empty())
+        .or_else(|| {
+            c.cluster_cidr
+                .as_deref()
+                .filter(|s| !s.trim().is_empty())
+                .map(|s| s.split(',').map(|p| p.trim().to_string()).collect())
+        });
+    let cluster_cidrs = match cidr_strings {
+        None => None,
+        Some(list) => match parse_cidrs(&list) {
+            Ok(v) => Some(v),
+            Err(e) => {
+                errors.push(format!("clusterCIDR: {e}"));
+                None
+            }
+        },
+    };
+    let nodeport_addresses = match c.node_port_addresses.as_deref() {
+        None | Some([]) => None,
+        Some(list) => match parse_nodeport_addresses(list) {
+            Ok(v) => Some(v),
+            Err(e) => {
+                errors.push(format!("nodePortAddresses: {e}"));
+                None
+            }
+        },
+    };
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    Ok(Settings {
+        mode,
+        scheduler,
+        nodeport_addresses,
+        cluster_cidrs,
+        masquerade_all,
+        sync_period,
+        min_sync_period,
+        config_sync_period,
+    })
+}
+
+/// CIDRs as kube-proxy takes them; a bare address is not a CIDR.
+pub fn parse_cidrs(list: &[String]) -> Result<Vec<IpNet>, String> {
+    list.iter()
+        .filter(|s| !s.trim().is_empty())
+        .map(|s| {
+            s.trim()
+                .parse::<IpNet>()
+                .map(|n| n.trunc())
+                .map_err(|_| format!("{s:?} is not a valid CIDR"))
+        })
+        .collect()
+}
+
+/// `nodePortAddresses`: CIDRs, or `primary` alone (the node's primary addresses, the default;
+/// returned as an empty list).
+pub fn parse_nodeport_addresses(list: &[String]) -> Result<Vec<IpNet>, String> {
+    if list.iter().any(|s| s.trim() == "primary") {
+        if list.len() > 1 {
+            return Err("\"primary\" cannot be combined with CIDRs".into());
+        }
+        return Ok(Vec::new());
+    }
+    parse_cidrs(list)
+}
+
+/// Go's `time.ParseDuration`: `300ms`, `1.5h`, `2h45m`, `15m0s`, `0`.
+pub fn parse_go_duration(s: &str) -> Result<Duration, String> {
+    let orig = s;
+    let bad = || format!("invalid duration {orig:?}");
+    let s = s.trim();
+    let s = s.strip_prefix('+').unwrap_or(s);
+    if s.starts_with('-') {
+        return Err(format!("negative duration {orig:?}"));
+    }
+    if s == "0" {
+        return Ok(Duration::ZERO);
+    }
+    if s.is_empty() {
+        return Err(bad());
+    }
+    let mut total = 0f64;
+    let mut rest = s;
+    while !rest.is_empty() {
+        let num_len = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .ok_or_else(bad)?;
+        if num_len == 0 {
+            return Err(bad());
+        }
+        let value: f64 = rest[..num_len].parse().map_err(|_| bad())?;
+        rest = &rest[num_len..];
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
+        let nanos_per = match &rest[..unit_len] {
+            "ns" => 1.0,
+            "us" | "µs" | "μs" => 1e3,
+            "ms" => 1e6,
+            "s" => 1e9,
+            "m" => 60e9,
+            "h" => 3600e9,
+            _ => return Err(bad()),
+        };
+        total += value * nanos_per;
+        rest = &rest[unit_len..];
+    }
+    Ok(Duration::from_nanos(total.round() as u64))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What `kubeadm init` writes (1.3x), trimmed of sections the agent ignores.
+    const KUBEADM_DEFAULT: &str = r#"
+apiVersion: kubeproxy.config.k8s.io/v1alpha1
+bindAddress: 0.0.0.0
+bindAddressHardFail: false
+clientConnection:
+  acceptContentTypes: ""
+  burst: 0
+  contentType: ""
+  kubeconfig: /var/lib/kube-proxy/kubeconfig.conf
+  qps: 0
+clusterCIDR: 10.244.0.0/16
+configSyncPeriod: 0s
+conntrack:
+  maxPerCore: null
+  min: null
+  tcpCloseWaitTimeout: null
+  tcpEstablishedTimeout: null
+detectLocalMode: ""
+enableProfiling: false
+healthzBindAddress: ""
+hostnameOverride: ""
+iptables:
+  localhostNodePorts: null
+  masqueradeAll: false
+  masqueradeBit: null
+  minSyncPeriod: 0s
+  syncPeriod: 0s
+ipvs:
+  excludeCIDRs: null
+  minSyncPeriod: 0s
+  scheduler: ""
+  strictARP: false
+  syncPeriod: 0s
+  tcpFinTimeout: 0s
+  tcpTimeout: 0s
+  udpTimeout: 0s
+kind: KubeProxyConfiguration
+metricsBindAddress: ""
+mode: ""
+nftables:
+  masqueradeAll: false
+  masqueradeBit: null
+  minSyncPeriod: 0s
+  syncPeriod: 0s
+nodePortAddresses: null
+oomScoreAdj: null
+portRange: ""
+showHiddenMetricsForVersion: ""
+winkernel:
+  enableDSR: false
+  networkName: ""
+"#;
+
+    #[test]
+    fn kubeadm_default_sets_only_the_cluster_cidr() {
+        let s = parse_config_conf(KUBEADM_DEFAULT).unwrap();
+        assert_eq!(
+            s,
+            Settings {
+                cluster_cidrs: Some(vec!["10.244.0.0/16".parse().unwrap()]),
+                ..Settings::default()
+            }
+        );
+        let (e, notes) = resolve(&s).unwrap();
+        assert_eq!(e.scheduler, "random");
+        assert_eq!(e.sync_period, DEFAULT_SYNC_PERIOD);
+        assert_eq!(e.min_sync_period, DEFAULT_MIN_SYNC_PERIOD);
+        assert!(notes.is_empty());
+    }
+
+    #[test]
+    fn seed_edit_scheduler_sh_in_ipvs_mode() {
+        // Seed 001: `kubectl edit cm kube-proxy -n kube-system`, mode "" -> "ipvs", scheduler "" -> "sh".
+        let edited = KUBEADM_DEFAULT
+            .replace("mode: \"\"", "mode: \"ipvs\"")
+            .replace("scheduler: \"\"", "scheduler: \"sh\"");
+        let s = parse_config_conf(&edited).unwrap();
+        assert_eq!(s.mode.as_deref(), Some("ipvs"));
+        assert_eq!(s.scheduler.as_deref(), Some("sh"));
+        let (e, notes) = resolve(&s).unwrap();
+        assert_eq!(e.scheduler, "sh");
+        assert_eq!(
+            notes.len(),
+            1,
+            "ipvs served by nftables is said once: {notes:?}"
+        );
+    }
+
+    #[test]
+    fn ipvs_mode_without_scheduler_is_round_robin_as_ipvs_defaults() {
+        let edited = KUBEADM_DEFAULT.replace("mode: \"\"", "mode: ipvs");
+        let (e, _) = resolve(&parse_config_conf(&edited).unwrap()).unwrap();
+        assert_eq!(e.scheduler, "rr");
+    }
+
+    #[test]
+    fn scheduler_without_ipvs_mode_still_applies() {
+        // The acceptance edit: only ipvs.scheduler from random to rr.
+        let edited = KUBEADM_DEFAULT.replace("scheduler: \"\"", "scheduler: rr");
+        let (e, _) = resolve(&parse_config_conf(&edited).unwrap()).unwrap();
+        assert_eq!(e.scheduler, "rr");
+        assert_eq!(e.requested_mode, "");
+    }
+
+    #[test]
+    fn lc_is_refused_naming_the_userspace_data_plane() {
+        let edited = KUBEADM_DEFAULT.replace("scheduler: \"\"", "scheduler: lc");
+        let err = resolve(&parse_config_conf(&edited).unwrap()).unwrap_err();
+        assert!(err.contains("userspace data plane"), "{err}");
+        assert!(resolve(&Settings {
+            scheduler: Some("wlc".into()),
+            ..Default::default()
+        })
+        .is_err());
+    }
+
+    #[test]
+    fn unsupported_mode_is_refused() {
+        let err = resolve(&Settings {
+            mode: Some("kernelspace".into()),
+            ..Default::default()
+        })
+        .unwrap_err();
+        assert!(err.contains("kernelspace"), "{err}");
+    }
+
+    #[test]
+    fn nftables_section_and_masquerade_all() {
+        let yaml = "kind: KubeProxyConfiguration\napiVersion: kubeproxy.config.k8s.io/v1alpha1\nmode: nftables\n\
+                    nftables:\n  masqueradeAll: true\n  syncPeriod: 1m30s\n  minSyncPeriod: 250ms\n\
+                    iptables:\n  syncPeriod: 5s\n\
+                    nodePortAddresses: [192.168.1.0/24, \"fd00::/64\"]\nclusterCIDR: 10.42.0.0/16,fd42::/48\n";
+        let s = parse_config_conf(yaml).unwrap();
+        assert_eq!(s.masquerade_all, Some(true));
+        assert_eq!(s.sync_period, Some(Duration::from_secs(90)));
+        assert_eq!(s.min_sync_period, Some(Duration::from_millis(250)));
+        assert_eq!(
+            s.nodeport_addresses,
+            Some(vec![
+                "192.168.1.0/24".parse().unwrap(),
+                "fd00::/64".parse().unwrap()
+            ])
+        );
+        assert_eq!(s.cluster_cidrs.as_ref().map(|v| v.len()), Some(2));
+    }
+
+    #[test]
+    fn v1alpha2_top_level_fields_win_over_sections() {
+        let yaml = "apiVersion: kubeproxy.config.k8s.io/v1alpha2\nkind: KubeProxyConfiguration\n\
+                    syncPeriod: 10s\nminSyncPeriod: 100ms\nlinux:\n  masqueradeAll: true\n\
+                    iptables:\n  syncPeriod: 5s\ndetectLocal:\n  clusterCIDRs: [10.1.0.0/16]\n";
+        let s = parse_config_conf(yaml).unwrap();
+        assert_eq!(s.sync_period, Some(Duration::from_secs(10)));
+        assert_eq!(s.min_sync_period, Some(Duration::from_millis(100)));
+        assert_eq!(s.masquerade_all, Some(true));
+        assert_eq!(s.cluster_cidrs, Some(vec!["10.1.0.0/16".parse().unwrap()]));
+    }
+
+    #[test]
+    fn primary_node_port_addresses_mean_the_node_addresses() {
+        let s = parse_config_conf("nodePortAddresses: [primary]\n").unwrap();
+        assert_eq!(s.nodeport_addresses, Some(vec![]));
+        assert!(parse_config_conf("nodePortAddresses: [primary, 10.0.0.0/8]\n").is_err());
+    }
+
+    #[test]
+    fn every_error_is_reported_at_once() {
+        let yaml =
+            "clusterCIDR: 10.0.0.300/8\nnodePortAddresses: [nope]\nconfigSyncPeriod: 5 minutes\n";
+        let errs = parse_config_conf(yaml).unwrap_err();
+        assert_eq!(errs.len(), 3, "{errs:?}");
+        assert!(parse_config_conf("kind: [").is_err());
+        assert!(parse_config_conf("kind: KubeletConfiguration\n").is_err());
+    }
+
+    #[test]
+    fn flags_win_and_conflicts_are_named() {
+        let flags = Settings {
+            scheduler: Some("sh".into()),
+            ..Default::default()
+        };
+        let cm = Settings {
+            scheduler: Some("rr".into()),
+            masquerade_all: Some(true),
+            ..Default::default()
+        };
+        let merged = flags.over(&cm);
+        assert_eq!(merged.scheduler.as_deref(), Some("sh"));
+        assert_eq!(merged.masquerade_all, Some(true));
+        assert_eq!(flags.conflicts(&cm).len(), 1);
+    }
+
+    #[test]
+    fn go_durations() {
+        let ms = |v| Duration::from_millis(v);
+        for (s, d) in [
+            ("0", ms(0)),
+            ("0s", ms(0)),
+            ("1s", ms(1000)),
+            ("15m0s", ms(900_000)),
+            ("1h2m3.5s", ms(3_723_500)),
+            ("300ms", ms(300)),
+            ("1.5h", ms(5_400_000)),
+            ("100us", Duration::from_micros(100)),
+        ] {
+            assert_eq!(parse_go_duration(s), Ok(d), "{s}");
+        }
+        for s in ["", "5", "1x", "s", "-1s", "1.2.3s"] {
+            assert!(parse_go_duration(s).is_err(), "{s}");
+        }
+    }
+}

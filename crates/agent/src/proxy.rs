@@ -1,0 +1,508 @@
+//! The sync loop: kube-proxy's `syncProxyRules` driven by a [`Runner`]. Each sync reads the
+//! reflector stores, folds them into a `proxy_core::Snapshot` and hands it to the data plane
+//! (`proxy_nft::NftProxier`), which applies only the difference. Around it: the kube-proxy
+//! ConfigMap and the Node are re-read when they change, and the metrics, health and
+//! health-check node port servers are updated from what the sync did.
+
+use crate::config::{self, Effective, Settings};
+use crate::health::{node_eligible, ProxyHealth};
+use crate::http::{ServiceHealth, ServiceHealthServers};
+use crate::metrics::{ProxyMetrics, TrafficPolicyLabels};
+use crate::node;
+use crate::runner::{Next, Reason, Runner};
+use crate::watch::{Caches, Changes};
+use chrono::{DateTime, Utc};
+use ipnet::IpNet;
+use proxy_core::{categorize, IpFamily, ProxyConfig, SliceName, Snapshot};
+use proxy_nft::{Conntrack, Nft, NftProxier, SyncReport};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+/// kube-proxy's label for an IP family.
+pub fn family_label(f: IpFamily) -> &'static str {
+    match f {
+        IpFamily::V4 => "IPv4",
+        IpFamily::V6 => "IPv6",
+    }
+}
+
+/// The families the nftables data plane programs (a table each, always both).
+pub const FAMILIES: [&str; 2] = ["IPv4", "IPv6"];
+
+/// kube-proxy's burst of syncs allowed before `minSyncPeriod` applies.
+const BURST_SYNCS: u32 = 2;
+
+/// The data plane as the loop drives it: the nftables proxier, or its in-memory fake in tests.
+pub trait DataPlane: Send {
+    fn set_config(&mut self, cfg: ProxyConfig);
+    /// Blocking.
+    fn sync(&mut self, snap: &Snapshot) -> anyhow::Result<SyncReport>;
+}
+
+impl<N: Nft, C: Conntrack> DataPlane for NftProxier<N, C> {
+    fn set_config(&mut self, cfg: ProxyConfig) {
+        if *self.config() != cfg {
+            NftProxier::set_config(self, cfg);
+        }
+    }
+
+    fn sync(&mut self, snap: &Snapshot) -> anyhow::Result<SyncReport> {
+        Ok(NftProxier::sync(self, snap)?)
+    }
+}
+
+/// Makes the data plane (blocking: the nftables proxier reads the existing table). Called again
+/// after a failure, e.g. when `nft` is missing or the agent lacks CAP_NET_ADMIN.
+pub type DataPlaneFactory =
+    Arc<dyn Fn(ProxyConfig) -> anyhow::Result<Box<dyn DataPlane>> + Send + Sync>;
+
+/// The real one: `nft` and `conntrack` of this network namespace.
+pub fn nftables_factory() -> DataPlaneFactory {
+    Arc::new(|cfg| Ok(Box::new(NftProxier::new(cfg)?) as Box<dyn DataPlane>))
+}
+
+/// Everything the loop needs; built by `Agent::run`.
+pub struct ProxyLoop {
+    pub caches: Caches,
+    pub changes: Arc<Changes>,
+    pub metrics: ProxyMetrics,
+    pub health: Arc<ProxyHealth>,
+    pub health_checks: ServiceHealthServers,
+    pub flags: Settings,
+    pub effective: Effective,
+    pub node_name: String,
+    pub service_cidrs: Vec<IpNet>,
+    pub factory: DataPlaneFactory,
+    /// The watchers' re-list period (configSyncPeriod), updated on a ConfigMap edit.
+    pub config_sync_period: watch::Sender<Duration>,
+    /// `namespace/name` of the kube-proxy ConfigMap, for log lines.
+    pub config_map_name: String,
+    pub started: DateTime<Utc>,
+}
+
+struct State {
+    dataplane: Option<Box<dyn DataPlane>>,
+    runner: Runner,
+    /// Trigger times as of the last successful sync.
+    trigger_times: BTreeMap<SliceName, DateTime<Utc>>,
+    started: DateTime<Utc>,
+    /// resourceVersion of the ConfigMap last looked at (`Some("")` for "absent").
+    config_map_version: Option<String>,
+    logged_skips: HashSet<String>,
+    failures: u32,
+    synced_once: bool,
+}
+
+impl ProxyLoop {
+    /// Runs until `shutdown`. Nothing is programmed before every store has its first list.
+    pub async fn run(mut self, shutdown: CancellationToken) {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            ready = self.caches.wait_until_ready() => if !ready {
+                tracing::error!("a watcher stopped before its first list; not programming anything");
+                return;
+            },
+        }
+        tracing::info!("initial lists complete; programming the data plane");
+        let now = Instant::now();
+        let mut st = State {
+            dataplane: None,
+            runner: Runner::new(
+                self.effective.min_sync_period,
+                self.effective.sync_period,
+                BURST_SYNCS,
+                now,
+            ),
+            trigger_times: BTreeMap::new(),
+            // Trigger times from before the agent started are not ours to report (kube-proxy
+            // ignores those older than its change tracker too).
+            started: self.started,
+            config_map_version: None,
+            logged_skips: HashSet::new(),
+            failures: 0,
+            synced_once: false,
+        };
+        st.runner.request();
+        loop {
+            if shutdown.is_cancelled() {
+                break;
+            }
+            match st.runner.next(Instant::now()) {
+                Next::Run(reason) => self.sync(&mut st, reason).await,
+                Next::At(t) => {
+                    tokio::select! {
+                        _ = shutdown.cancelled() => break,
+                        _ = tokio::time::sleep_until(t.into()) => {}
+                        _ = self.changes.notify.notified() => {
+                            if self.changes.has_pending() {
+                                st.runner.request();
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Re-reads the ConfigMap when it changed; returns whether the effective config changed.
+    fn reconfigure(&mut self, st: &mut State) -> bool {
+        self.health
+            .set_node_eligible(node_eligible(self.caches.node().as_deref()));
+        let cm = self.caches.config_map();
+        let version = cm
+            .as_ref()
+            .map(|c| c.metadata.resource_version.clone().unwrap_or_default());
+        let version_key = Some(version.clone().unwrap_or_default());
+        if st.config_map_version == version_key {
+            return false;
+        }
+        st.config_map_version = version_key;
+        let from_cm = match &cm {
+            None => {
+                if self.caches.config_map.is_some() {
+                    tracing::info!(configmap = %self.config_map_name, "no kube-proxy ConfigMap; using flags and defaults");
+                }
+                Settings::default()
+            }
+            Some(cm) => match cm.data.as_ref().and_then(|d| d.get("config.conf")) {
+                None => {
+                    tracing::error!(configmap = %self.config_map_name, "ConfigMap has no data[\"config.conf\"]; keeping the current configuration");
+                    return false;
+                }
+                Some(yaml) => match config::parse_config_conf(yaml) {
+                    Ok(s) => s,
+                    Err(errors) => {
+                        tracing::error!(configmap = %self.config_map_name, errors = ?errors, "KubeProxyConfiguration rejected; keeping the current configuration");
+                        return false;
+                    }
+                },
+            },
+        };
+        let overridden = self.flags.conflicts(&from_cm);
+        if !overridden.is_empty() {
+            tracing::warn!(configmap = %self.config_map_name, overridden = ?overridden, "command-line flags override the ConfigMap");
+        }
+        let merged = self.flags.over(&from_cm);
+        match config::resolve(&merged) {
+            Err(e) => {
+                tracing::error!(configmap = %self.config_map_name, error = %e, scheduler = %self.effective.scheduler, "KubeProxyConfiguration rejected; keeping the current configuration");
+                false
+            }
+            Ok((eff, notes)) => {
+                for n in notes {
+                    tracing::warn!(configmap = %self.config_map_name, "{n}");
+                }
+                if eff == self.effective {
+                    return false;
+                }
+                tracing::info!(
+                    configmap = %self.config_map_name,
+                    mode = %eff.requested_mode,
+                    scheduler = %eff.scheduler,
+                    nodeport_addresses = ?eff.nodeport_addresses,
+                    cluster_cidrs = ?eff.cluster_cidrs,
+                    masquerade_all = eff.masquerade_all,
+                    sync_period = ?eff.sync_period,
+                    min_sync_period = ?eff.min_sync_period,
+                    "proxy configuration changed"
+                );
+                st.runner
+                    .set_intervals(eff.min_sync_period, eff.sync_period, Instant::now());
+                self.health.set_timeout(2 * eff.sync_period);
+                let _ = self.config_sync_period.send(eff.config_sync_period);
+                self.effective = eff;
+                true
+            }
+        }
+    }
+
+    fn proxy_config(&self) -> ProxyConfig {
+        ProxyConfig {
+            node_name: self.node_name.clone(),
+            node_ips: node::node_ips(self.caches.node().as_deref(), &node::interface_addresses()),
+            nodeport_addresses: self.effective.nodeport_addresses.clone(),
+            cluster_cidrs: self.effective.cluster_cidrs.clone(),
+            service_cidrs: self.service_cidrs.clone(),
+            masquerade_all: self.effective.masquerade_all,
+            // `resolve` admitted only the schedulers nftables provides.
+            scheduler: self.effective.scheduler.parse().unwrap_or_default(),
+        }
+    }
+
+    async fn sync(&mut self, st: &mut State, reason: Reason) {
+        let pending = self.changes.take();
+        if pending.config || st.config_map_version.is_none() {
+            self.reconfigure(st);
+        }
+        let cfg = self.proxy_config();
+        let services = self.caches.services.state();
+        let slices = self.caches.slices.state();
+        let factory = self.factory.clone();
+        let dataplane = st.dataplane.take();
+        let start = Instant::now();
+        let task = tokio::task::spawn_blocking(move || {
+            let snap = Snapshot::build(
+                services.iter().map(|s| s.as_ref()),
+                slices.iter().map(|s| s.as_ref()),
+                &cfg,
+            );
+            let mut dp = match dataplane {
+                Some(mut dp) => {
+                    dp.set_config(cfg.clone());
+                    dp
+                }
+                None => match factory(cfg.clone()) {
+                    Ok(dp) => dp,
+                    Err(e) => {
+                        return (
+                            None,
+                            snap,
+                            slices,
+                            cfg,
+                            Err(e.context("starting the nftables data plane")),
+                        )
+                    }
+                },
+            };
+            let report = dp.sync(&snap);
+            (Some(dp), snap, slices, cfg, report)
+        });
+        let (dataplane, snap, slices, cfg, report) = match task.await {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::error!(error = %e, "the sync task failed");
+                self.changes.give_back(pending);
+                st.runner.done(Instant::now(), Some(self.retry_delay(st)));
+                return;
+            }
+        };
+        st.dataplane = dataplane;
+        let elapsed = start.elapsed();
+        let now = Utc::now();
+        self.log_skipped(st, &snap);
+        let report = match report {
+            Ok(r) => r,
+            Err(e) => {
+                st.failures += 1;
+                let retry = self.retry_delay(st);
+                tracing::error!(error = format!("{e:#}"), retry_in = ?retry, "sync failed");
+                for f in FAMILIES {
+                    self.metrics
+                        .nftables_sync_failures
+                        .get_or_create(&ProxyMetrics::family(f))
+                        .inc();
+                }
+                self.changes.give_back(pending);
+                st.runner.done(Instant::now(), Some(retry));
+                return;
+            }
+        };
+        st.failures = 0;
+        st.runner.done(Instant::now(), None);
+        let secs = elapsed.as_secs_f64();
+        for f in FAMILIES {
+            let l = ProxyMetrics::family(f);
+            self.metrics
+                .sync_proxy_rules_duration
+                .get_or_create(&l)
+                .observe(secs);
+            if report.full {
+                self.metrics
+                    .sync_full_proxy_rules_duration
+                    .get_or_create(&l)
+                    .observe(secs);
+            } else {
+                self.metrics
+                    .sync_partial_proxy_rules_duration
+                    .get_or_create(&l)
+                    .observe(secs);
+            }
+            self.metrics
+                .last_timestamp
+                .get_or_create(&l)
+                .set(now.timestamp_micros() as f64 / 1e6);
+            self.health.updated(f, now);
+        }
+        self.observe_no_local_endpoints(&snap);
+        self.observe_programming_latency(st, &snap, &slices, now);
+        self.health_checks
+            .sync(&health_check_ports(&snap), &health_check_addresses(&cfg));
+        self.changes.publish_pending();
+        let fields = (
+            report.full,
+            report.unchanged,
+            snap.service_ports.len(),
+            report.endpoints,
+        );
+        if !st.synced_once || report.full {
+            tracing::info!(full = fields.0, service_ports = fields.2, endpoints = fields.3, elapsed = ?elapsed, reason = ?reason, "SyncProxyRules complete");
+        } else {
+            tracing::debug!(full = fields.0, unchanged = fields.1, service_ports = fields.2, endpoints = fields.3, elapsed = ?elapsed, reason = ?reason, "SyncProxyRules complete");
+        }
+        st.synced_once = true;
+    }
+
+    /// 1 s, doubling per consecutive failure, at most the sync period.
+    fn retry_delay(&self, st: &State) -> Duration {
+        let exp = st.failures.saturating_sub(1).min(16);
+        Duration::from_secs(1 << exp).min(self.effective.sync_period)
+    }
+
+    fn log_skipped(&self, st: &mut State, snap: &Snapshot) {
+        // Each reason once while it lasts, not at every periodic resync.
+        let now: HashSet<String> = snap.skipped.iter().map(|s| s.to_string()).collect();
+        for s in now.difference(&st.logged_skips) {
+            tracing::warn!("not programmed: {s}");
+        }
+        st.logged_skips = now;
+    }
+
+    fn observe_no_local_endpoints(&self, snap: &Snapshot) {
+        for f in IpFamily::ALL {
+            let (internal, external) = no_local_endpoints(snap, f);
+            for (policy, n) in [("internal", internal), ("external", external)] {
+                self.metrics
+                    .no_local_endpoints
+                    .get_or_create(&TrafficPolicyLabels {
+                        ip_family: family_label(f).into(),
+                        traffic_policy: policy.into(),
+                    })
+                    .set(n as i64);
+            }
+        }
+    }
+
+    /// kubeproxy_network_programming_duration_seconds: for every slice whose
+    /// `last-change-trigger-time` is new since the last sync (and after the agent started),
+    /// the time from that trigger to now, when its change is in the kernel.
+    fn observe_programming_latency(
+        &self,
+        st: &mut State,
+        snap: &Snapshot,
+        slices: &[Arc<k8s_openapi::api::discovery::v1::EndpointSlice>],
+        now: DateTime<Utc>,
+    ) {
+        let changed: Vec<(&SliceName, &DateTime<Utc>)> = snap
+            .slice_trigger_times
+            .iter()
+            .filter(|(name, t)| **t > st.started && st.trigger_times.get(*name) != Some(*t))
+            .collect();
+        if !changed.is_empty() {
+            let families: HashMap<(&str, &str), &str> = slices
+                .iter()
+                .map(|s| {
+                    let m = &s.metadata;
+                    (
+                        (
+                            m.namespace.as_deref().unwrap_or(""),
+                            m.name.as_deref().unwrap_or(""),
+                        ),
+                        s.address_type.as_str(),
+                    )
+                })
+                .collect();
+            for (name, t) in changed {
+                let family = families
+                    .get(&(name.namespace.as_str(), name.name.as_str()))
+                    .copied()
+                    .unwrap_or("IPv4");
+                let secs = (now - *t).to_std().unwrap_or_default().as_secs_f64();
+                self.metrics
+                    .network_programming_duration
+                    .get_or_create(&ProxyMetrics::family(family))
+                    .observe(secs);
+            }
+        }
+        st.trigger_times = snap.slice_trigger_times.clone();
+    }
+}
+
+/// Per family: service ports with internalTrafficPolicy / externalTrafficPolicy Local that have
+/// endpoints, but none on this node (their traffic is dropped here), as the renderer counts.
+pub fn no_local_endpoints(snap: &Snapshot, f: IpFamily) -> (usize, usize) {
+    let (mut internal, mut external) = (0, 0);
+    for sp in snap.service_ports.values().filter(|sp| sp.in_family(f)) {
+        let c = categorize(sp, f);
+        if !c.has_any || !c.local.is_empty() {
+            continue;
+        }
+        if sp.internal_policy_local {
+            internal += 1;
+        }
+        if sp.external_policy_local && sp.externally_accessible() {
+            external += 1;
+        }
+    }
+    (internal, external)
+}
+
+/// The health-check node ports the snapshot asks for.
+pub fn health_check_ports(snap: &Snapshot) -> BTreeMap<u16, ServiceHealth> {
+    snap.health_checks
+        .iter()
+        .map(|(svc, hc)| {
+            (
+                hc.node_port,
+                ServiceHealth {
+                    namespace: svc.namespace.clone(),
+                    name: svc.name.clone(),
+                    local_endpoints: hc.local_endpoints,
+                },
+            )
+        })
+        .collect()
+}
+
+/// Where health-check node ports listen: the NodePort addresses of each family, or every
+/// address (`0.0.0.0`, `::`) where `nodePortAddresses` has a `/0`. With both `/0`s the IPv6
+/// wildcard alone covers both families (a dual-stack socket), as two wildcards would collide.
+pub fn health_check_addresses(cfg: &ProxyConfig) -> Vec<IpAddr> {
+    let v4 = cfg.nodeport_ips(IpFamily::V4);
+    let v6 = cfg.nodeport_ips(IpFamily::V6);
+    match (v4, v6) {
+        (None, None) => vec![IpAddr::V6(Ipv6Addr::UNSPECIFIED)],
+        (v4, v6) => {
+            let mut out = v4.unwrap_or_else(|| vec![IpAddr::V4(Ipv4Addr::UNSPECIFIED)]);
+            out.extend(v6.unwrap_or_else(|| vec![IpAddr::V6(Ipv6Addr::UNSPECIFIED)]));
+            out
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg(nodeport: &[&str]) -> ProxyConfig {
+        ProxyConfig {
+            node_ips: vec!["192.168.1.11".parse().unwrap(), "10.0.0.1".parse().unwrap()],
+            nodeport_addresses: nodeport.iter().map(|s| s.parse().unwrap()).collect(),
+            ..ProxyConfig::default()
+        }
+    }
+
+    #[test]
+    fn health_checks_listen_on_the_nodeport_addresses() {
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        assert_eq!(
+            health_check_addresses(&cfg(&[])),
+            vec![ip("10.0.0.1"), ip("192.168.1.11")]
+        );
+        assert_eq!(
+            health_check_addresses(&cfg(&["192.168.1.0/24"])),
+            vec![ip("192.168.1.11")]
+        );
+        assert_eq!(
+            health_check_addresses(&cfg(&["0.0.0.0/0"])),
+            vec![ip("0.0.0.0")]
+        );
+        assert_eq!(
+            health_check_addresses(&cfg(&["0.0.0.0/0", "::/0"])),
+            vec![ip("::")]
+        );
+    }
+}
