@@ -154,7 +154,15 @@ impl ServiceAdmission {
         let mut svc = read(obj)?;
         set_defaults(&mut svc);
         normalize_cluster_ips(&mut svc.spec, None);
-        self.allocate_and_validate(req, &name, &owner, &annotations, &mut svc, None, meta_causes)?;
+        self.allocate_and_validate(
+            req,
+            &name,
+            &owner,
+            &annotations,
+            &mut svc,
+            None,
+            meta_causes,
+        )?;
         finish_object(&mut svc);
         svc.write_to(obj);
         Ok(service_warnings(&svc.spec, &annotations))

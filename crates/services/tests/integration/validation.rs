@@ -212,3 +212,26 @@ fn an_empty_name_fails_inside_ip_allocation() {
     );
     assert_eq!(c.adm.allocations().cluster_ips.len(), 1);
 }
+
+/// kube-apiserver allocates before it validates (`BeginCreate`), then validates metadata and
+/// spec together: a headless Service named "" (no ClusterIP to allocate) gets the metadata
+/// error, and a bad name is listed with the spec's errors, metadata first. Nothing stays
+/// reserved.
+#[test]
+fn name_errors_come_after_allocation_with_the_spec_errors() {
+    let mut c = Cluster::new();
+    assert_eq!(
+        create_err(&mut c, "", json!({"clusterIP": "None", "ports": [{"port": 80}]})),
+        "The Service \"\" is invalid: metadata.name: Required value: name or generateName is required"
+    );
+    assert_eq!(
+        create_err(&mut c, "nginx.dotted", json!({"selector": {"app": "nginx"}, "ports": [{"port": 0}]})),
+        "The Service \"nginx.dotted\" is invalid: \n* metadata.name: Invalid value: \"nginx.dotted\": must not contain dots\n* spec.ports[0].port: Invalid value: 0: must be between 1 and 65535, inclusive\n* spec.ports[0].targetPort: Invalid value: 0: must be between 1 and 65535, inclusive"
+    );
+    let a = c.adm.allocations();
+    assert_eq!(
+        (a.pending, a.cluster_ips.len(), a.node_ports.len()),
+        (0, 1, 0),
+        "{a:?}"
+    );
+}

@@ -27,6 +27,7 @@ mod reference_08_validation_errors;
 mod reference_09_namespaces;
 mod reference_10_patch_and_ssa;
 mod reference_11_watch_and_paging;
+mod seed_services;
 mod server_bugs;
 mod transcript;
 mod workflow_apply_edit_patch;
