@@ -120,13 +120,23 @@ pub fn diff(old: &Programmed, new: &Table) -> Option<(String, DiffStats)> {
         .keys()
         .filter(|n| !new.chains.contains_key(*n))
         .collect();
+    // A set can only be deleted when no rule refers to it, so chains that refer to a
+    // re-declared set are rewritten even when their text is unchanged.
+    let refers_to_redeclared = |rules: &[String]| {
+        redeclared.iter().any(|set| {
+            let at = format!("@{set}");
+            rules
+                .iter()
+                .any(|r| r.split([' ', '{', '}']).any(|word| word == at))
+        })
+    };
     let changed_chains: Vec<&String> = new
         .chains
         .iter()
         .filter(|(n, c)| {
-            o.chains
-                .get(*n)
-                .is_some_and(|oc| is_unknown_chain(n) || oc.rules != c.rules)
+            o.chains.get(*n).is_some_and(|oc| {
+                is_unknown_chain(n) || oc.rules != c.rules || refers_to_redeclared(&oc.rules)
+            })
         })
         .map(|(n, _)| n)
         .collect();
