@@ -47,12 +47,34 @@ fn failovers(gratuitous: bool, kills: usize) -> Vec<Duration> {
     l.apply_service("web", 80);
     external_ip(&l.server, "default", "web", |c| c != "<pending>");
     let mut times = Vec::new();
+    // LB_BENCH_TCPDUMP=1 records the ARP traffic the client sees, to explain the numbers.
+    let dump = std::env::var("LB_BENCH_TCPDUMP").is_ok().then(|| {
+        let mut c = l.client.command("tcpdump");
+        c.args(["-l", "-n", "-e", "-tt", "-i", "eth0", "arp"]);
+        l.client.spawn(c)
+    });
     for k in 0..kills {
         let owner = stable_owner(&l);
+        // The client's neighbour entry for the address at the kill (state and ages), for the
+        // report: it decides how the client can notice the move.
+        let neigh = l
+            .client
+            .exec(&["ip", "-s", "neigh", "show", &l.vip().to_string()]);
+        eprintln!(
+            "before kill {k}: {}",
+            String::from_utf8_lossy(&neigh.stdout).trim()
+        );
         let t0 = Instant::now();
         l.kill_node(owner);
         let (took, _) = until_success(&l, l.vip(), 80, t0, Duration::from_secs(120))
             .expect("no recovery within 120 s");
+        let neigh = l
+            .client
+            .exec(&["ip", "-s", "neigh", "show", &l.vip().to_string()]);
+        eprintln!(
+            "after recovery {k}: {}",
+            String::from_utf8_lossy(&neigh.stdout).trim()
+        );
         let new_owner = l.announcing_node(l.vip());
         assert!(
             new_owner.is_some_and(|n| n != owner),
@@ -64,7 +86,19 @@ fn failovers(gratuitous: bool, kills: usize) -> Vec<Duration> {
             l.nodes[new_owner.unwrap()].name
         );
         times.push(took);
+        if dump.is_some() {
+            eprintln!(
+                "kill {k} at {:?} since the epoch",
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .unwrap()
+                    - took
+            );
+        }
         l.revive_node(owner);
+    }
+    if let Some(d) = dump {
+        eprintln!("client ARP traffic:\n{}", d.log());
     }
     times
 }

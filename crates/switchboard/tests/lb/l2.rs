@@ -34,8 +34,11 @@ fn node_agent_process() {
             .await
             .unwrap();
         let mut registry = prometheus_client::registry::Registry::default();
-        let announcer =
-            announce::Announcer::new(announce::AnnounceConfig::new(&node), &mut registry);
+        let mut acfg = announce::AnnounceConfig::new(&node);
+        acfg.gratuitous = std::env::var(ENV_GRATUITOUS)
+            .map(|v| v != "0")
+            .unwrap_or(true);
+        let announcer = announce::Announcer::new(acfg, &mut registry);
         tokio::spawn(announcer.run(client.clone(), std::future::pending()));
         let cfg = proxy_core::ProxyConfig {
             node_name: node.clone(),
