@@ -1,8 +1,8 @@
 //! Replay of reference 04 (NodePort Services: a fixed nodePort and its conflicts, out-of-range
 //! values, auto-allocation, TCP and UDP sharing one nodePort, PUT without nodePort, type changes
-//! NodePort <-> ClusterIP, reuse after delete), and the one test that replays 04 to 07.
+//! NodePort <-> ClusterIP, reuse after delete), and the one test that replays 04 to 08.
 //!
-//! References 04 to 07 were recorded in one sequential run: later files list the Services
+//! References 04 to 08 were recorded in one sequential run: later files list the Services
 //! earlier ones made, with the node ports they were given at random. So they replay in order on
 //! one server, which starts where 02 and 03 left the recording (see [`state_from_02_and_03`]) and
 //! uses the recording's `--service-cidr 10.96.0.0/16`, so that commands naming ClusterIPs (07)
@@ -11,17 +11,36 @@
 
 use crate::transcript::{compare, Replay, Step};
 use crate::{reference_05_externalname, reference_06_loadbalancer_externalips};
-use crate::{reference_07_headless_and_clusterip, Cluster};
+use crate::{reference_07_headless_and_clusterip, reference_08_validation_errors, Cluster};
 
 /// The recording's Service CIDR (its kube-apiserver's `--service-cluster-ip-range`).
 const REFERENCE_SERVICE_CIDR: &str = "10.96.0.0/16";
+
+/// `nginx-service` as reference 02 left it.
+const NGINX_SERVICE: &str = "
+apiVersion: v1
+kind: Service
+metadata:
+  name: nginx-service
+  namespace: default
+  labels:
+    app: nginx
+spec:
+  selector:
+    app: nginx
+  ports:
+    - name: nginx-port
+      protocol: TCP
+      port: 80
+      targetPort: 80
+";
 
 /// The objects 02 and 03 leave behind that 04 to 07 show: `nginx-service` as 02 left it, the
 /// pods of 03 (nginx-1 and nginx-2 Ready, nginx-3 not Ready, nginx-noport Ready without the
 /// named port `http`) and `nginx-named`. The pods' status is written as the recording wrote it
 /// (there is no kubelet in either run).
 pub fn state_from_02_and_03(c: &Cluster) {
-    c.apply(crate::reference_08_validation_errors::NGINX_SERVICE);
+    c.apply(NGINX_SERVICE);
     let mut pods = String::new();
     for (name, port, port_name) in [
         ("nginx-1", 80, "http"),
@@ -58,7 +77,7 @@ pub fn state_from_02_and_03(c: &Cluster) {
 }
 
 #[test]
-fn reference_04_to_07_service_types() {
+fn reference_04_to_08_service_types_and_validation() {
     // The recording's stack had no LoadBalancer controller: status.loadBalancer is written by
     // hand (06) and nothing else may write it or post Events about it.
     let c = Cluster::start_with(&[
@@ -79,6 +98,10 @@ fn reference_04_to_07_service_types() {
         (
             "07-headless-and-clusterip.txt",
             reference_07_headless_and_clusterip::plan,
+        ),
+        (
+            "08-validation-errors.txt",
+            reference_08_validation_errors::plan,
         ),
     ] {
         let mut r = Replay::new(file).with_reference_service_cidr();
