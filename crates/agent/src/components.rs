@@ -5,7 +5,7 @@
 //! clap `Args`), and in [`start`] build it with `ctx.registry` (its metrics must be registered
 //! before the agent serves `/metrics`), then push its task:
 //!
-//! ```ignore
+//! ```text
 //! if args.dns.enabled() {
 //!     let dns = dns::Dns::new(args.dns.config(), ctx.registry);
 //!     tasks.push(("dns", tokio::spawn(dns.run(ctx.client.clone(), ctx.shutdown.clone().cancelled_owned()))));

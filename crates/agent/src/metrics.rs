@@ -253,21 +253,10 @@ pub fn openmetrics_to_prometheus(om: &str) -> String {
     }
     blocks.sort_by(|a, b| a.name.cmp(&b.name));
     for b in &mut blocks {
-        if b.kind == "histogram" {
-            // client_golang: every series' buckets, then its _sum and _count; prometheus-client
-            // writes _sum and _count first. The sort is stable, so series keep their order.
-            let rank = |s: &String| {
-                let name = s.split(['{', ' ']).next().unwrap_or("");
-                if name.ends_with("_bucket") {
-                    0
-                } else if name.ends_with("_sum") {
-                    1
-                } else {
-                    2
-                }
-            };
-            b.samples.sort_by_key(rank);
-        }
+        // client_golang: series in label order; a histogram series' buckets, then its _sum and
+        // _count. prometheus-client writes series in hash order, _sum and _count first. The sort
+        // is stable, so buckets keep their order.
+        b.samples.sort_by_cached_key(|s| series_key(s));
     }
     let mut out = String::with_capacity(om.len());
     for b in blocks {
@@ -281,6 +270,28 @@ pub fn openmetrics_to_prometheus(om: &str) -> String {
         }
     }
     out
+}
+
+/// Sort key of a sample line: its labels without `le`, then bucket / sum / count.
+fn series_key(line: &str) -> (String, u8) {
+    let name_end = line.find(['{', ' ']).unwrap_or(line.len());
+    let name = &line[..name_end];
+    let labels = match (line.find('{'), line.rfind('}')) {
+        (Some(a), Some(b)) if a < b => split_labels(&line[a + 1..b])
+            .into_iter()
+            .filter(|p| !p.starts_with("le="))
+            .collect::<Vec<_>>()
+            .join(","),
+        _ => String::new(),
+    };
+    let rank = if name.ends_with("_bucket") {
+        0
+    } else if name.ends_with("_sum") {
+        1
+    } else {
+        2
+    };
+    (labels, rank)
 }
 
 /// One sample line with its value (and `le` label) in Go's number format, `le` last among the
@@ -468,6 +479,31 @@ mod tests {
         assert_eq!(les.len(), 82);
         assert!(les.windows(3).any(|w| w == ["59", "60", "65"]));
         assert!(les.windows(3).any(|w| w == ["115", "120", "150"]));
+    }
+
+    #[test]
+    fn histogram_series_are_grouped_and_ordered_as_client_golang() {
+        let mut registry = Registry::default();
+        let m = ProxyMetrics::register(&mut registry);
+        for f in ["IPv6", "IPv4"] {
+            m.sync_proxy_rules_duration
+                .get_or_create(&ProxyMetrics::family(f))
+                .observe(0.5);
+        }
+        let (text, _) = render(&registry, false);
+        let lines: Vec<&str> = text
+            .lines()
+            .filter(|l| l.starts_with("kubeproxy_sync_proxy_rules_duration_seconds"))
+            .collect();
+        assert_eq!(lines.len(), 2 * 18);
+        assert!(lines[0].starts_with(
+            "kubeproxy_sync_proxy_rules_duration_seconds_bucket{ip_family=\"IPv4\",le=\"0.001\"}"
+        ));
+        assert!(lines[16]
+            .starts_with("kubeproxy_sync_proxy_rules_duration_seconds_sum{ip_family=\"IPv4\"}"));
+        assert!(lines[17]
+            .starts_with("kubeproxy_sync_proxy_rules_duration_seconds_count{ip_family=\"IPv4\"}"));
+        assert!(lines[18].contains("ip_family=\"IPv6\""));
     }
 
     #[test]

@@ -506,3 +506,198 @@ mod tests {
         );
     }
 }
+
+/// The loop end to end on reflector stores fed by hand and the proxier's in-memory nft fake.
+#[cfg(test)]
+mod loop_tests {
+    use super::*;
+    use crate::watch::Changes;
+    use k8s_openapi::api::core::v1::{ConfigMap, Node, Service};
+    use k8s_openapi::api::discovery::v1::EndpointSlice;
+    use kube::runtime::reflector::{self, store::Writer};
+    use kube::runtime::watcher::Event;
+    use prometheus_client::registry::Registry;
+    use proxy_nft::{Fake, FakeLog};
+    use std::sync::Mutex;
+
+    struct Harness {
+        services: Writer<Service>,
+        slices: Writer<EndpointSlice>,
+        node: Writer<Node>,
+        config_map: Writer<ConfigMap>,
+        changes: Arc<Changes>,
+        nft: Arc<Mutex<FakeLog>>,
+        registry: Registry,
+        shutdown: CancellationToken,
+    }
+
+    fn service(i: u32) -> Service {
+        serde_json::from_value(serde_json::json!({
+            "metadata": {"name": format!("s{i}"), "namespace": "default", "uid": format!("u{i}")},
+            "spec": {"clusterIP": format!("10.43.1.{i}"), "clusterIPs": [format!("10.43.1.{i}")],
+                     "ports": [{"port": 80, "protocol": "TCP"}]},
+        }))
+        .unwrap()
+    }
+
+    fn start(min_sync: Duration) -> Harness {
+        let (services_r, services) = reflector::store::<Service>();
+        let (slices_r, slices) = reflector::store::<EndpointSlice>();
+        let (node_r, node) = reflector::store::<Node>();
+        let (cm_r, config_map) = reflector::store::<ConfigMap>();
+        let mut registry = Registry::default();
+        let metrics = ProxyMetrics::register(&mut registry);
+        let health = Arc::new(ProxyHealth::new(Duration::from_secs(60)));
+        let changes = Arc::new(Changes::new(
+            metrics.clone(),
+            health.clone(),
+            FAMILIES.to_vec(),
+        ));
+        let fake = Fake::default();
+        let nft = fake.0.clone();
+        let factory: DataPlaneFactory = Arc::new(move |cfg| {
+            Ok(
+                Box::new(NftProxier::with_backends(cfg, fake.clone(), fake.clone())?)
+                    as Box<dyn DataPlane>,
+            )
+        });
+        let flags = Settings {
+            min_sync_period: Some(min_sync),
+            ..Settings::default()
+        };
+        let (effective, _) = config::resolve(&flags).unwrap();
+        let shutdown = CancellationToken::new();
+        let l = ProxyLoop {
+            caches: Caches {
+                services: services_r,
+                slices: slices_r,
+                node: node_r,
+                config_map: Some(cm_r),
+            },
+            changes: changes.clone(),
+            metrics,
+            health: health.clone(),
+            health_checks: ServiceHealthServers::new(health, shutdown.clone()),
+            flags,
+            effective: effective.clone(),
+            node_name: "n1".into(),
+            service_cidrs: vec![],
+            factory,
+            config_sync_period: watch::channel(effective.config_sync_period).0,
+            config_map_name: "kube-system/kube-proxy".into(),
+            started: Utc::now(),
+        };
+        tokio::spawn(l.run(shutdown.clone()));
+        Harness {
+            services,
+            slices,
+            node,
+            config_map,
+            changes,
+            nft,
+            registry,
+            shutdown,
+        }
+    }
+
+    impl Harness {
+        fn scripts(&self) -> Vec<String> {
+            self.nft.lock().unwrap().scripts.clone()
+        }
+
+        fn syncs(&self) -> f64 {
+            let (text, _) = crate::metrics::render(&self.registry, false);
+            text.lines()
+                .find_map(|l| {
+                    l.strip_prefix(
+                        "kubeproxy_sync_proxy_rules_duration_seconds_count{ip_family=\"IPv4\"} ",
+                    )
+                })
+                .map_or(0.0, |v| v.parse().unwrap())
+        }
+
+        async fn eventually(&self, what: &str, f: impl Fn(&Harness) -> bool) {
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+            while !f(self) {
+                assert!(
+                    tokio::time::Instant::now() < deadline,
+                    "{what}: not within 10 s"
+                );
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        }
+    }
+
+    fn list<K: kube::Resource + Clone>(w: &mut Writer<K>, objs: Vec<K>)
+    where
+        K::DynamicType: Eq + std::hash::Hash + Clone,
+    {
+        w.apply_watcher_event(&Event::Init);
+        for o in objs {
+            w.apply_watcher_event(&Event::InitApply(o));
+        }
+        w.apply_watcher_event(&Event::InitDone);
+    }
+
+    #[tokio::test]
+    async fn nothing_is_programmed_before_every_first_list() {
+        let mut h = start(Duration::from_secs(1));
+        list(&mut h.services, vec![service(1)]);
+        list(&mut h.slices, vec![]);
+        list(&mut h.node, vec![]);
+        h.changes.service_changed(&service(1));
+        // The ConfigMap's list is not complete: the first sync must not use a default scheduler
+        // the ConfigMap may be about to change.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(
+            h.scripts().is_empty(),
+            "programmed before the ConfigMap list: {:?}",
+            h.scripts()
+        );
+        list(&mut h.config_map, vec![]);
+        h.eventually("first sync", |h| h.syncs() >= 1.0).await;
+        let all = h.scripts().join("\n");
+        assert!(
+            all.contains("10.43.1.1"),
+            "the listed Service is programmed:\n{all}"
+        );
+        h.shutdown.cancel();
+    }
+
+    #[tokio::test]
+    async fn a_burst_of_changes_is_coalesced_into_few_syncs() {
+        let mut h = start(Duration::from_secs(2));
+        list(&mut h.services, vec![]);
+        list(&mut h.slices, vec![]);
+        list(&mut h.node, vec![]);
+        list(&mut h.config_map, vec![]);
+        h.eventually("first sync", |h| h.syncs() >= 1.0).await;
+        let before = h.syncs();
+        for i in 1..=50 {
+            let s = service(i);
+            h.services.apply_watcher_event(&Event::Apply(s.clone()));
+            h.changes.service_changed(&s);
+        }
+        h.eventually("the last of 50 changes programmed", |h| {
+            h.scripts().join("\n").contains("10.43.1.50")
+        })
+        .await;
+        let burst_syncs = h.syncs() - before;
+        // Without coalescing this would be 50; the bucket allows one at once, then one per
+        // min-sync-period (a loaded machine may stretch the burst over one more period).
+        assert!(
+            (1.0..=5.0).contains(&burst_syncs),
+            "{burst_syncs} syncs for one burst"
+        );
+        let (text, _) = crate::metrics::render(&h.registry, false);
+        assert!(
+            text.contains("kubeproxy_sync_proxy_rules_service_changes_total 50\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("kubeproxy_sync_proxy_rules_service_changes_pending 0\n"),
+            "{text}"
+        );
+        h.shutdown.cancel();
+    }
+}
