@@ -3,11 +3,9 @@
 //! no ClusterIP or NodePort is held twice, and the rebuilt allocators reserve exactly what the
 //! Services hold (no repair event).
 
-use crate::harness::services_resource;
+use crate::harness::{allocations_by_holder, held_by_services, services_resource};
 use model::admission::{Admission, AdmissionRequest, Operation};
 use serde_json::{json, Value};
-use services::alloc::holdings;
-use services::types::Service;
 use services::{Resource, ServiceAdmission, ServiceConfig};
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader, Write};
@@ -117,35 +115,6 @@ fn crash_child_creates_services_until_killed() {
     });
 }
 
-fn holdings_of(services: &[Value]) -> BTreeMap<Resource, String> {
-    let mut out = BTreeMap::new();
-    for obj in services {
-        let spec = Service::from_object(obj).unwrap().spec;
-        let uid = obj["metadata"]["uid"].as_str().unwrap().to_string();
-        for r in holdings(&spec) {
-            if let Some(other) = out.insert(r, uid.clone()) {
-                panic!("{r:?} is held by both {other} and {uid}");
-            }
-        }
-    }
-    out
-}
-
-fn allocations(adm: &ServiceAdmission) -> BTreeMap<Resource, String> {
-    let a = adm.allocations();
-    let mut out: BTreeMap<Resource, String> = a
-        .cluster_ips
-        .into_iter()
-        .map(|(ip, o)| (Resource::ClusterIp(ip), o))
-        .collect();
-    out.extend(
-        a.node_ports
-            .into_iter()
-            .map(|(p, o)| (Resource::NodePort(p), o)),
-    );
-    out
-}
-
 #[tokio::test]
 async fn services_survive_kill_9() {
     kill_child_then_restart(None).await;
@@ -219,7 +188,7 @@ async fn kill_child_then_restart(kill_after: Option<usize>) {
     if kill_after.is_none() {
         assert_eq!(services.len(), CLIENTS * PER_CLIENT);
     }
-    let held = holdings_of(&services);
+    let held = held_by_services(&services);
     let ips = held
         .keys()
         .filter(|r| matches!(r, Resource::ClusterIp(_)))
@@ -229,7 +198,7 @@ async fn kill_child_then_restart(kill_after: Option<usize>) {
     let (adm, events) = ServiceAdmission::new(config(), services.clone()).unwrap();
     assert!(events.is_empty(), "repair found problems: {events:#?}");
     assert_eq!(
-        allocations(&adm),
+        allocations_by_holder(&adm),
         held,
         "the rebuilt allocators reserve exactly what is stored"
     );
@@ -248,5 +217,5 @@ async fn kill_child_then_restart(kill_after: Option<usize>) {
                 .clone(),
         );
     }
-    assert_eq!(allocations(&adm), holdings_of(&more));
+    assert_eq!(allocations_by_holder(&adm), held_by_services(&more));
 }

@@ -287,3 +287,35 @@ impl Cluster {
 pub fn svc(name: &str, spec: Value) -> Value {
     json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": name}, "spec": spec})
 }
+
+/// Every stored Service's ClusterIPs and NodePorts with its uid; panics on a value two
+/// Services hold.
+pub fn held_by_services(services: &[Value]) -> BTreeMap<services::Resource, String> {
+    let mut out = BTreeMap::new();
+    for obj in services {
+        let spec = services::types::Service::from_object(obj).unwrap().spec;
+        let uid = obj["metadata"]["uid"].as_str().unwrap().to_string();
+        for r in services::alloc::holdings(&spec) {
+            if let Some(other) = out.insert(r, uid.clone()) {
+                panic!("{r:?} is held by both {other} and {uid}");
+            }
+        }
+    }
+    out
+}
+
+/// What the allocators hold, with the holder's identity.
+pub fn allocations_by_holder(adm: &ServiceAdmission) -> BTreeMap<services::Resource, String> {
+    let a = adm.allocations();
+    let mut out: BTreeMap<services::Resource, String> = a
+        .cluster_ips
+        .into_iter()
+        .map(|(ip, o)| (services::Resource::ClusterIp(ip), o))
+        .collect();
+    out.extend(
+        a.node_ports
+            .into_iter()
+            .map(|(p, o)| (services::Resource::NodePort(p), o)),
+    );
+    out
+}

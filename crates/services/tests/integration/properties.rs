@@ -6,8 +6,6 @@
 use crate::harness::*;
 use proptest::prelude::*;
 use serde_json::{json, Value};
-use services::alloc::holdings;
-use services::types::Service;
 use services::{Resource, ServiceConfig};
 use std::collections::BTreeMap;
 
@@ -148,35 +146,18 @@ fn step() -> impl Strategy<Value = Step> {
     ]
 }
 
-/// Every stored Service's holdings, checked for duplicates across Services.
 fn held(c: &Cluster) -> BTreeMap<Resource, String> {
-    let mut out = BTreeMap::new();
-    for obj in c.store.values() {
-        let spec = Service::from_object(obj).unwrap().spec;
-        let uid = obj["metadata"]["uid"].as_str().unwrap().to_string();
-        for r in holdings(&spec) {
-            if let Some(other) = out.insert(r, uid.clone()) {
-                panic!("{r:?} is held by both {other} and {uid}");
-            }
-        }
-    }
-    out
+    held_by_services(&c.store.values().cloned().collect::<Vec<_>>())
 }
 
 fn allocated(c: &Cluster) -> BTreeMap<Resource, String> {
-    let a = c.adm.allocations();
-    assert_eq!(a.pending, 0, "a reservation outlived its write");
-    let mut out: BTreeMap<Resource, String> = a
-        .cluster_ips
-        .into_iter()
-        .map(|(ip, o)| (Resource::ClusterIp(ip), o))
-        .collect();
-    out.extend(
-        a.node_ports
-            .into_iter()
-            .map(|(p, o)| (Resource::NodePort(p), o)),
+    let a = allocations_by_holder(&c.adm);
+    assert_eq!(
+        c.adm.allocations().pending,
+        0,
+        "a reservation outlived its write"
     );
-    out
+    a
 }
 
 fn check(c: &Cluster) {
