@@ -11,9 +11,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::answer::{begin, finish, Transport};
 use crate::metrics::Metrics;
-use crate::wire::{
-    self, flags, put_u16, rcode, rtype, skip_rr, u16_at, u32_at, Question, HEADER_LEN,
-};
+use crate::wire::{self, flags, rcode, rtype, skip_rr, u16_at, u32_at, Question, HEADER_LEN};
 
 /// The upstream resolvers named by a resolv.conf (`nameserver` lines), port 53.
 pub fn resolv_conf_upstreams(text: &str) -> Vec<SocketAddr> {
@@ -36,8 +34,7 @@ pub struct Cached {
     ttls: Vec<usize>,
     /// Where the OPT record is, to leave it out (we add our own).
     opt: Option<(usize, usize)>,
-    /// Offsets where the authority and additional sections start.
-    ns_at: usize,
+    /// Where the additional section starts (dropped first when a UDP answer is too big).
     ar_at: usize,
     question_end: usize,
     stored: Instant,
@@ -46,7 +43,7 @@ pub struct Cached {
 
 impl Cached {
     /// Indexes a response; None when it is malformed or doesn't answer `q`.
-    fn parse(msg: Vec<u8>, question_end: usize, now: Instant) -> Option<Cached> {
+    pub fn parse(msg: Vec<u8>, question_end: usize, now: Instant) -> Option<Cached> {
         let an = u16_at(&msg, 6)? as usize;
         let ns = u16_at(&msg, 8)? as usize;
         let ar = u16_at(&msg, 10)? as usize;
@@ -56,16 +53,13 @@ impl Cached {
         let mut p = question_end;
         let mut min_ttl = u32::MAX;
         let mut soa_min = None;
-        let (mut ns_at, mut ar_at) = (p, p);
+        let mut ar_at = p;
         for i in 0..an + ns + ar {
-            if i == an {
-                ns_at = p;
-            }
             if i == an + ns {
                 ar_at = p;
             }
             let rr = skip_rr(&msg, p)?;
-            if rr.rtype == rtype::OPT {
+            if rr.rtype == rtype::OPT && i >= an + ns && opt.is_none() {
                 opt = Some((rr.start, rr.next));
             } else {
                 ttls.push(rr.ttl_at);
@@ -81,10 +75,7 @@ impl Cached {
             }
             p = rr.next;
         }
-        if an == 0 && ns == 0 {
-            ns_at = p;
-        }
-        if an + ns == 0 || ar == 0 {
+        if ar == 0 {
             ar_at = p;
         }
         let ttl = if rc == rcode::SERVFAIL || rc == rcode::REFUSED {
@@ -98,7 +89,6 @@ impl Cached {
             msg,
             ttls,
             opt,
-            ns_at,
             ar_at,
             question_end,
             stored: now,
@@ -296,8 +286,9 @@ pub fn reply(req: &[u8], q: &Question, c: Option<&Cached>, t: Transport, out: &m
     }
     let an = u16_at(&c.msg, 6).unwrap_or(0);
     let ns = u16_at(&c.msg, 8).unwrap_or(0);
-    let ar = u16_at(&c.msg, 10).unwrap_or(0) - c.opt.is_some() as u16;
-    let _ = c.ns_at;
+    let ar = u16_at(&c.msg, 10)
+        .unwrap_or(0)
+        .saturating_sub(c.opt.is_some() as u16);
     finish(out, q, an, ns, ar, c.ar_at.min(out.len()), t);
 }
 
@@ -324,21 +315,26 @@ pub fn reply_chase(
         let count = u16_at(&c.msg, 6).unwrap_or(0);
         for _ in 0..count {
             let Some(rr) = skip_rr(&c.msg, p) else { break };
+            p = rr.next;
+            // Only what answers the question (the target's chain and its addresses), and only
+            // well-formed addresses: this goes out under our authority.
+            let len = rr.next - rr.rdata_at;
+            let fits = match rr.rtype {
+                rtype::A => len == 4,
+                rtype::AAAA => len == 16,
+                t => t == rtype::CNAME || t == q.qtype,
+            };
+            if !fits || (rr.rtype != q.qtype && rr.rtype != rtype::CNAME) {
+                continue;
+            }
             let ttl = u32_at(&c.msg, rr.ttl_at).unwrap_or(0).saturating_sub(age);
             if wire::copy_rr_expanded(&c.msg, &rr, ttl, out) {
                 an += 1;
             }
-            p = rr.next;
         }
     }
     let at = out.len();
     finish(out, q, an, 0, 0, at, t);
-}
-
-/// A SERVFAIL for `q` (no upstream, or none answered).
-pub fn servfail(req: &[u8], q: &Question, t: Transport, out: &mut Vec<u8>) {
-    reply(req, q, None, t, out);
-    let _ = put_u16;
 }
 
 #[cfg(test)]
