@@ -700,4 +700,73 @@ mod loop_tests {
         );
         h.shutdown.cancel();
     }
+
+    fn slice(svc: u32) -> EndpointSlice {
+        serde_json::from_value(serde_json::json!({
+            "metadata": {"name": format!("s{svc}-x"), "namespace": "default",
+                         "labels": {"kubernetes.io/service-name": format!("s{svc}")}},
+            "addressType": "IPv4",
+            "endpoints": [{"addresses": ["10.42.1.10"], "conditions": {"ready": true}},
+                          {"addresses": ["10.42.1.11"], "conditions": {"ready": true}}],
+            "ports": [{"name": "", "port": 80, "protocol": "TCP"}],
+        }))
+        .unwrap()
+    }
+
+    fn kube_proxy_config_map(conf: &str, version: &str) -> ConfigMap {
+        serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "kube-proxy", "namespace": "kube-system", "resourceVersion": version},
+            "data": {"config.conf": conf},
+        }))
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_config_map_edit_changes_the_scheduler_without_a_restart_and_a_bad_one_changes_nothing(
+    ) {
+        let mut h = start(Duration::ZERO);
+        list(&mut h.services, vec![service(1)]);
+        list(&mut h.slices, vec![slice(1)]);
+        list(&mut h.node, vec![]);
+        list(&mut h.config_map, vec![]);
+        h.eventually("random programmed", |h| {
+            h.scripts().join("\n").contains("numgen random mod 2")
+        })
+        .await;
+
+        let edit = |h: &mut Harness, conf: &str, version: &str| {
+            let cm = kube_proxy_config_map(conf, version);
+            h.config_map.apply_watcher_event(&Event::Apply(cm));
+            h.changes.config_changed();
+        };
+        edit(
+            &mut h,
+            "kind: KubeProxyConfiguration\nipvs:\n  scheduler: rr\n",
+            "2",
+        );
+        h.eventually("rr programmed", |h| {
+            h.scripts()
+                .last()
+                .is_some_and(|s| s.contains("numgen inc mod 2"))
+        })
+        .await;
+
+        // lc, then garbage: refused; the next sync (forced by a Service change) keeps rr.
+        edit(
+            &mut h,
+            "kind: KubeProxyConfiguration\nipvs:\n  scheduler: lc\n",
+            "3",
+        );
+        edit(&mut h, "ipvs: [", "4");
+        let before = h.syncs();
+        h.services.apply_watcher_event(&Event::Apply(service(2)));
+        h.changes.service_changed(&service(2));
+        h.eventually("a sync after the bad edits", |h| h.syncs() > before)
+            .await;
+        let all = h.scripts().join("\n");
+        let last_random = all.rfind("numgen random").unwrap_or(0);
+        let last_inc = all.rfind("numgen inc").unwrap();
+        assert!(last_inc > last_random, "rr stays after refused edits");
+        h.shutdown.cancel();
+    }
 }
