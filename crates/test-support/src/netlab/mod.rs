@@ -22,11 +22,13 @@
 //!   names `sbl-<pid>-<lab>-<role>-<name>`, so labs in parallel tests never meet. At the first
 //!   `Lab::new` of a process, namespaces of the `sbl-` family whose process is gone are removed.
 //! - [`Lab::node`]: a node namespace on the LAN (`eth0`, address `192.168.L.(10+N)`), with
-//!   ip_forward on, rp_filter off, a pod bridge `cbr0` with pod CIDR `10.42.N.0/24` (N = 1, 2,
-//!   ... in creation order), a default route out of `eth0` and routes to every other node's pod
-//!   CIDR via that node's LAN address (so pods on different nodes reach each other).
+//!   ip_forward on, rp_filter and ICMP redirects off, a pod bridge `cbr0` with pod CIDR
+//!   `10.42.N.0/24` (N = 1, 2, ... in creation order), a default route out of `eth0` and routes
+//!   to every other node's pod CIDR via that node's LAN address (so pods on different nodes
+//!   reach each other).
 //! - [`Lab::pod`]: a pod namespace behind its node's `cbr0` (`eth0`, `10.42.N.(10+k)`, default
-//!   via `10.42.N.1`).
+//!   via `10.42.N.1`); its bridge port has hairpin mode on, as the CNI bridge plugin sets it, so
+//!   a pod reaches itself through a Service.
 //! - [`Lab::client`] / [`Lab::client_via`]: a namespace on the LAN (`192.168.L.(100+k)`) with the
 //!   service CIDR `10.43.0.0/16` routed via a node and every pod CIDR via its node. Add routes
 //!   for LoadBalancer or external IPs with [`Lab::route_via`].
@@ -288,6 +290,11 @@ impl Lab {
                 // than a strict reverse-path check expects; real nodes run with it loose or off.
                 ("net/ipv4/conf/all/rp_filter", "0"),
                 ("net/ipv4/conf/default/rp_filter", "0"),
+                // Traffic from LAN clients is forwarded back out of eth0 (to other nodes, or
+                // rejected); ICMP redirects for it would share the per-host ICMP rate limit
+                // with the port-unreachable errors a REJECT sends, and starve them.
+                ("net/ipv4/conf/all/send_redirects", "0"),
+                ("net/ipv4/conf/default/send_redirects", "0"),
             ],
         );
         let node = Node {
@@ -342,6 +349,9 @@ impl Lab {
                 pod.name()
             ),
             format!("link set {port} master cbr0 up"),
+            // As the CNI bridge plugin's hairpinMode: with br_netfilter loaded, a pod's packet
+            // to a Service DNATed back to the same pod must leave through the port it came in.
+            format!("link set {port} type bridge_slave hairpin on"),
         ]);
         pod.ip_batch(&[
             format!("addr add {}/24 dev eth0", pod.ip),
