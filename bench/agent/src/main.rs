@@ -1,0 +1,443 @@
+//! Benchmark of the node agent (issue 5): HTTP connections/s and request latency through a
+//! ClusterIP divided by the same straight to the pod IP, measured in the same run and
+//! interleaved, at 1 and at N Services; the time from an API write to the rule being live
+//! (p50/p99); the agent's full-sync time and memory at each scale. Prints a Markdown report.
+//! See README.md for the method. Needs root (network namespaces).
+
+mod load;
+
+use anyhow::{bail, Context, Result};
+use clap::Parser;
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::Service;
+use k8s_openapi::api::discovery::v1::EndpointSlice;
+use kube::api::{Api, PostParams};
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use serde_json::json;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+use test_support::netlab::{self, k8s, Client, Lab, Node, Process};
+use test_support::TestServer;
+
+#[derive(Parser)]
+#[command(
+    about = "ClusterIP vs pod IP traffic and programming latency through `switchboard agent`"
+)]
+struct Args {
+    /// The switchboard binary (default: next to this one).
+    #[arg(long)]
+    switchboard: Option<PathBuf>,
+    /// Service counts to measure at, ascending (each is the total, the bench Service included).
+    #[arg(long, value_delimiter = ',', default_value = "1,10000")]
+    scales: Vec<usize>,
+    /// Endpoints per filler Service.
+    #[arg(long, default_value_t = 5)]
+    endpoints: usize,
+    /// Seconds per traffic measurement.
+    #[arg(long, default_value_t = 3)]
+    seconds: u64,
+    /// Concurrent client connections.
+    #[arg(long, default_value_t = 4)]
+    concurrency: usize,
+    /// Interleaved rounds (pod IP, ClusterIP, pod IP, ClusterIP ...) per scale.
+    #[arg(long, default_value_t = 3)]
+    rounds: usize,
+    /// API writes timed per scale for the programming latency.
+    #[arg(long, default_value_t = 30)]
+    changes: usize,
+    /// Extra flags for `switchboard agent`.
+    #[arg(long, allow_hyphen_values = true)]
+    agent_flag: Vec<String>,
+}
+
+struct Bench {
+    args: Args,
+    bin: PathBuf,
+    server: TestServer,
+    lab: Lab,
+    node: Node,
+    client: Client,
+    pod_ip: Ipv4Addr,
+    agent: Option<Process>,
+    kube: kube::Client,
+    services: usize,
+    probes: usize,
+}
+
+fn main() -> Result<()> {
+    let args = Args::parse();
+    let bin = match &args.switchboard {
+        Some(p) => p.clone(),
+        None => std::env::current_exe()?.with_file_name("switchboard"),
+    };
+    if !bin.exists() {
+        bail!(
+            "{} not found (build it: cargo build --release -p switchboard)",
+            bin.display()
+        );
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let mut b = rt.block_on(Bench::start(args, bin))?;
+    let mut report = String::new();
+    report += "# Agent benchmark\n\n";
+    report += &format!(
+        "{} s per traffic measurement, {} concurrent connections, {} interleaved rounds per path, {} timed API writes per scale; filler Services have {} endpoints each.\n\n",
+        b.args.seconds, b.args.concurrency, b.args.rounds, b.args.changes, b.args.endpoints
+    );
+    let scales = b.args.scales.clone();
+    for scale in scales {
+        report += &rt.block_on(b.scale(scale))?;
+    }
+    println!("{report}");
+    Ok(())
+}
+
+fn progress(msg: &str) {
+    eprintln!("[bench-agent] {msg}");
+}
+
+impl Bench {
+    async fn start(args: Args, bin: PathBuf) -> Result<Bench> {
+        std::env::set_var("NO_COLOR", "1");
+        let server = tokio::task::block_in_place(|| TestServer::start(bin.to_str().unwrap()));
+        let lab = Lab::new();
+        let node = lab.node("n1");
+        let pod = lab.pod(&node, "p1");
+        lab.http_echo(&pod, 80);
+        let client = lab.client_via("c1", &node);
+        tokio::task::block_in_place(|| {
+            k8s::register_node(&server, &node);
+            k8s::register_pod(&server, &pod, "default", &[("app", "bench")]);
+        });
+        let kc = Kubeconfig::read_from(&server.kubeconfig)?;
+        let kube = kube::Client::try_from(
+            kube::Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default()).await?,
+        )?;
+        let mut b = Bench {
+            args,
+            bin,
+            server,
+            lab,
+            pod_ip: pod.ip,
+            node,
+            client,
+            agent: None,
+            kube,
+            services: 0,
+            probes: 0,
+        };
+        b.agent = Some(b.spawn_agent());
+        Ok(b)
+    }
+
+    fn spawn_agent(&self) -> Process {
+        let kubeconfig = self.lab.kubeconfig_for(&self.node, &self.server);
+        let mut cmd = self.node.command(&self.bin);
+        cmd.arg("agent")
+            .arg("--kubeconfig")
+            .arg(&kubeconfig)
+            .args([
+                "--node-name",
+                &self.node.name,
+                "--cluster-cidr",
+                netlab::CLUSTER_CIDR,
+            ])
+            .args(&self.args.agent_flag)
+            .env("RUST_LOG", "warn")
+            .env("NO_COLOR", "1");
+        self.node.spawn(cmd)
+    }
+
+    fn agent_rss_mib(&self) -> Option<f64> {
+        let pid = self.agent.as_ref()?.id();
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+        let kb: f64 = status
+            .lines()
+            .find(|l| l.starts_with("VmRSS:"))?
+            .split_whitespace()
+            .nth(1)?
+            .parse()
+            .ok()?;
+        Some(kb / 1024.0)
+    }
+
+    /// A selectorless Service `name` on port 80 and its EndpointSlice with `ips`; returns the
+    /// ClusterIP. The slice is written only when `ips` is not empty.
+    async fn service(&self, name: &str, ips: &[Ipv4Addr]) -> Result<Ipv4Addr> {
+        let svcs: Api<Service> = Api::namespaced(self.kube.clone(), "default");
+        let svc: Service = serde_json::from_value(
+            json!({"metadata": {"name": name}, "spec": {"ports": [{"port": 80, "targetPort": 80, "protocol": "TCP"}]}}),
+        )?;
+        let created = svcs
+            .create(&PostParams::default(), &svc)
+            .await
+            .with_context(|| format!("creating Service {name}"))?;
+        let ip = created
+            .spec
+            .and_then(|s| s.cluster_ip)
+            .context("no clusterIP")?
+            .parse()?;
+        if !ips.is_empty() {
+            self.slice(name, ips).await?;
+        }
+        Ok(ip)
+    }
+
+    async fn slice(&self, name: &str, ips: &[Ipv4Addr]) -> Result<()> {
+        let slices: Api<EndpointSlice> = Api::namespaced(self.kube.clone(), "default");
+        let endpoints: Vec<_> = ips
+            .iter()
+            .map(|ip| json!({"addresses": [ip.to_string()], "conditions": {"ready": true}}))
+            .collect();
+        let slice: EndpointSlice = serde_json::from_value(json!({
+            "metadata": {"name": format!("{name}-1"), "labels": {"kubernetes.io/service-name": name}},
+            "addressType": "IPv4",
+            "endpoints": endpoints,
+            "ports": [{"port": 80, "protocol": "TCP"}],
+        }))?;
+        slices
+            .create(&PostParams::default(), &slice)
+            .await
+            .with_context(|| format!("creating EndpointSlice {name}-1"))?;
+        Ok(())
+    }
+
+    /// Connects from the client to `addr` until it is accepted; how long that took.
+    fn wait_live(&self, addr: SocketAddr, limit: Duration) -> Result<Duration> {
+        let t0 = Instant::now();
+        let ok = self.client.run(move || {
+            while t0.elapsed() < limit {
+                match std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(100)) {
+                    Ok(_) => return true,
+                    Err(_) => std::thread::sleep(Duration::from_millis(1)),
+                }
+            }
+            false
+        });
+        if !ok {
+            bail!("{addr} not live within {limit:?}");
+        }
+        Ok(t0.elapsed())
+    }
+
+    /// Waits until connections to `addr` are refused (the Service is programmed, without
+    /// endpoints).
+    fn wait_refused(&self, addr: SocketAddr, limit: Duration) -> Result<()> {
+        let ok = self.client.run(move || {
+            let t0 = Instant::now();
+            while t0.elapsed() < limit {
+                match std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(100)) {
+                    Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => return true,
+                    _ => std::thread::sleep(Duration::from_millis(5)),
+                }
+            }
+            false
+        });
+        if !ok {
+            bail!("{addr} never refused within {limit:?}");
+        }
+        Ok(())
+    }
+
+    fn fake_endpoints(&self, i: usize) -> Vec<Ipv4Addr> {
+        // Addresses in n1's pod CIDR nobody has; the filler Services are never used.
+        (0..self.args.endpoints)
+            .map(|k| Ipv4Addr::new(10, 42, 1, 100 + ((i + k) % 150) as u8))
+            .collect()
+    }
+
+    async fn fill_to(&mut self, total: usize) -> Result<()> {
+        let need = total.saturating_sub(self.services + 1);
+        if need == 0 {
+            return Ok(());
+        }
+        progress(&format!("creating {need} Services with EndpointSlices"));
+        let start = self.services;
+        let this = &*self;
+        let mut stream = futures::stream::iter(start..start + need)
+            .map(|i| async move {
+                this.service(&format!("fill-{i}"), &this.fake_endpoints(i))
+                    .await
+            })
+            .buffer_unordered(16);
+        let t = Instant::now();
+        while let Some(r) = stream.next().await {
+            r?;
+        }
+        drop(stream);
+        self.services += need;
+        progress(&format!("created in {:.1} s", t.elapsed().as_secs_f64()));
+        Ok(())
+    }
+
+    fn new_probe(&mut self) -> String {
+        self.probes += 1;
+        format!("probe-{}", self.probes)
+    }
+
+    async fn scale(&mut self, scale: usize) -> Result<String> {
+        let mut out = format!(
+            "## {scale} Service{}\n\n",
+            if scale == 1 { "" } else { "s" }
+        );
+        // The measured Service is the bench Service itself (selector, real pod).
+        if self.services == 0 && scale >= 1 {
+            let svcs: Api<Service> = Api::namespaced(self.kube.clone(), "default");
+            let svc: Service = serde_json::from_value(
+                json!({"metadata": {"name": "bench"}, "spec": {"selector": {"app": "bench"}, "ports": [{"port": 80, "targetPort": 80}]}}),
+            )?;
+            svcs.create(&PostParams::default(), &svc).await?;
+        }
+        self.fill_to(scale).await?;
+        let bench_ip: IpAddr = Api::<Service>::namespaced(self.kube.clone(), "default")
+            .get("bench")
+            .await?
+            .spec
+            .and_then(|s| s.cluster_ip)
+            .context("bench clusterIP")?
+            .parse()?;
+        // Everything written so far is programmed once a Service written last answers.
+        let name = self.new_probe();
+        let ip = self.service(&name, &[self.pod_ip]).await?;
+        let took = tokio::task::block_in_place(|| {
+            self.wait_live(SocketAddr::new(ip.into(), 80), Duration::from_secs(600))
+        })?;
+        progress(&format!(
+            "{scale} Services programmed ({took:?} after the last write)"
+        ));
+        tokio::time::sleep(Duration::from_secs(2)).await;
+
+        // Full sync: a fresh agent, from start to a Service written while none ran being live.
+        self.agent
+            .as_mut()
+            .unwrap()
+            .terminate(Duration::from_secs(10));
+        let name = self.new_probe();
+        let ip = self.service(&name, &[self.pod_ip]).await?;
+        let t = Instant::now();
+        self.agent = Some(self.spawn_agent());
+        tokio::task::block_in_place(|| {
+            self.wait_live(SocketAddr::new(ip.into(), 80), Duration::from_secs(600))
+        })?;
+        let full_sync = t.elapsed();
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        let rss = self.agent_rss_mib();
+        out += &format!(
+            "- Agent start to all {scale} Services live (process start, initial lists, full sync): {:.2} s; agent RSS afterwards: {}\n",
+            full_sync.as_secs_f64(),
+            rss.map(|m| format!("{m:.1} MiB")).unwrap_or_else(|| "n/a".into())
+        );
+
+        // Traffic, interleaved.
+        let direct = SocketAddr::new(self.pod_ip.into(), 80);
+        let via = SocketAddr::new(bench_ip, 80);
+        let (secs, conc) = (
+            Duration::from_secs(self.args.seconds),
+            self.args.concurrency,
+        );
+        let mut conns = [load::Load::default(), load::Load::default()];
+        let mut reqs = [load::Load::default(), load::Load::default()];
+        for round in 0..self.args.rounds {
+            for (k, addr) in [direct, via].into_iter().enumerate() {
+                let c = tokio::task::block_in_place(|| {
+                    self.client.block_on(load::connections(addr, conc, secs))
+                });
+                let r = tokio::task::block_in_place(|| {
+                    self.client.block_on(load::requests(addr, conc, secs))
+                });
+                progress(&format!(
+                    "round {round} {}: {:.0} conn/s, {:.0} req/s",
+                    if k == 0 { "pod IP" } else { "ClusterIP" },
+                    c.per_sec(),
+                    r.per_sec()
+                ));
+                let (cs, rs) = (conns[k].secs + c.secs, reqs[k].secs + r.secs);
+                conns[k].ok += c.ok;
+                conns[k].errors += c.errors;
+                conns[k].latencies.extend(c.latencies);
+                conns[k].secs = cs;
+                reqs[k].ok += r.ok;
+                reqs[k].errors += r.errors;
+                reqs[k].latencies.extend(r.latencies);
+                reqs[k].secs = rs;
+                // Let TIME_WAIT sockets of this round not crowd the next one's port space.
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }
+        out += "\n| | pod IP (baseline) | ClusterIP | ClusterIP / pod IP |\n|---|---|---|---|\n";
+        let (c0, c1) = (conns[0].per_sec(), conns[1].per_sec());
+        out += &format!(
+            "| new connection per request: conn/s | {c0:.0} | {c1:.0} | **{:.3}** |\n",
+            c1 / c0
+        );
+        let (l0, l1) = (conns[0].quantile_ms(0.5), conns[1].quantile_ms(0.5));
+        out += &format!(
+            "| … latency p50 (ms) | {l0:.3} | {l1:.3} | {:.3} (baseline / ClusterIP: {:.3}) |\n",
+            l1 / l0,
+            l0 / l1
+        );
+        let (l0, l1) = (conns[0].quantile_ms(0.99), conns[1].quantile_ms(0.99));
+        out += &format!(
+            "| … latency p99 (ms) | {l0:.3} | {l1:.3} | {:.3} |\n",
+            l1 / l0
+        );
+        let (r0, r1) = (reqs[0].per_sec(), reqs[1].per_sec());
+        out += &format!(
+            "| kept-alive connections: req/s | {r0:.0} | {r1:.0} | **{:.3}** |\n",
+            r1 / r0
+        );
+        let (l0, l1) = (reqs[0].quantile_ms(0.5), reqs[1].quantile_ms(0.5));
+        out += &format!(
+            "| … latency p50 (ms) | {l0:.3} | {l1:.3} | {:.3} (baseline / ClusterIP: {:.3}) |\n",
+            l1 / l0,
+            l0 / l1
+        );
+        let (l0, l1) = (reqs[0].quantile_ms(0.99), reqs[1].quantile_ms(0.99));
+        out += &format!(
+            "| … latency p99 (ms) | {l0:.3} | {l1:.3} | {:.3} |\n",
+            l1 / l0
+        );
+        out += &format!(
+            "| errors (conn / kept-alive) | {} / {} | {} / {} | |\n\n",
+            conns[0].errors, reqs[0].errors, conns[1].errors, reqs[1].errors
+        );
+
+        // Programming latency: a Service without endpoints is programmed (connections refused),
+        // then after a quiet 1.2 s (past a 1 s minSyncPeriod) its EndpointSlice is written and
+        // the client connects until one is accepted.
+        let mut lat = Vec::new();
+        for i in 0..self.args.changes {
+            let name = self.new_probe();
+            let ip = self.service(&name, &[]).await?;
+            let addr = SocketAddr::new(ip.into(), 80);
+            tokio::task::block_in_place(|| self.wait_refused(addr, Duration::from_secs(120)))?;
+            tokio::time::sleep(Duration::from_millis(1200)).await;
+            let t0 = Instant::now();
+            self.slice(&name, &[self.pod_ip]).await?;
+            let acked = t0.elapsed();
+            tokio::task::block_in_place(|| self.wait_live(addr, Duration::from_secs(120)))?;
+            let l = t0.elapsed();
+            if i == 0 {
+                progress(&format!(
+                    "first change live after {l:?} (API acknowledged after {acked:?})"
+                ));
+            }
+            lat.push(l);
+        }
+        lat.sort();
+        let q = |p: f64| lat[((lat.len() - 1) as f64 * p).round() as usize].as_secs_f64() * 1000.0;
+        out += &format!(
+            "- Programming latency, EndpointSlice write to first accepted connection ({} writes): p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms\n\n",
+            lat.len(),
+            q(0.5),
+            q(0.99),
+            lat.last().unwrap().as_secs_f64() * 1000.0
+        );
+        eprintln!("{out}");
+        Ok(out)
+    }
+}
