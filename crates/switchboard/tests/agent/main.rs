@@ -6,6 +6,7 @@
 
 mod clusterip;
 mod configmap;
+mod endpoints_http;
 mod lab;
 mod nodeport;
 mod restart;
