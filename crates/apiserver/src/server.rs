@@ -237,13 +237,21 @@ async fn verb(state: &Shared, ctx: Ctx, req: Request) -> Result<Response<Body>, 
 
 async fn read_body(req: Request) -> Result<bytes::Bytes, ApiError> {
     use http_body_util::BodyExt;
+    // A declared length over the limit is refused before the body is polled: polling is what
+    // makes hyper send `100 Continue`, after which the client is mid-upload when the 413 and
+    // the connection's close arrive, and may never see the answer.
+    let declared = req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > crate::decode::MAX_BODY_BYTES) {
+        return Err(body_too_large());
+    }
     let limited = http_body_util::Limited::new(req.into_body(), crate::decode::MAX_BODY_BYTES);
     match limited.collect().await {
         Ok(c) => Ok(c.to_bytes()),
-        Err(e) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => Err(ApiError::request_entity_too_large(format!(
-            "Request entity too large: limit is {}",
-            crate::decode::MAX_BODY_BYTES
-        ))),
+        Err(e) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => Err(body_too_large()),
         Err(e) => Err(ApiError::bad_request(format!("reading request body: {e}"))),
     }
+}
+
+fn body_too_large() -> ApiError {
+    ApiError::request_entity_too_large(format!("Request entity too large: limit is {}", crate::decode::MAX_BODY_BYTES))
 }
