@@ -21,7 +21,10 @@ use tokio_util::sync::CancellationToken;
 
 /// The flags of the components (flattened into the agent's flags).
 #[derive(clap::Args, Clone, Debug, Default)]
-pub struct ComponentArgs {}
+pub struct ComponentArgs {
+    #[command(flatten)]
+    pub announce: announce::AnnounceArgs,
+}
 
 /// What a component is started with.
 pub struct Context<'a> {
@@ -39,7 +42,15 @@ pub type Task = (&'static str, JoinHandle<anyhow::Result<()>>);
 
 /// Starts the components `args` enable.
 pub fn start(args: &ComponentArgs, ctx: Context<'_>) -> anyhow::Result<Vec<Task>> {
-    let _ = (args, ctx);
-    let tasks: Vec<Task> = Vec::new();
+    let mut tasks: Vec<Task> = Vec::new();
+    if args.announce.enabled() {
+        let announcer =
+            announce::Announcer::new(args.announce.config(ctx.node_name)?, ctx.registry);
+        let stop = ctx.shutdown.clone().cancelled_owned();
+        tasks.push((
+            "announce",
+            tokio::spawn(announcer.run(ctx.client.clone(), stop)),
+        ));
+    }
     Ok(tasks)
 }

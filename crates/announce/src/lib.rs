@@ -4,11 +4,13 @@
 //! takeover with gratuitous ARP / unsolicited NA. Start at [`Announcer::new`]; theory and the
 //! failover timing are in README.md.
 
+pub mod args;
 pub mod election;
 pub mod frames;
 pub mod health;
 pub mod speaker;
 
+pub use args::AnnounceArgs;
 use election::{elect, World};
 use futures::StreamExt;
 use health::{LeaseTracker, ANN_DURATION_MS, LEASE_LABEL, LEASE_PREFIX};

@@ -3,7 +3,7 @@
 //! default) and, as the baseline measured in the same run, without it (the client finds the
 //! new owner only when its neighbour entry fails and it asks again).
 
-use crate::l2::{until_success, L2Lab, ENV_GRATUITOUS};
+use crate::l2::{until_success, L2Lab, NO_GRATUITOUS};
 use crate::support::external_ip;
 use std::time::{Duration, Instant};
 
@@ -37,12 +37,8 @@ fn stable_owner(l: &L2Lab) -> usize {
 }
 
 fn failovers(gratuitous: bool, kills: usize) -> Vec<Duration> {
-    let env: &[(&str, &str)] = if gratuitous {
-        &[]
-    } else {
-        &[(ENV_GRATUITOUS, "0")]
-    };
-    let mut l = L2Lab::start_with(&[], env);
+    let flags: &[&str] = if gratuitous { &[] } else { &[NO_GRATUITOUS] };
+    let mut l = L2Lab::start_with(&[], flags);
     l.apply_pool_and_advertisement();
     l.apply_service("web", 80);
     external_ip(&l.server, "default", "web", |c| c != "<pending>");

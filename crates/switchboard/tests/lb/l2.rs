@@ -3,10 +3,8 @@
 //! client reaches the pods through the EXTERNAL-IP; the announcing node dies and the address
 //! moves; ServiceLB node IPs are reachable.
 //!
-//! Each node runs a node agent as a separate process (so it can be SIGKILLed): this test binary
-//! re-executed inside the node namespace, running `announce::Announcer` and the nftables data
-//! plane (`proxy-core` + `proxy-nft`) over the Services and EndpointSlices of the server.
-//! Once `switchboard agent` starts both itself, the tests will run that instead.
+//! Each node runs `switchboard agent` (nftables data plane + L2 announcer) as a separate
+//! process in its namespace, so it can be SIGKILLed.
 
 use crate::support::{apply, eventually, external_ip, kubectl};
 use std::net::{IpAddr, SocketAddr};
@@ -14,55 +12,8 @@ use std::time::{Duration, Instant};
 use test_support::netlab::{self, k8s, Lab, Node, Process};
 use test_support::TestServer;
 
-const ENV_NODE: &str = "SB_L2_AGENT_NODE";
-const ENV_NODE_IP: &str = "SB_L2_AGENT_NODE_IP";
-const ENV_KUBECONFIG: &str = "SB_L2_AGENT_KUBECONFIG";
-/// "0" turns gratuitous ARP off (the benchmark's baseline).
-pub const ENV_GRATUITOUS: &str = "SB_L2_AGENT_GRATUITOUS";
-
-/// The node agent process (see the module docs). Ignored in normal runs: the tests start it
-/// with `--ignored --exact` inside a node namespace.
-#[test]
-#[ignore = "started by the L2 tests inside a node namespace, as that node's agent"]
-fn node_agent_process() {
-    let node = std::env::var(ENV_NODE).expect("run by the L2 tests only");
-    let node_ip: IpAddr = std::env::var(ENV_NODE_IP).unwrap().parse().unwrap();
-    let kubeconfig = std::env::var(ENV_KUBECONFIG).unwrap();
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    rt.block_on(async move {
-        let client = controllers::client_from_kubeconfig(std::path::Path::new(&kubeconfig))
-            .await
-            .unwrap();
-        let mut registry = prometheus_client::registry::Registry::default();
-        let mut acfg = announce::AnnounceConfig::new(&node);
-        acfg.gratuitous = std::env::var(ENV_GRATUITOUS)
-            .map(|v| v != "0")
-            .unwrap_or(true);
-        let announcer = announce::Announcer::new(acfg, &mut registry);
-        tokio::spawn(announcer.run(client.clone(), std::future::pending()));
-        let cfg = proxy_core::ProxyConfig {
-            node_name: node.clone(),
-            node_ips: vec![node_ip],
-            ..Default::default()
-        };
-        let mut proxier = proxy_nft::NftProxier::new(cfg.clone()).expect("nftables proxier");
-        let services: kube::Api<k8s_openapi::api::core::v1::Service> =
-            kube::Api::all(client.clone());
-        let slices: kube::Api<k8s_openapi::api::discovery::v1::EndpointSlice> =
-            kube::Api::all(client);
-        eprintln!("node agent {node} running");
-        loop {
-            let lp = kube::api::ListParams::default();
-            if let (Ok(s), Ok(e)) = (services.list(&lp).await, slices.list(&lp).await) {
-                let snap = proxy_core::Snapshot::build(s.items.iter(), e.items.iter(), &cfg);
-                if let Err(e) = proxier.sync(&snap) {
-                    eprintln!("proxy sync failed: {e}");
-                }
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-    });
-}
+/// Extra agent flag of the benchmark's baseline: no gratuitous ARP on takeover.
+pub const NO_GRATUITOUS: &str = "--l2-no-gratuitous";
 
 pub struct L2Lab {
     pub lab: Lab,
@@ -70,7 +21,7 @@ pub struct L2Lab {
     pub nodes: Vec<Node>,
     pub client: netlab::Client,
     agents: Vec<Option<Process>>,
-    agent_env: Vec<(String, String)>,
+    agent_flags: Vec<String>,
 }
 
 impl L2Lab {
@@ -80,8 +31,8 @@ impl L2Lab {
         Self::start_with(server_flags, &[])
     }
 
-    /// With extra environment for the node agents.
-    pub fn start_with(server_flags: &[&str], agent_env: &[(&str, &str)]) -> L2Lab {
+    /// With extra flags for the node agents.
+    pub fn start_with(server_flags: &[&str], agent_flags: &[&str]) -> L2Lab {
         std::env::set_var("NO_COLOR", "1");
         let server = TestServer::start_with(env!("CARGO_BIN_EXE_switchboard"), server_flags);
         let lab = Lab::new();
@@ -93,17 +44,14 @@ impl L2Lab {
             lab.http_echo(&pod, 8080);
         }
         let client = lab.client("outside");
-        let agent_env = agent_env
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
+        let agent_flags = agent_flags.iter().map(|f| f.to_string()).collect();
         let mut l = L2Lab {
             lab,
             server,
             nodes,
             client,
             agents: vec![],
-            agent_env,
+            agent_flags,
         };
         for i in 0..3 {
             let p = l.spawn_agent(i);
@@ -115,21 +63,25 @@ impl L2Lab {
     fn spawn_agent(&self, i: usize) -> Process {
         let n = &self.nodes[i];
         let kubeconfig = self.lab.kubeconfig_for(n, &self.server);
-        let mut cmd = n.command(std::env::current_exe().unwrap());
-        cmd.args([
-            "l2::node_agent_process",
-            "--exact",
-            "--ignored",
-            "--nocapture",
-        ])
-        .env(ENV_NODE, &n.name)
-        .env(ENV_NODE_IP, n.ip.to_string())
-        .env(ENV_KUBECONFIG, kubeconfig)
-        .env("RUST_LOG", "info")
-        .envs(self.agent_env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        let mut cmd = n.command(env!("CARGO_BIN_EXE_switchboard"));
+        cmd.arg("agent")
+            .arg("--kubeconfig")
+            .arg(&kubeconfig)
+            .args([
+                "--node-name",
+                &n.name,
+                "--cluster-cidr",
+                netlab::CLUSTER_CIDR,
+            ])
+            .args(&self.agent_flags)
+            .env(
+                "RUST_LOG",
+                std::env::var("SWITCHBOARD_TEST_LOG").unwrap_or_else(|_| "info".into()),
+            )
+            .env("NO_COLOR", "1");
         let p = n.spawn(cmd);
         assert!(
-            p.wait_for_log("running", Duration::from_secs(30)),
+            p.wait_for_log("L2 announcer started", Duration::from_secs(30)),
             "agent on {} did not start: {}",
             n.name,
             p.log()
