@@ -18,14 +18,18 @@ pub fn plan() -> Vec<Step> {
         compare(0, "name: nginx-headless\n"),
         compare(1, "get svc nginx-headless -o wide"),
         compare(2, "get svc nginx-headless -o yaml"),
-        compare(3, "describe svc nginx-headless"),
-        compare(4, "get ep nginx-headless -o yaml"),
-        compare(5, "service-name=nginx-headless -o yaml").unordered("endpoints"),
+        compare(3, "describe svc nginx-headless").after_endpoints_of("nginx-headless"),
+        compare(4, "get ep nginx-headless -o yaml").after_endpoints_of("nginx-headless"),
+        compare(5, "service-name=nginx-headless -o yaml")
+            .after_endpoints_of("nginx-headless")
+            .unordered("endpoints"),
         compare(6, "name: headless-noports"),
         compare(7, "get svc headless-noports -o yaml"),
         compare(8, "name: nginx-headless-pnr"),
-        compare(9, "get ep nginx-headless-pnr -o wide"),
-        compare(10, "service-name=nginx-headless-pnr -o yaml").unordered("endpoints"),
+        compare(9, "get ep nginx-headless-pnr -o wide").after_endpoints_of("nginx-headless-pnr"),
+        compare(10, "service-name=nginx-headless-pnr -o yaml")
+            .after_endpoints_of("nginx-headless-pnr")
+            .unordered("endpoints"),
         compare(11, "name: headless-np"),
         compare(12, "name: headless-lb"),
         compare(13, "name: nginx-fixed-ip\n"),

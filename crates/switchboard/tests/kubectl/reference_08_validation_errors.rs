@@ -66,8 +66,8 @@ pub fn plan() -> Vec<Step> {
     plan.extend([
         // An empty name fails in ClusterIP allocation, before any validation.
         compare(17, "name: \"\""),
-        compare(30, "describe svc affinity-default"),
-        compare(43, "describe svc td-preferclose"),
+        compare(30, "describe svc affinity-default").after_endpoints_of("affinity-default"),
+        compare(43, "describe svc td-preferclose").after_endpoints_of("td-preferclose"),
         // Strict field validation and wrong types.
         compare(49, "name: unknown-field\n"),
         compare(50, "--validate=warn"),

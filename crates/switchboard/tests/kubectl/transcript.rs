@@ -492,6 +492,8 @@ pub struct Step {
     pub known_bugs: Vec<&'static str>,
     /// Randomly allocated values to learn after the command ran (see [`Step::learn`]).
     pub learn: Option<Learn>,
+    /// A Service whose Endpoints and EndpointSlices must exist before the command runs.
+    pub endpoints_of: Option<&'static str>,
     /// YAML lists whose order is not part of the result (see [`Step::unordered`]).
     pub unordered: Vec<&'static str>,
 }
@@ -515,6 +517,7 @@ fn plan(index: usize, needle: &'static str, action: Action) -> Step {
         filter: None,
         known_bugs: Vec::new(),
         learn: None,
+        endpoints_of: None,
         unordered: Vec::new(),
     }
 }
@@ -547,6 +550,14 @@ impl Step {
     /// removed. `TRANSCRIPT_STRICT=1` fails on known bugs as well.
     pub fn known_server_bug(mut self, description: &'static str) -> Step {
         self.known_bugs.push(description);
+        self
+    }
+
+    /// Waits (up to 30 s) until the controllers have written `service`'s Endpoints and an
+    /// EndpointSlice before running the command, which shows them: in the recording they were
+    /// there by then, and on a loaded machine our controllers may be a moment late.
+    pub fn after_endpoints_of(mut self, service: &'static str) -> Step {
+        self.endpoints_of = Some(service);
         self
     }
 
@@ -691,6 +702,14 @@ impl Replay {
     pub fn step(&mut self, cluster: &Cluster, step: Step) {
         let rec = self.recorded(step.index, step.needle);
         self.cover(step.index);
+        if let Some(service) = step.endpoints_of {
+            cluster.sh(&format!(
+                "for i in $(seq 300); do \
+                   kubectl get endpoints {service} -o name >/dev/null 2>&1 && \
+                   [ -n \"$(kubectl get endpointslices -l kubernetes.io/service-name={service} -o name)\" ] && exit 0; \
+                   sleep 0.1; done; exit 1"
+            ));
+        }
         match step.action {
             Action::Skip(reason) => {
                 self.skipped.push((step.index, reason));
