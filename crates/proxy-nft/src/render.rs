@@ -397,13 +397,14 @@ impl<'a> Renderer<'a> {
             if node_allowed {
                 sources.extend(lb_ips.iter().map(|ip| ip.to_string()));
             }
-            self.t.chains.insert(
-                firewall_chain.clone(),
-                chain(vec![format!(
-                    "{ipx} saddr != {{ {} }} drop",
-                    sources.join(", ")
-                )]),
-            );
+            // One rule per source instead of an anonymous set (see `dispatch` on their cost);
+            // `return` goes back to filter-*-pre-dnat, which accepts.
+            let mut rules: Vec<String> = sources
+                .iter()
+                .map(|src| format!("{ipx} saddr {src} return"))
+                .collect();
+            rules.push("drop".into());
+            self.t.chains.insert(firewall_chain.clone(), chain(rules));
         }
         if let Some(np) = sp.node_port {
             let np_key = format!("{proto} . {np}");
@@ -426,13 +427,10 @@ impl<'a> Renderer<'a> {
                 rules.push(format!("meta mark set meta mark | {MASQ_MARK}"));
             } else {
                 let cidrs = self.cluster_cidrs();
-                if !cidrs.is_empty() {
-                    // Pods reaching an external address behave as if they went out to the load
-                    // balancer and came back: no traffic policy applies to them.
-                    rules.push(format!(
-                        "{ipx} saddr {} goto {cluster_chain}",
-                        one_or_set(&cidrs)
-                    ));
+                // Pods reaching an external address behave as if they went out to the load
+                // balancer and came back: no traffic policy applies to them.
+                for cidr in &cidrs {
+                    rules.push(format!("{ipx} saddr {cidr} goto {cluster_chain}"));
                 }
                 // The host's own traffic has a local (often the VIP's) source: SNAT it and use
                 // every endpoint.
@@ -488,80 +486,83 @@ impl<'a> Renderer<'a> {
     }
 
     /// The rules of a service (or local) chain: pick one of `eps` per connection.
+    ///
+    /// No anonymous map unless the scheduler is mh: the kernel names every anonymous set of a
+    /// table by scanning the table's sets for a free `__mapN`, so a map per Service makes a
+    /// full load quadratic (30 s of kernel time for 10k Services on this machine; kube-proxy
+    /// 1.36 pays it). A cascade of rules picks the same way: rule i of n takes the connection
+    /// with probability 1/(n-i) (random), or every (n-i)th connection it sees (rr, which
+    /// makes the cascade an exact rotation), or when the client's hash is i (sh).
     fn dispatch(&self, sp: &ServicePort, base: &str, eps: &[Endpoint]) -> Vec<String> {
         let ipx = self.ipx;
         let proto = sp.name.protocol.as_str();
+        let affinity = sp.affinity_timeout.is_some();
+        let target = |ep: &Endpoint| {
+            if affinity {
+                format!("goto endpoint-{base}__{}", endpoint_id(ep))
+            } else {
+                format!("meta l4proto {proto} dnat {ipx} to {}", socket(ep))
+            }
+        };
         let mut rules = Vec::new();
-        if sp.affinity_timeout.is_some() {
-            let chains: Vec<String> = eps
-                .iter()
-                .map(|ep| format!("endpoint-{base}__{}", endpoint_id(ep)))
-                .collect();
-            for (ep, c) in eps.iter().zip(&chains) {
+        if affinity {
+            for ep in eps {
+                let id = endpoint_id(ep);
                 rules.push(format!(
-                    "{ipx} saddr @affinity-{base}__{} goto {c}",
-                    endpoint_id(ep)
+                    "{ipx} saddr @affinity-{base}__{id} goto endpoint-{base}__{id}"
                 ));
             }
-            if chains.len() == 1 {
-                rules.push(format!("goto {}", chains[0]));
-            } else {
-                let (pick, slots) = self.pick(sp.scheduler, eps);
-                let map = slots
-                    .iter()
-                    .enumerate()
-                    .map(|(i, e)| format!("{i} : goto {}", chains[*e]))
-                    .collect::<Vec<_>>();
-                rules.push(format!("{pick} vmap {{ {} }}", map.join(", ")));
-            }
-            return rules;
         }
-        if eps.len() == 1 {
-            rules.push(format!(
-                "meta l4proto {proto} dnat {ipx} to {}",
-                socket(&eps[0])
-            ));
-            return rules;
-        }
-        let (pick, slots) = self.pick(sp.scheduler, eps);
-        let mut map = String::new();
-        for (i, e) in slots.iter().enumerate() {
-            if i > 0 {
-                map.push_str(", ");
-            }
-            let _ = write!(map, "{i} : {} . {}", eps[*e].ip, eps[*e].port);
-        }
-        rules.push(format!(
-            "meta l4proto {proto} dnat {ipx} to {pick} map {{ {map} }}"
-        ));
-        rules
-    }
-
-    /// The expression choosing a slot, and which endpoint each slot holds.
-    fn pick(&self, scheduler: Scheduler, eps: &[Endpoint]) -> (String, Vec<usize>) {
-        let ipx = self.ipx;
         let n = eps.len();
-        match scheduler {
-            // nftables has no per-endpoint connection count at decision time: lc is random here.
-            Scheduler::Random | Scheduler::LeastConnection => {
-                (format!("numgen random mod {n}"), (0..n).collect())
-            }
-            Scheduler::RoundRobin => (format!("numgen inc mod {n}"), (0..n).collect()),
-            Scheduler::SourceHash => (
-                format!("jhash {ipx} saddr mod {n} seed {HASH_SEED}"),
-                (0..n).collect(),
-            ),
-            Scheduler::Maglev => {
-                // The table depends only on the endpoint addresses, so every node (and every
-                // sync) computes the same one and unchanged endpoints keep their slots.
-                let m = maglev::table_size(n);
-                let names: Vec<String> = eps.iter().map(socket).collect();
-                (
-                    format!("jhash {ipx} saddr mod {m} seed {HASH_SEED}"),
-                    maglev::table(&names, m),
-                )
-            }
+        if n == 1 {
+            rules.push(target(&eps[0]));
+            return rules;
         }
+        if sp.scheduler == Scheduler::Maglev {
+            // The table depends only on the endpoint addresses, so every node (and every
+            // sync) computes the same one and unchanged endpoints keep their slots.
+            let m = maglev::table_size(n);
+            let names: Vec<String> = eps.iter().map(socket).collect();
+            let table = maglev::table(&names, m);
+            let pick = format!("jhash {ipx} saddr mod {m} seed {HASH_SEED}");
+            let mut map = String::new();
+            for (slot, e) in table.iter().enumerate() {
+                if slot > 0 {
+                    map.push_str(", ");
+                }
+                if affinity {
+                    let _ = write!(
+                        map,
+                        "{slot} : goto endpoint-{base}__{}",
+                        endpoint_id(&eps[*e])
+                    );
+                } else {
+                    let _ = write!(map, "{slot} : {} . {}", eps[*e].ip, eps[*e].port);
+                }
+            }
+            if affinity {
+                rules.push(format!("{pick} vmap {{ {map} }}"));
+            } else {
+                rules.push(format!(
+                    "meta l4proto {proto} dnat {ipx} to {pick} map {{ {map} }}"
+                ));
+            }
+            return rules;
+        }
+        for (i, ep) in eps.iter().enumerate().take(n - 1) {
+            let cond = match sp.scheduler {
+                // nftables has no per-endpoint connection count at decision time: lc is random.
+                Scheduler::Random | Scheduler::LeastConnection => {
+                    format!("numgen random mod {} 0", n - i)
+                }
+                Scheduler::RoundRobin => format!("numgen inc mod {} 0", n - i),
+                Scheduler::SourceHash => format!("jhash {ipx} saddr mod {n} seed {HASH_SEED} {i}"),
+                Scheduler::Maglev => unreachable!("handled above"),
+            };
+            rules.push(format!("{cond} {}", target(ep)));
+        }
+        rules.push(target(&eps[n - 1]));
+        rules
     }
 }
 

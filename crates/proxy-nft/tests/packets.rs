@@ -50,17 +50,20 @@ fn pod_to_cluster_ip_with_no_endpoints_is_rejected() {
 }
 
 #[test]
-fn round_robin_alternates_between_endpoints() {
-    let lab = Lab::new(3);
+fn round_robin_rotates_through_endpoints() {
+    let lab = Lab::new(4);
     let mut p = proxier(&lab);
-    let mut sp = web(&["10.42.0.11", "10.42.0.12"]);
+    let mut sp = web(&["10.42.0.11", "10.42.0.12", "10.42.0.13"]);
     sp.scheduler = Scheduler::RoundRobin;
     p.sync(&snapshot([sp])).unwrap();
-    let got: Vec<String> = (0..6)
+    let got: Vec<String> = (0..9)
         .map(|_| Lab::tcp(&lab.pods[0], "10.43.0.20:80").unwrap())
         .collect();
-    for w in got.windows(2) {
-        assert_ne!(w[0], w[1], "{got:?}");
+    // An exact rotation: every three consecutive connections reach the three pods.
+    for w in got.windows(3) {
+        let mut w = w.to_vec();
+        w.sort();
+        assert_eq!(w, ["pod1", "pod2", "pod3"], "{got:?}");
     }
 }
 

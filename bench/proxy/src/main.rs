@@ -1,0 +1,198 @@
+//! Data-plane benchmark. For each size (Services × 5 endpoints) it builds the Services and
+//! EndpointSlices, then inside a fresh network namespace measures: the cold full sync, the
+//! incremental sync after one endpoint changes (what the agent does), and, as the baseline in
+//! the same run, a naive full reload of the same ruleset (render everything, `nft -f` the whole
+//! table: kube-proxy's full sync) and a read-back of the table (`nft -j list table`, which a
+//! proxier that does not keep its own model pays on every sync). Each size runs in its own
+//! process so that its peak memory is its own.
+//!
+//! Run: `cargo run --release -p bench-proxy -- [SIZES...]` (default 1000 10000 50000), as root.
+
+use k8s_openapi::api::core::v1::Service;
+use k8s_openapi::api::discovery::v1::EndpointSlice;
+use proxy_core::{IpFamily, ProxyConfig, Snapshot};
+use proxy_nft::{ConntrackCli, NftCli, NftProxier};
+use serde_json::json;
+use std::net::Ipv4Addr;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+const ENDPOINTS: usize = 5;
+const INCREMENTAL_RUNS: usize = 21;
+const BASELINE_RUNS: usize = 5;
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if args.len() == 3 && args[1] == "--one" {
+        one(args[2].parse().expect("size"));
+        return;
+    }
+    let sizes: Vec<usize> =
+        if args.len() > 1 { args[1..].iter().map(|a| a.parse().expect("size")).collect() } else { vec![1000, 10000, 50000] };
+    println!("| services | endpoints | build snapshot | full sync (cold) | incremental sync p50 / p95 (script bytes) | naive full reload p50 | ratio | read back table | peak RSS |");
+    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    for n in sizes {
+        let out = Command::new(&args[0]).args(["--one", &n.to_string()]).output().expect("run one size");
+        if !out.status.success() {
+            eprintln!("size {n} failed: {}", String::from_utf8_lossy(&out.stderr));
+            continue;
+        }
+        print!("{}", String::from_utf8_lossy(&out.stdout));
+    }
+}
+
+fn ip(i: usize, base: [u8; 4]) -> Ipv4Addr {
+    Ipv4Addr::from(u32::from(Ipv4Addr::from(base)) + i as u32)
+}
+
+fn objects(n: usize, changed: Option<(usize, usize)>) -> (Vec<Service>, Vec<EndpointSlice>) {
+    let mut services = Vec::with_capacity(n);
+    let mut slices = Vec::with_capacity(n);
+    for i in 0..n {
+        let name = format!("svc-{i}");
+        services.push(
+            serde_json::from_value(json!({
+                "metadata": {"name": name, "namespace": "bench"},
+                "spec": {"type": "ClusterIP", "clusterIP": ip(i + 1, [10, 96, 0, 0]).to_string(),
+                         "ports": [{"name": "http", "port": 80, "protocol": "TCP", "targetPort": 8080}]}
+            }))
+            .expect("service"),
+        );
+        let eps: Vec<serde_json::Value> = (0..ENDPOINTS)
+            .map(|j| {
+                let mut k = i * ENDPOINTS + j;
+                if changed == Some((i, j)) {
+                    k += n * ENDPOINTS;
+                }
+                json!({"addresses": [ip(k, [10, 64, 0, 0]).to_string()], "conditions": {"ready": true}, "nodeName": "node2"})
+            })
+            .collect();
+        slices.push(
+            serde_json::from_value(json!({
+                "metadata": {"name": format!("{name}-abcde"), "namespace": "bench", "labels": {"kubernetes.io/service-name": name}},
+                "addressType": "IPv4",
+                "ports": [{"name": "http", "port": 8080, "protocol": "TCP"}],
+                "endpoints": eps,
+            }))
+            .expect("slice"),
+        );
+    }
+    (services, slices)
+}
+
+fn rss_kib(field: &str) -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find(|l| l.starts_with(field))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+fn p95(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[(v.len() * 95 / 100).min(v.len() - 1)]
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.1} ms", d.as_secs_f64() * 1000.0)
+}
+
+struct Ns(String);
+
+impl Drop for Ns {
+    fn drop(&mut self) {
+        let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
+    }
+}
+
+fn nft_in(ns: &str, args: &[&str], stdin: Option<&str>) {
+    use std::io::Write;
+    let mut child = Command::new("ip")
+        .args(["netns", "exec", ns, "nft"])
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("nft");
+    let mut input = child.stdin.take().expect("stdin");
+    if let Some(s) = stdin {
+        input.write_all(s.as_bytes()).expect("write script");
+    }
+    drop(input);
+    assert!(child.wait().expect("nft").success(), "nft {args:?} failed");
+}
+
+fn one(n: usize) {
+    let ns = Ns(format!("sbbench-{}-{n}", std::process::id()));
+    assert!(Command::new("ip").args(["netns", "add", &ns.0]).status().expect("ip").success());
+    let cfg = ProxyConfig {
+        node_name: "node1".into(),
+        node_ips: vec!["172.30.0.10".parse().expect("ip")],
+        cluster_cidrs: vec!["10.64.0.0/10".parse().expect("cidr")],
+        service_cidrs: vec!["10.96.0.0/12".parse().expect("cidr")],
+        ..ProxyConfig::default()
+    };
+    let (services, slices) = objects(n, None);
+    let t = Instant::now();
+    let snap = Snapshot::build(&services, &slices, &cfg);
+    let build = t.elapsed();
+    assert_eq!(snap.service_ports.len(), n);
+
+    let mut proxier = NftProxier::with_backends(cfg.clone(), NftCli::in_netns(&ns.0), ConntrackCli::in_netns(&ns.0))
+        .expect("proxier");
+    let t = Instant::now();
+    let report = proxier.sync(&snap).expect("full sync");
+    let full = t.elapsed();
+    assert!(report.full);
+
+    // Incremental: one endpoint of one Service changes, the agent rebuilds the snapshot and syncs.
+    let mut incremental = Vec::new();
+    let mut bytes = 0;
+    let mut last = snap;
+    for r in 0..INCREMENTAL_RUNS {
+        let (svc, sl) = objects(n, Some(((r * 7919) % n, r % ENDPOINTS)));
+        let t = Instant::now();
+        let snap = Snapshot::build(&svc, &sl, &cfg);
+        let report = proxier.sync(&snap).expect("incremental sync");
+        incremental.push(t.elapsed());
+        assert!(!report.full && !report.unchanged, "{report:?}");
+        bytes = report.script_bytes;
+        last = snap;
+    }
+
+    // Baseline: the same change applied as a naive full reload of the whole table.
+    let mut naive = Vec::new();
+    for _ in 0..BASELINE_RUNS {
+        let t = Instant::now();
+        let table = proxy_nft::render_family(&last, &cfg, IpFamily::V4);
+        nft_in(&ns.0, &["-f", "-"], Some(&table.full_script()));
+        naive.push(t.elapsed());
+    }
+    let mut readback = Vec::new();
+    for _ in 0..3 {
+        let t = Instant::now();
+        nft_in(&ns.0, &["-j", "list", "table", "ip", "switchboard"], None);
+        readback.push(t.elapsed());
+    }
+    let inc = median(incremental.clone());
+    let naive50 = median(naive);
+    println!(
+        "| {n} | {} | {} | {} | {} / {} ({bytes} B) | {} | {:.0}x | {} | {} MiB |",
+        n * ENDPOINTS,
+        ms(build),
+        ms(full),
+        ms(inc),
+        ms(p95(incremental)),
+        ms(naive50),
+        naive50.as_secs_f64() / inc.as_secs_f64(),
+        ms(median(readback)),
+        rss_kib("VmHWM:") / 1024,
+    );
+}
