@@ -354,9 +354,24 @@ impl ProxyLoop {
 
     fn log_skipped(&self, st: &mut State, snap: &Snapshot) {
         // Each reason once while it lasts, not at every periodic resync.
-        let now: HashSet<String> = snap.skipped.iter().map(|s| s.to_string()).collect();
+        let mut now: HashSet<String> = snap
+            .skipped
+            .iter()
+            .map(|s| format!("not programmed: {s}"))
+            .collect();
+        // A Service that asks for lc through its annotation is served, as random: say so.
+        for sp in snap.service_ports.values() {
+            if sp.scheduler == proxy_core::Scheduler::LeastConnection {
+                now.insert(format!(
+                    "Service {}: {}: {}; served as random",
+                    sp.name.service,
+                    proxy_core::SCHEDULER_ANNOTATION,
+                    config::LC_REFUSED
+                ));
+            }
+        }
         for s in now.difference(&st.logged_skips) {
-            tracing::warn!("not programmed: {s}");
+            tracing::warn!("{s}");
         }
         st.logged_skips = now;
     }

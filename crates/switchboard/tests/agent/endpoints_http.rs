@@ -195,7 +195,9 @@ fn proxy_mode_metrics_healthz_and_livez_answer_as_kube_proxy() {
     // Without any Service write, the re-list every 3 s delivers every Service again.
     let total = |m: &str| sample(m, "kubeproxy_sync_proxy_rules_service_changes_total").unwrap();
     let before = total(&metrics(&n1));
-    eventually(20, "a re-list of the Services", || (total(&metrics(&n1)) >= before + 2.0).then_some(()));
+    eventually(20, "a re-list of the Services", || {
+        (total(&metrics(&n1)) >= before + 2.0).then_some(())
+    });
 }
 
 fn put_config(c: &Cluster, conf: &str) {
@@ -262,6 +264,23 @@ fn a_bad_kube_proxy_configmap_is_refused_and_the_rules_stay() {
         let seq = c.ask_many(addr, 9);
         strict_rotation(&seq, 3).then_some(())
     });
+    // A Service that asks for lc by annotation is still served (as random), and the agent says
+    // which data plane would provide lc.
+    let lc = c.service(
+        "web-lc",
+        &[("app", "web")],
+        json!({}),
+        json!({"switchboard.dev/scheduler": "lc"}),
+    );
+    assert!(
+        c.agent(0).wait_for_log(
+            "default/web-lc: switchboard.dev/scheduler: scheduler \"lc\"",
+            Duration::from_secs(20)
+        ),
+        "{}",
+        c.agent(0).log()
+    );
+    c.wait_all_answer(cluster_ip(&lc, 80), &["p1", "p2", "p3"]);
     // /proxyMode tells the truth about what programs the rules.
     let (_, _, body) = curl(c.node("n1"), "http://127.0.0.1:10249/proxyMode", &[]);
     assert_eq!(body, "nftables");
