@@ -119,6 +119,38 @@ async fn refused(api: &Api<Service>, name: &str, spec: Value) -> String {
     }
 }
 
+/// Asks for every ClusterIP and NodePort of `services` again; what was not refused as taken.
+async fn still_reserved(api: &Api<Service>, services: &[(String, Held)]) -> Vec<String> {
+    let mut wrong = Vec::new();
+    for (name, h) in services {
+        let msg = refused(
+            api,
+            &format!("ip-{name}"),
+            json!({"clusterIP": h.cluster_ip, "ports": [{"port": 80}]}),
+        )
+        .await;
+        let want = format!(
+            "failed to allocate IP {}: provided IP is already allocated",
+            h.cluster_ip
+        );
+        if !(msg.starts_with("422 ") && msg.contains(&want)) {
+            wrong.push(format!("ClusterIP {} of {name}: {msg}", h.cluster_ip));
+        }
+        for p in &h.node_ports {
+            let msg = refused(
+                api,
+                &format!("np-{name}-{p}"),
+                json!({"type": "NodePort", "ports": [{"port": 80, "nodePort": p}]}),
+            )
+            .await;
+            if !(msg.starts_with("422 ") && msg.contains("provided port is already allocated")) {
+                wrong.push(format!("NodePort {p} of {name}: {msg}"));
+            }
+        }
+    }
+    wrong
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn services_survive_kill9_with_every_allocation_reserved() {
     let mut server = blocking(start_server);
@@ -145,33 +177,20 @@ async fn services_survive_kill9_with_every_allocation_reserved() {
     assert_eq!(after.len(), acked.len(), "Services nobody acknowledged");
     assert_unique(&after);
 
-    // Every value is still reserved: asking for it again is refused, with upstream's message.
+    // Every value is still reserved: asking for it again is refused, with upstream's message
+    // (8 clients ask, each for its share).
+    let mut checks = Vec::new();
+    let all_held: Vec<(String, Held)> = acked.clone().into_iter().collect();
+    for share in all_held.chunks(all_held.len().div_ceil(CLIENTS)) {
+        let api: Api<Service> = Api::namespaced(client(&server).await, NS);
+        let share = share.to_vec();
+        checks.push(tokio::spawn(
+            async move { still_reserved(&api, &share).await },
+        ));
+    }
     let mut wrong = Vec::new();
-    for (name, h) in &acked {
-        let msg = refused(
-            &api,
-            &format!("ip-{name}"),
-            json!({"clusterIP": h.cluster_ip, "ports": [{"port": 80}]}),
-        )
-        .await;
-        let want = format!(
-            "failed to allocate IP {}: provided IP is already allocated",
-            h.cluster_ip
-        );
-        if !(msg.starts_with("422 ") && msg.contains(&want)) {
-            wrong.push(format!("ClusterIP {} of {name}: {msg}", h.cluster_ip));
-        }
-        for p in &h.node_ports {
-            let msg = refused(
-                &api,
-                &format!("np-{name}-{p}"),
-                json!({"type": "NodePort", "ports": [{"port": 80, "nodePort": p}]}),
-            )
-            .await;
-            if !(msg.starts_with("422 ") && msg.contains("provided port is already allocated")) {
-                wrong.push(format!("NodePort {p} of {name}: {msg}"));
-            }
-        }
+    for c in checks {
+        wrong.extend(c.await.expect("checking task"));
     }
     assert!(
         wrong.is_empty(),
