@@ -23,6 +23,8 @@ use tokio_util::sync::CancellationToken;
 #[derive(clap::Args, Clone, Debug, Default)]
 pub struct ComponentArgs {
     #[command(flatten)]
+    pub dns: dns::DnsArgs,
+    #[command(flatten)]
     pub announce: announce::AnnounceArgs,
 }
 
@@ -43,6 +45,11 @@ pub type Task = (&'static str, JoinHandle<anyhow::Result<()>>);
 /// Starts the components `args` enable.
 pub fn start(args: &ComponentArgs, ctx: Context<'_>) -> anyhow::Result<Vec<Task>> {
     let mut tasks: Vec<Task> = Vec::new();
+    if args.dns.enabled() {
+        let dns = dns::Dns::new(args.dns.config(ctx.node_name)?, ctx.registry);
+        let stop = ctx.shutdown.clone().cancelled_owned();
+        tasks.push(("dns", tokio::spawn(dns.run(Some(ctx.client.clone()), stop))));
+    }
     if args.announce.enabled() {
         let announcer =
             announce::Announcer::new(args.announce.config(ctx.node_name)?, ctx.registry);

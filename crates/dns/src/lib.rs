@@ -5,6 +5,7 @@
 //! Start at [`Dns::new`] and [`Dns::run`]; the theory is in the crate README.
 
 pub mod answer;
+pub mod args;
 pub mod forward;
 pub mod metrics;
 pub mod publish;
@@ -21,6 +22,7 @@ use std::sync::Arc;
 use arc_swap::ArcSwap;
 use prometheus_client::registry::Registry;
 
+pub use args::DnsArgs;
 pub use publish::PublishConfig;
 pub use zone::{PodMode, Zone, ZoneConfig};
 
@@ -28,8 +30,11 @@ pub use zone::{PodMode, Zone, ZoneConfig};
 #[derive(Clone, Debug)]
 pub struct DnsConfig {
     pub zone: ZoneConfig,
-    /// Addresses to serve on, UDP and TCP each (port 0: an ephemeral port, for tests).
+    /// Addresses to serve on, UDP and TCP each (port 0: an ephemeral port, for tests). Empty:
+    /// this node's addresses, port 53 (see [`node_addresses`]).
     pub bind: Vec<SocketAddr>,
+    /// This node's name, to find its addresses.
+    pub node_name: Option<String>,
     /// Upstream resolvers; None: the `nameserver`s of /etc/resolv.conf.
     pub upstreams: Option<Vec<SocketAddr>>,
     /// How many forwarded responses the cache holds.
@@ -43,11 +48,45 @@ impl Default for DnsConfig {
         DnsConfig {
             zone: ZoneConfig::default(),
             bind: vec![],
+            node_name: None,
             upstreams: None,
             cache_size: 10_000,
             publish: None,
         }
     }
+}
+
+/// This node's addresses, as the agent takes them: the Node's InternalIP addresses, else its
+/// ExternalIP ones, else the addresses of the non-loopback interfaces.
+pub async fn node_addresses(
+    client: Option<&kube::Client>,
+    node_name: Option<&str>,
+) -> Vec<std::net::IpAddr> {
+    use k8s_openapi::api::core::v1::Node;
+    if let (Some(client), Some(name)) = (client, node_name) {
+        if let Ok(Some(node)) = kube::Api::<Node>::all(client.clone()).get_opt(name).await {
+            let addrs = node.status.and_then(|s| s.addresses).unwrap_or_default();
+            for kind in ["InternalIP", "ExternalIP"] {
+                let ips: Vec<std::net::IpAddr> = addrs
+                    .iter()
+                    .filter(|a| a.type_ == kind)
+                    .filter_map(|a| a.address.parse().ok())
+                    .collect();
+                if !ips.is_empty() {
+                    return ips;
+                }
+            }
+        }
+    }
+    if_addrs::get_if_addrs()
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|i| !i.is_loopback() && !i.ip().is_unspecified())
+        .map(|i| i.ip())
+        .filter(
+            |ip| !matches!(ip, std::net::IpAddr::V6(v6) if (v6.segments()[0] & 0xffc0) == 0xfe80),
+        )
+        .collect()
 }
 
 /// The DNS server: built (metrics registered) before the agent serves its registry, bound,
@@ -117,6 +156,18 @@ impl Dns {
         client: Option<kube::Client>,
         shutdown: impl Future<Output = ()>,
     ) -> anyhow::Result<()> {
+        if self.cfg.bind.is_empty() {
+            let ips = node_addresses(client.as_ref(), self.cfg.node_name.as_deref()).await;
+            if ips.is_empty() {
+                anyhow::bail!(
+                    "no address to serve DNS on: the node has none; give --dns-bind-address"
+                );
+            }
+            self.cfg.bind = ips.iter().map(|ip| SocketAddr::new(*ip, 53)).collect();
+            if let Some(p) = &mut self.cfg.publish {
+                p.node_ips = ips;
+            }
+        }
         self.bind()?;
         let rt = tokio::runtime::Handle::current();
         let mut threads = Vec::new();

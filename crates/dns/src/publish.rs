@@ -152,10 +152,12 @@ pub async fn run(client: kube::Client, cfg: PublishConfig) {
     loop {
         let result: anyhow::Result<bool> = async {
             match services.get_opt(SERVICE).await? {
-                None => {
-                    services.create(&PostParams::default(), &service(&cfg)).await?;
-                    tracing::info!(cluster_dns = ?cfg.cluster_dns, "created Service kube-system/kube-dns");
-                }
+                None => match services.create(&PostParams::default(), &service(&cfg)).await {
+                    Ok(_) => tracing::info!(cluster_dns = ?cfg.cluster_dns, "created Service kube-system/kube-dns"),
+                    // Another node's agent was first: same Service, carry on.
+                    Err(kube::Error::Api(e)) if e.code == 409 => {}
+                    Err(e) => return Err(e.into()),
+                },
                 Some(s) if s.spec.as_ref().and_then(|s| s.selector.as_ref()).is_some_and(|m| !m.is_empty()) => {
                     // Someone else's DNS (CoreDNS in a real cluster) owns the Service; adding
                     // this node to it would split the cluster's answers between two servers.

@@ -7,5 +7,6 @@
 
 mod changes;
 mod malformed;
+mod netns;
 mod records;
 mod support;
