@@ -75,17 +75,21 @@ pub struct Pending {
     pub endpoints: HashSet<(String, String)>,
     /// The Node or the ConfigMap changed: the proxy configuration may have.
     pub config: bool,
+    /// A watch finished a (re-)list: objects deleted while no watch ran are gone from its store
+    /// without a Delete event.
+    pub listed: bool,
 }
 
 impl Pending {
     pub fn is_empty(&self) -> bool {
-        self.services.is_empty() && self.endpoints.is_empty() && !self.config
+        self.services.is_empty() && self.endpoints.is_empty() && !self.config && !self.listed
     }
 
     fn merge(&mut self, other: Pending) {
         self.services.extend(other.services);
         self.endpoints.extend(other.endpoints);
         self.config |= other.config;
+        self.listed |= other.listed;
     }
 }
 
@@ -174,6 +178,12 @@ impl Changes {
         self.notify.notify_one();
     }
 
+    /// A store swapped in a fresh list.
+    pub fn listed(&self) {
+        self.lock().listed = true;
+        self.notify.notify_one();
+    }
+
     /// Takes what changed so far (the sync about to run covers it).
     pub fn take(&self) -> Pending {
         std::mem::take(&mut *self.lock())
@@ -214,6 +224,7 @@ pub fn spawn_reflector<K>(
     relist: watch::Receiver<Duration>,
     shutdown: CancellationToken,
     on_change: impl Fn(&K) + Send + 'static,
+    on_listed: impl Fn() + Send + 'static,
 ) -> Store<K>
 where
     K: Resource + Clone + Debug + Send + Sync + serde::de::DeserializeOwned + 'static,
@@ -240,12 +251,20 @@ where
                 None => break,
                 Some(Ok(Event::Apply(o) | Event::InitApply(o) | Event::Delete(o))) => on_change(&o),
                 Some(Ok(Event::Init)) => tracing::debug!(what, "listing"),
-                Some(Ok(Event::InitDone)) => tracing::debug!(what, "list complete"),
+                Some(Ok(Event::InitDone)) => {
+                    tracing::debug!(what, "list complete");
+                    on_listed();
+                }
                 Some(Err(e)) => tracing::warn!(what, error = %e, "watch failed; retrying"),
             }
         }
     });
     reader
+}
+
+fn listed(changes: &Arc<Changes>) -> impl Fn() + Send + 'static {
+    let c = changes.clone();
+    move || c.listed()
 }
 
 /// Starts the four reflectors. `config_map` is `namespace/name` of the kube-proxy ConfigMap
@@ -267,6 +286,7 @@ pub fn start(
         relist.clone(),
         shutdown.clone(),
         move |s| c.service_changed(s),
+        listed(&changes),
     );
     let c = changes.clone();
     let slices = spawn_reflector(
@@ -276,6 +296,7 @@ pub fn start(
         relist.clone(),
         shutdown.clone(),
         move |s| c.slice_changed(s),
+        listed(&changes),
     );
     let c = changes.clone();
     let node = spawn_reflector(
@@ -285,6 +306,7 @@ pub fn start(
         relist.clone(),
         shutdown.clone(),
         move |_| c.config_changed(),
+        listed(&changes),
     );
     let config_map = config_map.map(|(ns, name)| {
         let c = changes.clone();
@@ -295,6 +317,7 @@ pub fn start(
             relist.clone(),
             shutdown.clone(),
             move |_| c.config_changed(),
+            listed(&changes),
         )
     });
     Caches {
