@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need=()
-for pkg_cmd in jq:jq curl:curl python3:python3 sqlite3:sqlite3 iproute2:ip procps:sysctl nftables:nft conntrack:conntrack socat:socat bind9-dnsutils:dig dnsmasq-base:dnsmasq; do
+for pkg_cmd in jq:jq curl:curl python3:python3 sqlite3:sqlite3 iproute2:ip procps:sysctl nftables:nft conntrack:conntrack socat:socat bind9-dnsutils:dig dnsmasq-base:dnsmasq arping:arping ndisc6:ndisc6; do
   pkg=${pkg_cmd%%:*}; cmd=${pkg_cmd##*:}
   command -v "$cmd" >/dev/null 2>&1 || need+=("$pkg")
 done

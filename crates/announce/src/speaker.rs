@@ -7,7 +7,7 @@ use crate::frames::{self, MacAddr, Request};
 use pnet_datalink::{Channel, DataLinkSender, NetworkInterface};
 use prometheus_client::metrics::counter::Counter;
 use std::collections::{BTreeSet, HashMap};
-use std::net::{IpAddr, Ipv6Addr};
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
@@ -25,7 +25,6 @@ pub struct SpeakerStats {
 
 struct Iface {
     mac: MacAddr,
-    link_local: Option<Ipv6Addr>,
     tx: Mutex<Box<dyn DataLinkSender>>,
     stop: Arc<AtomicBool>,
 }
@@ -39,13 +38,6 @@ pub struct Speaker {
 
 fn usable(i: &NetworkInterface) -> bool {
     i.is_up() && !i.is_loopback() && i.mac.is_some_and(|m| m != MacAddr::zero())
-}
-
-fn link_local(i: &NetworkInterface) -> Option<Ipv6Addr> {
-    i.ips.iter().find_map(|n| match n.ip() {
-        IpAddr::V6(a) if a.segments()[0] & 0xffc0 == 0xfe80 => Some(a),
-        _ => None,
-    })
 }
 
 fn answers(table: &RwLock<Table>, ip: IpAddr, iface: &str) -> bool {
@@ -104,7 +96,6 @@ impl Speaker {
             };
             let iface = Arc::new(Iface {
                 mac: ni.mac.unwrap_or_else(MacAddr::zero),
-                link_local: link_local(&ni),
                 tx: Mutex::new(tx),
                 stop: Arc::new(AtomicBool::new(false)),
             });
@@ -135,8 +126,10 @@ impl Speaker {
                         }
                         Request::Ns { sender_mac, sender_ip, target } => {
                             stats.ndp_replies.inc();
-                            let src = iface.link_local.unwrap_or(target);
-                            frames::neighbor_advert_reply(iface.mac, src, target, sender_mac, sender_ip)
+                            // From the target address itself, as the Linux kernel answers for
+                            // its own addresses (some tools, ndisc6 among them, ignore an answer
+                            // from another source).
+                            frames::neighbor_advert_reply(iface.mac, target, target, sender_mac, sender_ip)
                         }
                     };
                     let mut tx = iface.tx.lock().unwrap_or_else(|e| e.into_inner());
@@ -180,9 +173,7 @@ impl Speaker {
             }
             let frame = match ip {
                 IpAddr::V4(a) => frames::gratuitous_arp(iface.mac, a),
-                IpAddr::V6(a) => {
-                    frames::unsolicited_neighbor_advert(iface.mac, iface.link_local.unwrap_or(a), a)
-                }
+                IpAddr::V6(a) => frames::unsolicited_neighbor_advert(iface.mac, a, a),
             };
             let mut tx = iface.tx.lock().unwrap_or_else(|e| e.into_inner());
             match tx.send_to(&frame, None) {

@@ -125,6 +125,13 @@ fn summary(name: &str, mut t: Vec<Duration>) -> String {
 #[test]
 #[ignore = "benchmark: run by bench/lb/run.sh"]
 fn bench_failover() {
+    let load = || {
+        std::fs::read_to_string("/proc/loadavg")
+            .unwrap_or_default()
+            .trim()
+            .to_string()
+    };
+    let load_before = load();
     let kills = env_usize("LB_BENCH_KILLS", 20);
     let baseline_kills = env_usize("LB_BENCH_BASELINE_KILLS", 5);
     let ours = failovers(true, kills);
@@ -142,6 +149,10 @@ fn bench_failover() {
         report.push(summary("baseline (same election, no gratuitous ARP)", base));
         report.push(format!("median ratio baseline/switchboard: {ratio:.1}x"));
     }
+    report.push(format!(
+        "load average before: {load_before}; after: {} (2 cores)",
+        load()
+    ));
     for line in &report {
         println!("{line}");
     }
