@@ -324,7 +324,7 @@ pub fn read_name(msg: &[u8], mut pos: usize, out: &mut Vec<u8>) -> Option<usize>
                 pos += 1 + len;
             }
             0xC0 => {
-                let target = (((len & 0x3F) << 8) | *msg.get(pos + 1)? as usize) as usize;
+                let target = ((len & 0x3F) << 8) | *msg.get(pos + 1)? as usize;
                 if after.is_none() {
                     after = Some(pos + 2);
                 }
