@@ -346,6 +346,10 @@ pub async fn record_event(
     let uid = svc.metadata.uid.clone().unwrap_or_default();
     let api: Api<Event> = Api::namespaced(client.clone(), &ns);
     let now = Time(k8s_openapi::jiff::Timestamp::now());
+    // Only recent Events are counted up; forgetting old ones costs a new Event object at most.
+    if seen.len() > 4096 {
+        seen.clear();
+    }
     let id = (uid.clone(), reason.to_string(), message.to_string());
     if let Some((name, count)) = seen.get_mut(&id) {
         *count += 1;
