@@ -340,6 +340,123 @@ pub fn reply_chase(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::wire::{encode_name, push_opt, push_rr, CLASS_IN};
+
+    fn question(id: u16, name: &str, edns: bool) -> Vec<u8> {
+        let mut m = id.to_be_bytes().to_vec();
+        m.extend([1, 0, 0, 1, 0, 0, 0, 0, 0, edns as u8]);
+        m.extend(encode_name(name).unwrap());
+        m.extend(rtype::A.to_be_bytes());
+        m.extend(CLASS_IN.to_be_bytes());
+        if edns {
+            push_opt(&mut m, 0);
+        }
+        m
+    }
+
+    /// An upstream answer: two A records (TTL 300 and 60) and its OPT.
+    fn upstream_answer(name: &str) -> (Vec<u8>, usize) {
+        let mut m = question(7, name, false);
+        let end = m.len();
+        m[2] = 0x81;
+        m[3] = 0x80;
+        m[7] = 2;
+        m[11] = 1;
+        push_rr(&mut m, None, rtype::A, 300, &[192, 0, 2, 1]);
+        push_rr(&mut m, None, rtype::A, 60, &[192, 0, 2, 2]);
+        push_opt(&mut m, 0);
+        (m, end)
+    }
+
+    #[test]
+    fn cached_answers_live_for_the_smallest_ttl_and_age_on_the_way_out() {
+        let (msg, end) = upstream_answer("example.com");
+        let then = Instant::now() - Duration::from_secs(10);
+        let c = Cached::parse(msg, end, then).unwrap();
+        assert_eq!(c.ttl, 60);
+        assert_eq!(c.remaining(Instant::now()), Some(50));
+        // A client without EDNS: its ID and case, no OPT, TTLs lowered by the 10 s in cache.
+        let mut req = question(0xBEEF, "example.com", false);
+        req[13] = b'E';
+        let q = Question::parse(&req).unwrap();
+        let mut out = Vec::new();
+        reply(&req, &q, Some(&c), Transport::Udp, &mut out);
+        assert_eq!(&out[..2], &[0xBE, 0xEF]);
+        assert_eq!(out[13], b'E');
+        assert_eq!(
+            u16_at(&out, 10),
+            Some(0),
+            "the upstream's OPT is not passed on"
+        );
+        let first = skip_rr(&out, q.end).unwrap();
+        assert_eq!(u32_at(&out, first.ttl_at), Some(290));
+        assert_eq!(
+            u32_at(&out, skip_rr(&out, first.next).unwrap().ttl_at),
+            Some(50)
+        );
+        // With EDNS: exactly our OPT.
+        let req = question(1, "example.com", true);
+        let q = Question::parse(&req).unwrap();
+        reply(&req, &q, Some(&c), Transport::Udp, &mut out);
+        assert_eq!(u16_at(&out, 10), Some(1));
+        assert_eq!(out.len(), q.end + 2 * 16 + 11);
+    }
+
+    #[test]
+    fn negative_answers_are_cached_for_the_soa_minimum_and_servfail_not_at_all() {
+        let mut m = question(7, "nope.example.com", false);
+        let end = m.len();
+        m[2] = 0x81;
+        m[3] = 0x83;
+        m[9] = 1;
+        let mut soa = encode_name("a.example.com").unwrap();
+        soa.extend(encode_name("b.example.com").unwrap());
+        for v in [1u32, 2, 3, 4, 30] {
+            soa.extend(v.to_be_bytes());
+        }
+        push_rr(
+            &mut m,
+            Some(&encode_name("example.com").unwrap()),
+            rtype::SOA,
+            900,
+            &soa,
+        );
+        assert_eq!(
+            Cached::parse(m.clone(), end, Instant::now()).unwrap().ttl,
+            30
+        );
+        m[3] = 0x82;
+        assert_eq!(Cached::parse(m, end, Instant::now()).unwrap().ttl, 0);
+    }
+
+    #[test]
+    fn the_cache_stays_bounded() {
+        let mut cache = Cache {
+            map: HashMap::new(),
+            capacity: 16,
+        };
+        let now = Instant::now();
+        for i in 0..100 {
+            let (msg, end) = upstream_answer(&format!("n{i}.example.com"));
+            let c = Arc::new(Cached::parse(msg, end, now).unwrap());
+            cache.put(
+                (
+                    encode_name(&format!("n{i}.example.com")).unwrap().into(),
+                    1,
+                    1,
+                ),
+                c,
+                now,
+            );
+            assert!(cache.map.len() <= 16);
+        }
+        let key: Key = (encode_name("n99.example.com").unwrap().into(), 1, 1);
+        assert!(cache.get(&key, now).is_some(), "the newest entry is there");
+        assert!(
+            cache.get(&key, now + Duration::from_secs(61)).is_none(),
+            "and expires"
+        );
+    }
 
     #[test]
     fn resolv_conf_nameservers() {

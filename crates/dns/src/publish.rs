@@ -186,3 +186,34 @@ pub async fn run(client: kube::Client, cfg: PublishConfig) {
         tokio::time::sleep(wait).await;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_service_routes_to_the_local_node_and_each_node_has_its_slice() {
+        let cfg = PublishConfig {
+            node_name: "n1".into(),
+            node_ips: vec!["192.168.1.11".parse().unwrap(), "fd00::11".parse().unwrap()],
+            cluster_dns: vec!["10.43.0.10".parse().unwrap()],
+        };
+        let svc = service(&cfg);
+        let spec = svc.spec.unwrap();
+        assert_eq!(spec.cluster_ip.as_deref(), Some("10.43.0.10"));
+        assert_eq!(spec.internal_traffic_policy.as_deref(), Some("Local"));
+        assert!(spec.selector.is_none());
+        let slices = slices(&cfg);
+        assert_eq!(slices.len(), 2);
+        assert_eq!(slices[0].metadata.name.as_deref(), Some("kube-dns-n1"));
+        assert_eq!(slices[0].endpoints[0].addresses, ["192.168.1.11"]);
+        assert_eq!(slices[0].endpoints[0].node_name.as_deref(), Some("n1"));
+        assert_eq!(slices[1].address_type, "IPv6");
+        let labels = slices[0].metadata.labels.as_ref().unwrap();
+        assert_eq!(labels["kubernetes.io/service-name"], "kube-dns");
+        assert_ne!(
+            labels["endpointslice.kubernetes.io/managed-by"],
+            "endpointslice-controller.k8s.io"
+        );
+    }
+}
