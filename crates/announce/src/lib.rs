@@ -204,16 +204,9 @@ impl Announcer {
             if ready.is_err() {
                 return;
             }
-            let speaker = self.speaker.clone();
-            let _ = tokio::task::spawn_blocking(move || speaker.refresh_interfaces()).await;
-            tracing::info!(node = %cfg.node_name, interfaces = ?self.speaker.interfaces(), "L2 announcer started");
+            tracing::info!(node = %cfg.node_name, "L2 announcer started");
             let mut state = State::default();
-            let mut last_refresh = Instant::now();
             loop {
-                if last_refresh.elapsed() > Duration::from_secs(5) {
-                    self.speaker.refresh_interfaces();
-                    last_refresh = Instant::now();
-                }
                 let own = *renewed.lock().unwrap_or_else(|e| e.into_inner());
                 self.round(
                     &client, &mut state, own, &services, &slices, &pools, &ads, &nodes, &leases,
@@ -347,6 +340,21 @@ impl Announcer {
             class: cfg.class.clone(),
         };
         let assignments = elect(&world);
+        // Raw sockets (promiscuous) only on nodes that may have to announce something, opened
+        // before this node could take an address over, and re-read now and then since
+        // interfaces come and go.
+        let candidate = assignments
+            .iter()
+            .any(|a| a.candidates.contains(&cfg.node_name));
+        if candidate
+            && st
+                .refreshed
+                .is_none_or(|t| now.saturating_duration_since(t) > Duration::from_secs(5))
+        {
+            self.speaker.refresh_interfaces();
+            st.refreshed = Some(now);
+            tracing::debug!(interfaces = ?self.speaker.interfaces(), "L2 interfaces");
+        }
         let mut table = Table::new();
         let mut services_of: HashMap<IpAddr, Vec<String>> = HashMap::new();
         for a in assignments {
@@ -439,6 +447,8 @@ impl Announcer {
 
 #[derive(Default)]
 struct State {
+    /// When the interfaces were last re-read (None: no sockets opened yet).
+    refreshed: Option<Instant>,
     tracker: LeaseTracker,
     current: Table,
     /// Announcements still to repeat: (ip, when).
