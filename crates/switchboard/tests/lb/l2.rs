@@ -262,6 +262,22 @@ fn pool_address_is_announced_reaches_the_pods_and_fails_over() {
     // Users see where the address lives.
     let named = eventually("nodeAssigned event", || l.assigned_node_event("web"));
     assert_eq!(named, l.nodes[owner].name);
+    // The agent's /metrics (kube-proxy's address) carries the announcer's series: the owner
+    // announces one address, the others none.
+    for (i, n) in l.nodes.iter().enumerate() {
+        let m = n.exec(&["curl", "-s", "http://127.0.0.1:10249/metrics"]);
+        let text = String::from_utf8_lossy(&m.stdout).to_string();
+        let want = if i == owner {
+            "switchboard_l2_announced_ips 1"
+        } else {
+            "switchboard_l2_announced_ips 0"
+        };
+        assert!(
+            text.contains(want),
+            "{}: no {want:?} in /metrics:\n{text}",
+            n.name
+        );
+    }
     let d = kubectl(&l.server, &["describe", "svc", "web"]);
     assert!(
         d.contains("nodeAssigned") && d.contains(&format!("announcing from node \"{}\"", named)),
