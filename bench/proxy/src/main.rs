@@ -29,7 +29,7 @@ fn main() {
     }
     let sizes: Vec<usize> =
         if args.len() > 1 { args[1..].iter().map(|a| a.parse().expect("size")).collect() } else { vec![1000, 10000, 50000] };
-    println!("| services | endpoints | build snapshot | full sync (cold) | incremental sync p50 / p95 (script bytes) | naive full reload p50 | ratio | read back table | peak RSS |");
+    println!("| services | endpoints | build snapshot | full sync (cold) | incremental sync p50 / p95 (script bytes; p50 of its parts) | naive full reload p50 | ratio | read back table | peak RSS |");
     println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for n in sizes {
         let out = Command::new(&args[0]).args(["--one", &n.to_string()]).output().expect("run one size");
@@ -154,14 +154,20 @@ fn one(n: usize) {
 
     // Incremental: one endpoint of one Service changes, the agent rebuilds the snapshot and syncs.
     let mut incremental = Vec::new();
+    let mut building = Vec::new();
+    let mut rendering = Vec::new();
+    let mut applying = Vec::new();
     let mut bytes = 0;
     let mut last = snap;
     for r in 0..INCREMENTAL_RUNS {
         let (svc, sl) = objects(n, Some(((r * 7919) % n, r % ENDPOINTS)));
         let t = Instant::now();
         let snap = Snapshot::build(&svc, &sl, &cfg);
+        building.push(t.elapsed());
         let report = proxier.sync(&snap).expect("incremental sync");
         incremental.push(t.elapsed());
+        rendering.push(report.render);
+        applying.push(report.apply);
         assert!(!report.full && !report.unchanged, "{report:?}");
         bytes = report.script_bytes;
         last = snap;
@@ -184,12 +190,15 @@ fn one(n: usize) {
     let inc = median(incremental.clone());
     let naive50 = median(naive);
     println!(
-        "| {n} | {} | {} | {} | {} / {} ({bytes} B) | {} | {:.0}x | {} | {} MiB |",
+        "| {n} | {} | {} | {} | {} / {} ({bytes} B; build {}, render+diff {}, nft {}) | {} | {:.0}x | {} | {} MiB |",
         n * ENDPOINTS,
         ms(build),
         ms(full),
         ms(inc),
         ms(p95(incremental)),
+        ms(median(building)),
+        ms(median(rendering)),
+        ms(median(applying)),
         ms(naive50),
         naive50.as_secs_f64() / inc.as_secs_f64(),
         ms(median(readback)),
