@@ -27,12 +27,18 @@ fn main() {
         one(args[2].parse().expect("size"));
         return;
     }
-    let sizes: Vec<usize> =
-        if args.len() > 1 { args[1..].iter().map(|a| a.parse().expect("size")).collect() } else { vec![1000, 10000, 50000] };
+    let sizes: Vec<usize> = if args.len() > 1 {
+        args[1..].iter().map(|a| a.parse().expect("size")).collect()
+    } else {
+        vec![1000, 10000, 50000]
+    };
     println!("| services | endpoints | build snapshot | full sync (cold) | incremental sync p50 / p95 (script bytes; p50 of its parts) | naive full reload p50 | ratio | read back table | peak RSS |");
     println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for n in sizes {
-        let out = Command::new(&args[0]).args(["--one", &n.to_string()]).output().expect("run one size");
+        let out = Command::new(&args[0])
+            .args(["--one", &n.to_string()])
+            .output()
+            .expect("run one size");
         if !out.status.success() {
             eprintln!("size {n} failed: {}", String::from_utf8_lossy(&out.stderr));
             continue;
@@ -131,7 +137,11 @@ fn nft_in(ns: &str, args: &[&str], stdin: Option<&str>) {
 
 fn one(n: usize) {
     let ns = Ns(format!("sbbench-{}-{n}", std::process::id()));
-    assert!(Command::new("ip").args(["netns", "add", &ns.0]).status().expect("ip").success());
+    assert!(Command::new("ip")
+        .args(["netns", "add", &ns.0])
+        .status()
+        .expect("ip")
+        .success());
     let cfg = ProxyConfig {
         node_name: "node1".into(),
         node_ips: vec!["172.30.0.10".parse().expect("ip")],
@@ -145,8 +155,12 @@ fn one(n: usize) {
     let build = t.elapsed();
     assert_eq!(snap.service_ports.len(), n);
 
-    let mut proxier = NftProxier::with_backends(cfg.clone(), NftCli::in_netns(&ns.0), ConntrackCli::in_netns(&ns.0))
-        .expect("proxier");
+    let mut proxier = NftProxier::with_backends(
+        cfg.clone(),
+        NftCli::in_netns(&ns.0),
+        ConntrackCli::in_netns(&ns.0),
+    )
+    .expect("proxier");
     let t = Instant::now();
     let report = proxier.sync(&snap).expect("full sync");
     let full = t.elapsed();
