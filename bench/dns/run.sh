@@ -22,7 +22,7 @@ CLIENT_CPU=${CLIENT_CPU:-1}
 ROUNDS=${ROUNDS:-3}
 for c in dnsperf dnsmasq taskset dig; do command -v $c >/dev/null || { echo "need $c (Debian: dnsperf dnsmasq-base util-linux bind9-dnsutils)"; exit 1; }; done
 
-cargo build --release -q -p dns --example bench-server
+[ -n "${NO_BUILD:-}" ] || cargo build --release -q -p dns --example bench-server
 work=$(mktemp -d /tmp/switchboard-bench-dns.XXXXXX)
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
@@ -49,9 +49,16 @@ a=$(dig +short @127.0.0.1 -p "$SB_PORT" svc-7.bench.svc.cluster.local); b=$(dig 
 sed 's/ A$//' "$work/queries" | awk '{print $1 ".bench.svc.cluster.local A"}' > "$work/storm"
 cp "$work/queries" "$work/hits"
 
-max_qps() { # port file -> "qps lost"
-  taskset -c "$CLIENT_CPU" dnsperf -s 127.0.0.1 -p "$1" -d "$2" -l "$SECS" -c 4 -q 200 2>&1 |
-    awk '/Queries per second/ {q=$4} /Queries lost/ {l=$3} END {print q, l}'
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+max_qps() { # port file pid -> "qps lost queries_per_cpu_second"
+  local t0 t1 res
+  t0=$(cpu_ticks "$3")
+  res=$(taskset -c "$CLIENT_CPU" dnsperf -s 127.0.0.1 -p "$1" -d "$2" -l "$SECS" -c 4 -q 200 2>&1 |
+    awk '/Queries per second/ {q=$4} /Queries lost/ {l=$3} /Queries completed/ {c=$3} END {print q, l, c}')
+  t1=$(cpu_ticks "$3")
+  # Queries answered per second of the server's own CPU time: what one core would sustain if
+  # nothing else ran on it (this machine is shared; wall-clock qps is not).
+  echo "$res" | awk -v ticks=$((t1 - t0)) -v hz="$(getconf CLK_TCK)" '{printf "%s %s %.0f\n", $1, $2, (ticks > 0 ? $3 / (ticks / hz) : 0)}'
 }
 latency() { # port file -> "p50_us p99_us"
   taskset -c "$CLIENT_CPU" dnsperf -v -s 127.0.0.1 -p "$1" -d "$2" -l "$SECS" -c 1 -Q 20000 2>/dev/null |
@@ -62,14 +69,15 @@ latency() { # port file -> "p50_us p99_us"
 out="bench/dns/results-$(date -u +%Y%m%dT%H%M%SZ).txt"
 {
   echo "# $(date -u) $(nproc) cores, $(uname -r); $N Services; ${SECS}s per measurement; server on cpu $SERVER_CPU, dnsperf on cpu $CLIENT_CPU"
-  printf "%-6s %-5s %-12s %12s %10s %10s %10s\n" round mix server qps lost p50_us p99_us
+  echo "# load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
+  printf "%-6s %-5s %-12s %12s %8s %14s %8s %8s\n" round mix server qps lost qps_per_cpu_s p50_us p99_us
   for r in $(seq "$ROUNDS"); do
     for mix in hits storm; do
       for s in switchboard dnsmasq; do
-        port=$SB_PORT; [ "$s" = dnsmasq ] && port=$DM_PORT
-        read -r qps lost < <(max_qps "$port" "$work/$mix")
+        port=$SB_PORT; pid=${pids[0]}; [ "$s" = dnsmasq ] && port=$DM_PORT && pid=${pids[1]}
+        read -r qps lost per_cpu < <(max_qps "$port" "$work/$mix" "$pid")
         read -r p50 p99 < <(latency "$port" "$work/$mix")
-        printf "%-6s %-5s %-12s %12.0f %10s %10s %10s\n" "$r" "$mix" "$s" "$qps" "$lost" "$p50" "$p99"
+        printf "%-6s %-5s %-12s %12.0f %8s %14s %8s %8s\n" "$r" "$mix" "$s" "$qps" "$lost" "$per_cpu" "$p50" "$p99"
       done
     done
   done
