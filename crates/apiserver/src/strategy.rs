@@ -51,8 +51,35 @@ fn now() -> String {
     meta::format_time(chrono::Utc::now())
 }
 
+/// What kube-apiserver writes as `null` because Go cannot omit it: an EndpointSlice's
+/// `endpoints` and `ports` (slices without `omitempty`; reference 03's placeholder slice reads
+/// `endpoints: null`, `ports: null`), and a pod condition's zero `lastProbeTime` and
+/// `lastTransitionTime` (`metav1.Time` structs, which `omitempty` never drops; reference 03's
+/// patched pod status reads `lastProbeTime: null`). The decoder drops nulls, so they are put
+/// back here, on every write.
+fn go_nulls(res: &ResourceInfo, obj: &mut Value) {
+    let Some(root) = obj.as_object_mut() else { return };
+    match (res.group, res.plural) {
+        ("discovery.k8s.io", "endpointslices") => {
+            for field in ["endpoints", "ports"] {
+                root.entry(field).or_insert(Value::Null);
+            }
+        }
+        ("", "pods") => {
+            let conditions = root.get_mut("status").and_then(|s| s.get_mut("conditions")).and_then(Value::as_array_mut);
+            for c in conditions.into_iter().flatten().filter_map(Value::as_object_mut) {
+                for field in ["lastProbeTime", "lastTransitionTime"] {
+                    c.entry(field).or_insert(Value::Null);
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
 /// Sets what the server owns on a new object.
 pub fn prepare_create(res: &ResourceInfo, obj: &mut Value) {
+    go_nulls(res, obj);
     let m = meta::metadata_mut(obj);
     m.insert("uid".into(), json!(uuid::Uuid::new_v4().to_string()));
     m.insert("creationTimestamp".into(), json!(now()));
@@ -145,6 +172,7 @@ pub fn prepare_update(res: &ResourceInfo, old: &Value, new: &mut Value, subresou
         };
     }
     m.shift_remove("selfLink");
+    go_nulls(res, new);
     if tracks_generation(res) && desired_state_changed(old, new) {
         let g = meta::metadata(old).and_then(|m| m.get("generation")).and_then(Value::as_i64).unwrap_or(0);
         meta::set_meta(new, "generation", json!(g + 1));

@@ -177,18 +177,24 @@ mod tests {
 
     #[test]
     fn an_active_namespace_without_the_account_gets_one() {
-        let active = ns(serde_json::json!({"metadata": {"name": "a"}, "status": {"phase": "Active"}}));
+        let active =
+            ns(serde_json::json!({"metadata": {"name": "a"}, "status": {"phase": "Active"}}));
         assert_eq!(decide(Some(&active), None), Action::Create);
-        let sa: ServiceAccount =
-            serde_json::from_value(serde_json::json!({"metadata": {"name": "default", "namespace": "a"}})).unwrap();
+        let sa: ServiceAccount = serde_json::from_value(
+            serde_json::json!({"metadata": {"name": "default", "namespace": "a"}}),
+        )
+        .unwrap();
         assert_eq!(decide(Some(&active), Some(&sa)), Action::Nothing);
     }
 
     #[test]
     fn terminating_and_missing_namespaces_get_none() {
-        let terminating = ns(serde_json::json!({"metadata": {"name": "a"}, "status": {"phase": "Terminating"}}));
+        let terminating =
+            ns(serde_json::json!({"metadata": {"name": "a"}, "status": {"phase": "Terminating"}}));
         assert_eq!(decide(Some(&terminating), None), Action::Nothing);
-        let deleting = ns(serde_json::json!({"metadata": {"name": "a", "deletionTimestamp": "2026-11-21T23:27:32Z"}}));
+        let deleting = ns(
+            serde_json::json!({"metadata": {"name": "a", "deletionTimestamp": "2026-11-21T23:27:32Z"}}),
+        );
         assert_eq!(decide(Some(&deleting), None), Action::Nothing);
         assert_eq!(decide(None, None), Action::Nothing);
     }

@@ -1,12 +1,14 @@
-//! The Service controllers (crate `controllers`) against a real `switchboard server`, driven
-//! with kube-rs and kubectl: reference 03 replayed, pod changes reaching EndpointSlices within
-//! 100 ms (seen through a kube-rs watch), 100 Services over 1,000 pods converging and a restart
-//! writing nothing, selectorless Services mirrored, and slices collected with their owners.
-//! Until the server runs the controllers itself, each test runs them in this process.
+//! The Service controllers (crate `controllers`), which `switchboard server` runs, driven with
+//! kube-rs and kubectl: reference 03 replayed, pod changes reaching EndpointSlices and
+//! Endpoints within 100 ms (seen through kube-rs watches), 100 Services over 1,000 pods
+//! converging and a restart writing nothing, selectorless Services mirrored, slices collected
+//! with their owners, the readiness prober, the `default` ServiceAccounts and graceful pod
+//! deletion without a kubelet.
 
 mod latency;
 mod prober;
 mod reference_03;
 mod scale;
 mod selectorless;
+mod standalone_pods;
 mod support;

@@ -1,8 +1,7 @@
-//! Fixtures for the controller tests: a server with the controllers running (in the server
-//! once it runs them itself, else in this process against it), kube-rs clients, pods
-//! registered as backends, and a watch that timestamps what it sees.
+//! Fixtures for the controller tests: a server (which runs the controllers itself), kube-rs
+//! clients, pods registered as backends, a watch that timestamps what it sees, and bounded
+//! waits so that a stalled server fails a test instead of hanging the suite.
 
-use controllers::{Controllers, ControllersConfig};
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::{Namespace, Pod, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
@@ -11,31 +10,23 @@ use kube::runtime::watcher;
 use kube::Client;
 use serde_json::{json, Value};
 use std::future::Future;
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 use test_support::TestServer;
 use tokio::sync::mpsc;
 
-/// The tests of this binary take turns: each starts a server and controllers on a 2-core
-/// machine, and the latency test measures milliseconds.
+/// The tests of this binary take turns: each starts a server on a 2-core machine, and the
+/// latency test measures milliseconds. Waiting for the turn is bounded too: a test that hangs
+/// makes the next one fail with a message instead of the whole run hanging.
 pub async fn serial() -> tokio::sync::MutexGuard<'static, ()> {
     static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-    SERIAL.lock().await
+    within(900, "waiting for the other controller tests", SERIAL.lock()).await
 }
 
-/// A server plus controllers.
+/// A `switchboard server`, which runs the controllers, and a client of it.
 pub struct Cluster {
     pub server: TestServer,
     pub client: Client,
-    /// The controllers this process runs (`None` when the server runs its own).
-    pub controllers: Option<Controllers>,
-    in_process: bool,
-}
-
-pub fn start_server() -> TestServer {
-    // The server colours its log even when stderr is a pipe, which hides the `address=` that
-    // TestServer waits for; NO_COLOR turns that off.
-    std::env::set_var("NO_COLOR", "1");
-    TestServer::start(env!("CARGO_BIN_EXE_switchboard"))
 }
 
 pub async fn client(server: &TestServer) -> Client {
@@ -44,82 +35,66 @@ pub async fn client(server: &TestServer) -> Client {
         .expect("client from the server's kubeconfig")
 }
 
-/// Test settings: kube-controller-manager's defaults, with a short resync so that the
-/// missed-event test does not wait five minutes.
-pub fn config() -> ControllersConfig {
-    ControllersConfig {
-        resync_period: Duration::from_secs(2),
-        ..ControllersConfig::default()
-    }
-}
-
-/// Whether the server runs the controllers itself: a Service in a scratch namespace gets its
-/// placeholder EndpointSlice without us.
-async fn server_runs_controllers(client: &Client) -> bool {
+/// Waits until the server's controllers act: a Service in a scratch namespace gets its
+/// placeholder EndpointSlice. They start once their caches are synced, which under load takes
+/// a few seconds; the loop returns as soon as the slice appears.
+async fn wait_for_controllers(client: &Client) {
     create_namespace(client, "controllers-probe").await;
     let svc: Service = serde_json::from_value(json!({"metadata": {"name": "probe"}, "spec": {"selector": {"app": "probe"}, "ports": [{"port": 80}]}})).unwrap();
-    Api::<Service>::namespaced(client.clone(), "controllers-probe")
+    match Api::<Service>::namespaced(client.clone(), "controllers-probe")
         .create(&PostParams::default(), &svc)
         .await
-        .expect("probe service");
-    let slices: Api<EndpointSlice> = Api::namespaced(client.clone(), "controllers-probe");
-    // The server starts its controllers once their caches are synced, which under load takes a
-    // few seconds; a short wait would misjudge and start a second set of controllers here. The
-    // loop returns as soon as the slice appears, so a long bound costs nothing when it does.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while Instant::now() < deadline {
-        if !slices
-            .list(&ListParams::default())
-            .await
-            .expect("list slices")
-            .items
-            .is_empty()
-        {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
+    {
+        Ok(_) => {}
+        Err(kube::Error::Api(s)) if s.code == 409 => {}
+        Err(e) => panic!("probe service: {e}"),
     }
-    false
+    let slices: Api<EndpointSlice> = Api::namespaced(client.clone(), "controllers-probe");
+    eventually(60, "the server's controllers to start", || async {
+        let l = slices.list(&ListParams::default()).await.ok()?;
+        (!l.items.is_empty()).then_some(())
+    })
+    .await;
 }
 
 impl Cluster {
     pub async fn start() -> Cluster {
-        Self::start_with(config()).await
+        Self::start_with_flags(&[]).await
     }
 
-    pub async fn start_with(cfg: ControllersConfig) -> Cluster {
-        let server = blocking(start_server);
+    /// With extra `switchboard server` flags (e.g. `--controllers=*,-serviceaccount`).
+    pub async fn start_with_flags(flags: &[&str]) -> Cluster {
+        let flags: Vec<String> = flags.iter().map(|f| f.to_string()).collect();
+        let server = tokio::task::spawn_blocking(move || {
+            let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+            TestServer::start_with(env!("CARGO_BIN_EXE_switchboard"), &flags)
+        })
+        .await
+        .expect("starting the server");
         let client = client(&server).await;
-        let in_process = !server_runs_controllers(&client).await;
-        let controllers = in_process.then(|| Controllers::start(client.clone(), cfg));
-        Cluster {
-            server,
-            client,
-            controllers,
-            in_process,
-        }
+        within(
+            90,
+            "waiting for the controllers",
+            wait_for_controllers(&client),
+        )
+        .await;
+        Cluster { server, client }
     }
 
-    /// Restarts the server (SIGTERM, start on the same data) and, when they run here, the
-    /// controllers with a fresh state.
+    /// Restarts the server (SIGTERM, start on the same data), controllers included.
     pub async fn restart(&mut self) {
-        if let Some(c) = self.controllers.take() {
-            c.shutdown().await;
-        }
+        // TestServer's stop (20 s) and start (60 s) are bounded.
         blocking(|| {
             self.server.stop();
             self.server.restart();
         });
         self.client = client(&self.server).await;
-        if self.in_process {
-            self.controllers = Some(Controllers::start(self.client.clone(), config()));
-        }
-    }
-
-    pub fn writes(&self) -> Option<u64> {
-        self.controllers
-            .as_ref()
-            .map(|c| c.stats().writes.load(std::sync::atomic::Ordering::Relaxed))
+        within(
+            90,
+            "waiting for the controllers",
+            wait_for_controllers(&self.client),
+        )
+        .await;
     }
 
     pub fn pods(&self, ns: &str) -> Api<Pod> {
@@ -128,6 +103,40 @@ impl Cluster {
 
     pub fn slices(&self, ns: &str) -> Api<EndpointSlice> {
         Api::namespaced(self.client.clone(), ns)
+    }
+
+    /// A bash script with KUBECONFIG, TOKEN and API set as in the reference transcripts
+    /// (`TestServer::bash`), killed after `secs`: kubectl waits forever on a stalled server.
+    pub async fn bash(&self, script: &str, secs: u64) -> Output {
+        let mut cmd = Command::new("bash");
+        cmd.arg("-o")
+            .arg("pipefail")
+            .arg("-c")
+            .arg(script)
+            .env("KUBECONFIG", &self.server.kubeconfig)
+            .env("KUBECACHEDIR", self.server.data_dir().join("kubecache"))
+            .env("TOKEN", &self.server.token)
+            .env("API", self.server.url())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        // Its own process group, so that a timeout ends kubectl too.
+        std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+        let child = cmd.spawn().expect("running bash");
+        let pid = child.id();
+        let run = tokio::task::spawn_blocking(move || child.wait_with_output());
+        match tokio::time::timeout(Duration::from_secs(secs), run).await {
+            Ok(out) => out.expect("join").expect("bash output"),
+            Err(_) => {
+                // Our own child's process group, by its id.
+                let _ = Command::new("kill")
+                    .arg("-9")
+                    .arg("--")
+                    .arg(format!("-{pid}"))
+                    .status();
+                panic!("command did not finish within {secs} s:\n{script}");
+            }
+        }
     }
 }
 
