@@ -17,7 +17,7 @@ use serde_json::json;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
-use test_support::netlab::{self, k8s, Client, Lab, Node, Process};
+use test_support::netlab::{self, k8s, Lab, Netns, Node, Process};
 use test_support::TestServer;
 
 #[derive(Parser)]
@@ -57,7 +57,7 @@ struct Bench {
     server: TestServer,
     lab: Lab,
     node: Node,
-    client: Client,
+    client: Netns,
     pod_ip: Ipv4Addr,
     agent: Option<Process>,
     kube: kube::Client,
@@ -105,11 +105,18 @@ impl Bench {
         std::env::set_var("NO_COLOR", "1");
         let server = tokio::task::block_in_place(|| TestServer::start(bin.to_str().unwrap()));
         let lab = Lab::new();
-        let node = lab.node("n1");
-        let pod = lab.pod(&node, "p1");
+        // The echo pod on n1; the client is a pod on n2, where the measured agent runs: a
+        // ClusterIP is DNATed at the client's node and crosses the LAN to n1 exactly as the
+        // direct pod-IP traffic does. (A client off the cluster CIDR would be masqueraded too,
+        // and one client address hammering one endpoint runs the SNAT port space out within
+        // seconds: conntrack holds closed flows for 120 s.)
+        let server_node = lab.node("n1");
+        let node = lab.node("n2");
+        let pod = lab.pod(&server_node, "p1");
         lab.http_echo(&pod, 80);
-        let client = lab.client_via("c1", &node);
+        let client = lab.pod(&node, "load").netns.clone();
         tokio::task::block_in_place(|| {
+            k8s::register_node(&server, &server_node);
             k8s::register_node(&server, &node);
             k8s::register_pod(&server, &pod, "default", &[("app", "bench")]);
         });
@@ -117,6 +124,13 @@ impl Bench {
         let kube = kube::Client::try_from(
             kube::Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default()).await?,
         )?;
+        // The measured Service: a selector over the real pod, endpoints from the controllers.
+        let svc: Service = serde_json::from_value(
+            json!({"metadata": {"name": "bench"}, "spec": {"selector": {"app": "bench"}, "ports": [{"port": 80, "targetPort": 80}]}}),
+        )?;
+        Api::<Service>::namespaced(kube.clone(), "default")
+            .create(&PostParams::default(), &svc)
+            .await?;
         let mut b = Bench {
             args,
             bin,
@@ -251,7 +265,8 @@ impl Bench {
     }
 
     async fn fill_to(&mut self, total: usize) -> Result<()> {
-        let need = total.saturating_sub(self.services + 1);
+        // The bench Service and the probes so far count towards the total.
+        let need = total.saturating_sub(self.services + self.probes + 1);
         if need == 0 {
             return Ok(());
         }
@@ -284,14 +299,6 @@ impl Bench {
             "## {scale} Service{}\n\n",
             if scale == 1 { "" } else { "s" }
         );
-        // The measured Service is the bench Service itself (selector, real pod).
-        if self.services == 0 && scale >= 1 {
-            let svcs: Api<Service> = Api::namespaced(self.kube.clone(), "default");
-            let svc: Service = serde_json::from_value(
-                json!({"metadata": {"name": "bench"}, "spec": {"selector": {"app": "bench"}, "ports": [{"port": 80, "targetPort": 80}]}}),
-            )?;
-            svcs.create(&PostParams::default(), &svc).await?;
-        }
         self.fill_to(scale).await?;
         let bench_ip: IpAddr = Api::<Service>::namespaced(self.kube.clone(), "default")
             .get("bench")
