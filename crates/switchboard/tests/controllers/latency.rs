@@ -24,8 +24,12 @@ use tokio::sync::mpsc;
 const NS: &str = "latency";
 const LIMIT_MS: f64 = 100.0;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn pod_changes_reach_endpointslices_and_endpoints_within_100ms() {
+#[test]
+fn pod_changes_reach_endpointslices_and_endpoints_within_100ms() {
+    run_test(pod_changes_reach_endpointslices_and_endpoints_within_100ms_body());
+}
+
+async fn pod_changes_reach_endpointslices_and_endpoints_within_100ms_body() {
     let _serial = serial().await;
     eprintln!("latency: started");
     within(180, "the latency test", run()).await;

@@ -13,8 +13,12 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const NS: &str = "prober";
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_readiness_probe_drives_the_ready_condition_and_the_slice() {
+#[test]
+fn a_readiness_probe_drives_the_ready_condition_and_the_slice() {
+    run_test(a_readiness_probe_drives_the_ready_condition_and_the_slice_body());
+}
+
+async fn a_readiness_probe_drives_the_ready_condition_and_the_slice_body() {
     let _serial = serial().await;
     let c = Cluster::start().await;
     create_namespace(&c.client, NS).await;

@@ -270,8 +270,12 @@ fn plan() -> Vec<Check> {
     ]
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn reference_03_pods_and_endpoints() {
+#[test]
+fn reference_03_pods_and_endpoints() {
+    run_test(reference_03_pods_and_endpoints_body());
+}
+
+async fn reference_03_pods_and_endpoints_body() {
     let _serial = serial().await;
     // As recorded: kube-controller-manager without its serviceaccount controller.
     let c = Cluster::start_with_flags(&["--controllers=*,-serviceaccount"]).await;

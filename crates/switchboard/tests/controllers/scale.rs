@@ -187,8 +187,12 @@ async fn pod_to_slice_latencies_and_writes(
     (out, writes)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn hundred_services_over_a_thousand_pods_converge_and_a_restart_writes_nothing() {
+#[test]
+fn hundred_services_over_a_thousand_pods_converge_and_a_restart_writes_nothing() {
+    run_test(hundred_services_over_a_thousand_pods_converge_and_a_restart_writes_nothing_body());
+}
+
+async fn hundred_services_over_a_thousand_pods_converge_and_a_restart_writes_nothing_body() {
     let _serial = serial().await;
     let mut c = Cluster::start().await;
     let started = Instant::now();

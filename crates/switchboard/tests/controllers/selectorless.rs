@@ -17,8 +17,12 @@ async fn slices_labelled(api: &Api<EndpointSlice>, service: &str) -> Vec<Endpoin
         .items
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn selectorless_endpoints_are_mirrored_and_everything_goes_with_the_service() {
+#[test]
+fn selectorless_endpoints_are_mirrored_and_everything_goes_with_the_service() {
+    run_test(selectorless_endpoints_are_mirrored_and_everything_goes_with_the_service_body());
+}
+
+async fn selectorless_endpoints_are_mirrored_and_everything_goes_with_the_service_body() {
     let _serial = serial().await;
     let c = Cluster::start().await;
     create_namespace(&c.client, NS).await;

@@ -8,8 +8,12 @@ use k8s_openapi::api::core::v1::{Namespace, Pod, ServiceAccount};
 use kube::api::{Api, DeleteParams, ListParams, PostParams};
 use serde_json::json;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_namespace_gets_a_default_service_account_and_keeps_it() {
+#[test]
+fn every_namespace_gets_a_default_service_account_and_keeps_it() {
+    run_test(every_namespace_gets_a_default_service_account_and_keeps_it_body());
+}
+
+async fn every_namespace_gets_a_default_service_account_and_keeps_it_body() {
     let _serial = serial().await;
     within(120, "the service account test", async {
         let c = Cluster::start().await;
@@ -79,8 +83,12 @@ async fn every_namespace_gets_a_default_service_account_and_keeps_it() {
     .await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_gracefully_deleted_pod_terminates_then_the_server_removes_it() {
+#[test]
+fn a_gracefully_deleted_pod_terminates_then_the_server_removes_it() {
+    run_test(a_gracefully_deleted_pod_terminates_then_the_server_removes_it_body());
+}
+
+async fn a_gracefully_deleted_pod_terminates_then_the_server_removes_it_body() {
     let _serial = serial().await;
     within(120, "the graceful deletion test", async {
         let c = Cluster::start().await;

@@ -23,6 +23,20 @@ pub async fn serial() -> tokio::sync::MutexGuard<'static, ()> {
     within(900, "waiting for the other controller tests", SERIAL.lock()).await
 }
 
+/// Runs a test body on its own 2-worker runtime, and gives the runtime at most 10 s to shut
+/// down. `#[tokio::test]` waits without bound for the runtime's threads when it drops it; the
+/// latency test hung once in CI and again here after its body had finished ("latency: done"
+/// printed, the test never reported), i.e. in that shutdown.
+pub fn run_test<F: Future<Output = ()>>(body: F) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("test runtime");
+    rt.block_on(body);
+    rt.shutdown_timeout(Duration::from_secs(10));
+}
+
 /// A `switchboard server`, which runs the controllers, and a client of it.
 pub struct Cluster {
     pub server: TestServer,
