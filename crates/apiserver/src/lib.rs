@@ -10,6 +10,7 @@ pub mod decode;
 pub mod defaults;
 pub mod discovery;
 pub mod graceful;
+pub mod ipaddresses;
 pub mod namespaces;
 pub mod negotiate;
 pub mod openapi;
@@ -78,7 +79,8 @@ impl Server {
             v4 => v4.to_string(),
         };
         let kubeconfig = pki.write_kubeconfig(&format!("https://{url_host}:{}", local_addr.port()))?;
-        bootstrap::run(&store, kubernetes_ip, local_addr.port()).await.map_err(|e| anyhow::anyhow!(e.to_string()))?;
+        let cidrs: Vec<String> = service_config.cidrs().map_err(|e| anyhow::anyhow!("--service-cidr: {e}"))?.iter().map(|c| c.to_string()).collect();
+        bootstrap::run(&store, kubernetes_ip, local_addr.port(), &cidrs).await.map_err(|e| anyhow::anyhow!(e.to_string()))?;
 
         let services_res = model::lookup("", "v1", "services").expect("services are served");
         let existing = store.list(&services_res.namespace_prefix(None), None, None).items.into_iter().map(|o| o.value.as_ref().clone());
@@ -92,12 +94,17 @@ impl Server {
             store,
             admin_token: pki.admin_token.clone(),
             server_address: format!("{url_host}:{}", local_addr.port()),
-            admission: vec![Arc::new(defaults::BuiltinDefaults), Arc::new(service_admission)],
+            admission: vec![
+                Arc::new(defaults::BuiltinDefaults),
+                Arc::new(service_admission),
+                Arc::new(ipaddresses::IpAddressAdmission),
+            ],
             namespace_deleted: ns_tx,
             pod_deleting: pod_tx,
         });
         tokio::spawn(namespaces::run(state.clone(), ns_rx));
         tokio::spawn(graceful::run(state.clone(), pod_rx));
+        tokio::spawn(ipaddresses::run(state.store.clone()));
         let router = axum::Router::new().fallback(server::dispatch).with_state(state.clone());
         let tls = serve::tls_config(&pki.ca_pem, &pki.server_cert_pem, &pki.server_key_pem)?;
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();

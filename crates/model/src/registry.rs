@@ -119,6 +119,8 @@ pub static RESOURCES: &[ResourceInfo] = &[
     res!("metallb.io", "v1beta1", "L2Advertisement", "l2advertisements", "l2advertisement", [], [], true, true, ALL_VERBS, "io.metallb.v1beta1.L2Advertisement"),
     res!("networking.k8s.io", "v1", "IngressClass", "ingressclasses", "ingressclass", [], [], false, false, ALL_VERBS, "io.k8s.api.networking.v1.IngressClass"),
     res!("networking.k8s.io", "v1", "Ingress", "ingresses", "ingress", ["ing"], [], true, true, ALL_VERBS, "io.k8s.api.networking.v1.Ingress"),
+    res!("networking.k8s.io", "v1", "IPAddress", "ipaddresses", "ipaddress", ["ip"], [], false, false, ALL_VERBS, "io.k8s.api.networking.v1.IPAddress"),
+    res!("networking.k8s.io", "v1", "ServiceCIDR", "servicecidrs", "servicecidr", [], [], false, true, ALL_VERBS, "io.k8s.api.networking.v1.ServiceCIDR"),
 ];
 
 /// The groups served under `/apis`, in discovery order, each with its versions (preferred first).

@@ -117,6 +117,11 @@ pub(super) fn cells(res: &ResourceInfo, obj: &Value, now: DateTime<Utc>) -> Vec<
         ],
         ("networking.k8s.io", "Ingress") => ingress(obj, now),
         ("networking.k8s.io", "IngressClass") => ingress_class(obj, now),
+        ("networking.k8s.io", "IPAddress") => vec![name(obj), json!(ip_address_parent(obj))],
+        ("networking.k8s.io", "ServiceCIDR") => {
+            let cidrs: Vec<&str> = arr_at(obj, &["spec", "cidrs"]).iter().filter_map(Value::as_str).collect();
+            vec![name(obj), json!(cidrs.join(",")), age(obj, now)]
+        }
         _ => {
             let created =
                 crate::meta::meta_str(obj, "creationTimestamp").map_or(Value::Null, |t| json!(t));
@@ -695,6 +700,22 @@ fn ingress(obj: &Value, now: DateTime<Utc>) -> Vec<Value> {
         json!(ports),
         age(obj, now),
     ]
+}
+
+/// printIPAddress: `<resource>[.<group>][/<namespace>]/<name>`, lower-cased group/resource.
+fn ip_address_parent(obj: &Value) -> String {
+    let Some(p) = at(obj, &["spec", "parentRef"]) else { return NONE.to_string() };
+    let mut s = str_at(p, &["resource"]).to_string();
+    let group = str_at(p, &["group"]);
+    if !group.is_empty() {
+        s = format!("{s}.{group}");
+    }
+    s = s.to_lowercase();
+    let namespace = str_at(p, &["namespace"]);
+    if !namespace.is_empty() {
+        s = format!("{s}/{namespace}");
+    }
+    format!("{s}/{}", str_at(p, &["name"]))
 }
 
 fn ingress_class(obj: &Value, now: DateTime<Utc>) -> Vec<Value> {

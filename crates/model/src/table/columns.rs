@@ -233,6 +233,10 @@ pub fn columns(res: &ResourceInfo) -> Vec<Column> {
             Column::new("Parameters", "A reference to a resource with additional parameters"),
             Column::age(),
         ],
+        ("networking.k8s.io", "IPAddress") => vec![Column::name_column(), Column::new("ParentRef", d::IP_ADDRESS_SPEC_PARENT_REF)],
+        ("networking.k8s.io", "ServiceCIDR") => {
+            vec![Column::name_column(), Column::new("CIDRs", d::SERVICE_CIDR_SPEC_CIDRS), Column::age()]
+        }
         // kube-apiserver's default table for kinds without a printer.
         _ => vec![Column::name_column(), Column::new("Created At", d::OBJECT_META_CREATION_TIMESTAMP).typed("date")],
     }

@@ -25,6 +25,8 @@ pub const SERVED: &[(&str, &str)] = &[
     ("metallb.io/v1beta1", "l2advertisements"),
     ("networking.k8s.io/v1", "ingressclasses"),
     ("networking.k8s.io/v1", "ingresses"),
+    ("networking.k8s.io/v1", "ipaddresses"),
+    ("networking.k8s.io/v1", "servicecidrs"),
 ];
 
 /// The API groups Switchboard serves that the reference cluster also served.

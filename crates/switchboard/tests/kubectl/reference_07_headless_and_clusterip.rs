@@ -5,12 +5,10 @@
 //! after 06, in [`crate::reference_04_nodeport`]'s test, on a server with the recording's
 //! Service CIDR.
 
-use crate::transcript::{compare, skip, Step};
+use crate::transcript::{compare, Step};
 
-/// networking.k8s.io/v1 IPAddress and ServiceCIDR are not served (README, "Not done yet"):
-/// allocations live in the server's memory, rebuilt from the stored Services.
-const NO_IPADDRESS_OBJECTS: &str =
-    "IPAddress and ServiceCIDR objects (networking.k8s.io/v1) are not served yet";
+/// The header, then the rows sorted by their second column.
+const BY_PARENT_REF: &str = r#"{ IFS= read -r header; printf '%s\n' "$header"; sort -b -k2; }"#;
 
 /// Every command of 07, in order.
 pub fn plan() -> Vec<Step> {
@@ -68,18 +66,11 @@ pub fn plan() -> Vec<Step> {
         compare(46, "create service clusterip dry1"),
         compare(47, "create service clusterip dry1"),
         compare(48, "create service nodeport dry2"),
-        skip(49, "kubectl get ipaddresses", NO_IPADDRESS_OBJECTS),
-        skip(
-            50,
-            "kubectl get ipaddress 10.96.100.100",
-            NO_IPADDRESS_OBJECTS,
-        ),
-        skip(51, "kubectl get servicecidrs", NO_IPADDRESS_OBJECTS),
-        skip(
-            52,
-            "kubectl get servicecidr kubernetes",
-            NO_IPADDRESS_OBJECTS,
-        ),
+        // Rows are sorted by name, a random ClusterIP: compare them in PARENTREF order.
+        compare(49, "kubectl get ipaddresses").through(BY_PARENT_REF),
+        compare(50, "kubectl get ipaddress 10.96.100.100"),
+        compare(51, "kubectl get servicecidrs"),
+        compare(52, "kubectl get servicecidr kubernetes"),
         compare(53, "kubectl get svc -o wide"),
     ]
 }

@@ -75,11 +75,7 @@ fn reference_09_namespaces() {
             compare(26, "kubectl get svc -n ns1"),
             compare(27, "kubectl get endpointslices -n ns1"),
             skip(28, "kubectl get svc -A", NEEDS_EARLIER_SCENARIOS),
-            skip(
-                29,
-                "kubectl get ipaddresses",
-                "networking.k8s.io IPAddress is not served by Switchboard",
-            ),
+            skip(29, "kubectl get ipaddresses", NEEDS_EARLIER_SCENARIOS),
             compare(30, "kubectl get ns"),
         ],
     );

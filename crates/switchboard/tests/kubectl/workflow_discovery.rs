@@ -24,12 +24,14 @@ ipaddresspools                  metallb.io/v1beta1       true         IPAddressP
 l2advertisements                metallb.io/v1beta1       true         L2Advertisement
 ingressclasses                  networking.k8s.io/v1     false        IngressClass
 ingresses          ing          networking.k8s.io/v1     true         Ingress
+ipaddresses        ip           networking.k8s.io/v1     false        IPAddress
+servicecidrs                    networking.k8s.io/v1     false        ServiceCIDR
 ",
     );
     assert_output(
         &c.kubectl("api-resources --namespaced=false -o name"),
         0,
-        "namespaces\nnodes\ningressclasses.networking.k8s.io\n",
+        "namespaces\nnodes\ningressclasses.networking.k8s.io\nipaddresses.networking.k8s.io\nservicecidrs.networking.k8s.io\n",
     );
     // Every resource kubectl lists can be listed.
     let listed = c.sh(
