@@ -100,26 +100,10 @@ pub fn diff(old: &Programmed, new: &Table) -> Option<(String, DiffStats)> {
         })
         .map(|(n, _)| n)
         .collect();
-    let new_sets: Vec<&String> = new
-        .sets
-        .keys()
-        .filter(|n| !o.sets.contains_key(*n))
-        .collect();
-    let stale_sets: Vec<&String> = o
-        .sets
-        .keys()
-        .filter(|n| !new.sets.contains_key(*n))
-        .collect();
-    let new_chains: Vec<&String> = new
-        .chains
-        .keys()
-        .filter(|n| !o.chains.contains_key(*n))
-        .collect();
-    let stale_chains: Vec<&String> = o
-        .chains
-        .keys()
-        .filter(|n| !new.chains.contains_key(*n))
-        .collect();
+    let new_sets = keys_missing_from(&new.sets, &o.sets);
+    let stale_sets = keys_missing_from(&o.sets, &new.sets);
+    let new_chains = keys_missing_from(&new.chains, &o.chains);
+    let stale_chains = keys_missing_from(&o.chains, &new.chains);
     // A set can only be deleted when no rule refers to it, so chains that refer to a
     // re-declared set are rewritten even when their text is unchanged.
     let refers_to_redeclared = |rules: &[String]| {
@@ -233,4 +217,12 @@ pub fn diff(old: &Programmed, new: &Table) -> Option<(String, DiffStats)> {
     } else {
         Some((s, st))
     }
+}
+
+/// The names `a` has and `b` lacks, in name order.
+fn keys_missing_from<'a, V, W>(
+    a: &'a BTreeMap<String, V>,
+    b: &BTreeMap<String, W>,
+) -> Vec<&'a String> {
+    a.keys().filter(|n| !b.contains_key(*n)).collect()
 }
