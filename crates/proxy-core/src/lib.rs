@@ -9,7 +9,8 @@ mod snapshot;
 
 pub use categorize::{categorize, Categorized};
 pub use snapshot::{
-    Endpoint, HealthCheck, ServiceName, ServicePort, ServicePortName, Skipped, SliceName, Snapshot,
+    service_key, slice_key, Endpoint, HealthCheck, ServiceName, ServicePort, ServicePortName,
+    Skipped, SliceName, Snapshot, SnapshotTracker,
 };
 
 use ipnet::IpNet;

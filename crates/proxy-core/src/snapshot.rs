@@ -1,6 +1,9 @@
 //! Services + EndpointSlices → [`Snapshot`], as kube-proxy's ServiceChangeTracker and
-//! EndpointsChangeTracker see them (but whole, not incremental: building 50k service ports takes
-//! milliseconds, and a pure function of the objects cannot drift).
+//! EndpointsChangeTracker see them. Each object is first parsed on its own (`ParsedService`,
+//! `ParsedSlice`), then a Service's ports are assembled from its parsed Service and its slices.
+//! [`Snapshot::build`] does that for everything at once; [`SnapshotTracker`] keeps the parsed
+//! objects and re-assembles only the Services an update touches, with the same two functions,
+//! so an incremental snapshot equals a full build of the same objects (property-tested).
 
 use crate::{IpFamily, Protocol, ProxyConfig, Scheduler, SCHEDULER_ANNOTATION};
 use chrono::{DateTime, Utc};
@@ -10,6 +13,7 @@ use k8s_openapi::api::discovery::v1::EndpointSlice;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::net::IpAddr;
+use std::sync::Arc;
 
 /// Label of Services handled by another proxy (kube-proxy skips them too).
 const SERVICE_PROXY_NAME_LABEL: &str = "service.kubernetes.io/service-proxy-name";
@@ -145,7 +149,9 @@ impl fmt::Display for Skipped {
 /// Everything the data plane programs, as of one set of Services and EndpointSlices.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Snapshot {
-    pub service_ports: BTreeMap<ServicePortName, ServicePort>,
+    /// Shared (`Arc`): an incremental snapshot replaces only the ports of changed Services, so
+    /// a data plane can tell unchanged ports by pointer and keep them without a copy.
+    pub service_ports: BTreeMap<ServicePortName, Arc<ServicePort>>,
     /// Services with externalTrafficPolicy Local and a healthCheckNodePort.
     pub health_checks: BTreeMap<ServiceName, HealthCheck>,
     /// `endpoints.kubernetes.io/last-change-trigger-time` of every slice that has one: the
@@ -160,19 +166,44 @@ impl Snapshot {
     /// Folds Services and EndpointSlices into a snapshot for the node of `cfg`. Headless,
     /// ExternalName and other proxies' Services are left out silently (they are not ours to
     /// program); malformed objects are left out and listed in [`Snapshot::skipped`].
+    ///
+    /// Objects are taken in name order whatever the order given (the last of a repeated name
+    /// wins, as in a store), so the result does not depend on a store's iteration order: an
+    /// address in two slices of a Service keeps the conditions of the first slice by name.
     pub fn build<'a>(
         services: impl IntoIterator<Item = &'a Service>,
         slices: impl IntoIterator<Item = &'a EndpointSlice>,
         cfg: &ProxyConfig,
     ) -> Snapshot {
+        let slices: BTreeMap<SliceName, ParsedSlice> = slices
+            .into_iter()
+            .map(|s| (slice_key(s), ParsedSlice::parse(s, &cfg.node_name)))
+            .collect();
+        let services: BTreeMap<ServiceName, ParsedService> = services
+            .into_iter()
+            .map(|s| (service_key(s), ParsedService::parse(s)))
+            .collect();
+        let mut by_service: BTreeMap<&ServiceName, Vec<&ParsedSlice>> = BTreeMap::new();
         let mut snap = Snapshot::default();
-        let mut endpoints: BTreeMap<ServicePortName, BTreeMap<(IpAddr, u16), Endpoint>> =
-            BTreeMap::new();
-        for slice in slices {
-            snap.add_slice(slice, cfg, &mut endpoints);
+        for (name, ps) in &slices {
+            if let Some(t) = ps.trigger_time {
+                snap.slice_trigger_times.insert(name.clone(), t);
+            }
+            snap.skipped.extend(ps.skipped.iter().cloned());
+            if let Some(svc) = &ps.service {
+                by_service.entry(svc).or_default().push(ps);
+            }
         }
-        for svc in services {
-            snap.add_service(svc, cfg, &mut endpoints);
+        for (name, svc) in &services {
+            let slices = by_service.remove(name).unwrap_or_default();
+            let a = svc.assemble(name, slices, cfg);
+            snap.skipped.extend(a.skipped);
+            if let Some(hc) = a.health_check {
+                snap.health_checks.insert(name.clone(), hc);
+            }
+            for sp in a.ports {
+                snap.service_ports.insert(sp.name.clone(), Arc::new(sp));
+            }
         }
         snap
     }
@@ -185,42 +216,261 @@ impl Snapshot {
         self.service_ports
             .values()
             .filter(move |sp| &sp.name.service == svc)
+            .map(|sp| &**sp)
+    }
+}
+
+/// The key of a Service in a [`SnapshotTracker`] (and in [`Snapshot::build`]).
+pub fn service_key(svc: &Service) -> ServiceName {
+    ServiceName {
+        namespace: svc.metadata.namespace.clone().unwrap_or_default(),
+        name: svc.metadata.name.clone().unwrap_or_default(),
+    }
+}
+
+/// The key of an EndpointSlice (its name, or its generateName when it has none yet).
+pub fn slice_key(slice: &EndpointSlice) -> SliceName {
+    let meta = &slice.metadata;
+    ServiceName {
+        namespace: meta.namespace.clone().unwrap_or_default(),
+        name: meta
+            .name
+            .clone()
+            .or_else(|| meta.generate_name.clone())
+            .unwrap_or_default(),
+    }
+}
+
+/// Keeps a [`Snapshot`] up to date one object at a time (kube-proxy's change trackers): an
+/// update re-parses that object and re-assembles only the Service it belongs to (for a slice
+/// that moved, both Services). The result equals [`Snapshot::build`] of the same objects.
+///
+/// The configuration is fixed: endpoints are marked local when parsed. On a configuration
+/// change make a new tracker from the objects.
+#[derive(Clone, Debug)]
+pub struct SnapshotTracker {
+    cfg: ProxyConfig,
+    services: BTreeMap<ServiceName, ParsedService>,
+    slices: BTreeMap<SliceName, ParsedSlice>,
+    /// Slices by the Service their label names.
+    slices_of: BTreeMap<ServiceName, BTreeSet<SliceName>>,
+    /// Skips of each object (non-empty only), from which `snap.skipped` is rebuilt in the
+    /// order `build` lists them: slices by name, then Services by name.
+    slice_skips: BTreeMap<SliceName, Vec<Skipped>>,
+    service_skips: BTreeMap<ServiceName, Vec<Skipped>>,
+    skips_changed: bool,
+    snap: Snapshot,
+}
+
+impl SnapshotTracker {
+    pub fn new(cfg: ProxyConfig) -> Self {
+        SnapshotTracker {
+            cfg,
+            services: BTreeMap::new(),
+            slices: BTreeMap::new(),
+            slices_of: BTreeMap::new(),
+            slice_skips: BTreeMap::new(),
+            service_skips: BTreeMap::new(),
+            skips_changed: false,
+            snap: Snapshot::default(),
+        }
     }
 
-    fn skip(&mut self, kind: &'static str, name: &ServiceName, reason: impl Into<String>) {
-        self.skipped.push(Skipped {
-            kind,
-            name: name.clone(),
-            reason: reason.into(),
-        });
+    /// A tracker holding `services` and `slices` (the first sync, a re-list, a new config).
+    pub fn from_objects<'a>(
+        cfg: ProxyConfig,
+        services: impl IntoIterator<Item = &'a Service>,
+        slices: impl IntoIterator<Item = &'a EndpointSlice>,
+    ) -> Self {
+        let mut t = SnapshotTracker::new(cfg);
+        // Slices first: each Service is then assembled once, when it arrives.
+        for s in slices {
+            t.apply_slice(s);
+        }
+        for s in services {
+            t.apply_service(s);
+        }
+        t
     }
 
-    fn add_slice(
-        &mut self,
-        slice: &EndpointSlice,
-        cfg: &ProxyConfig,
-        endpoints: &mut BTreeMap<ServicePortName, BTreeMap<(IpAddr, u16), Endpoint>>,
-    ) {
-        let meta = &slice.metadata;
-        let name = ServiceName {
-            namespace: meta.namespace.clone().unwrap_or_default(),
-            name: meta
-                .name
-                .clone()
-                .or_else(|| meta.generate_name.clone())
-                .unwrap_or_default(),
+    pub fn config(&self) -> &ProxyConfig {
+        &self.cfg
+    }
+
+    /// The snapshot as of every update so far.
+    pub fn snapshot(&mut self) -> &Snapshot {
+        if self.skips_changed {
+            self.snap.skipped = self
+                .slice_skips
+                .values()
+                .chain(self.service_skips.values())
+                .flatten()
+                .cloned()
+                .collect();
+            self.skips_changed = false;
+        }
+        &self.snap
+    }
+
+    /// A Service was added or changed.
+    pub fn apply_service(&mut self, svc: &Service) {
+        let name = service_key(svc);
+        self.remove_ports(&name);
+        self.services
+            .insert(name.clone(), ParsedService::parse(svc));
+        self.assemble(&name);
+    }
+
+    /// A Service was deleted.
+    pub fn delete_service(&mut self, name: &ServiceName) {
+        self.remove_ports(name);
+        self.services.remove(name);
+    }
+
+    /// An EndpointSlice was added or changed.
+    pub fn apply_slice(&mut self, slice: &EndpointSlice) {
+        let name = slice_key(slice);
+        let parsed = ParsedSlice::parse(slice, &self.cfg.node_name);
+        let old = self.remove_slice(&name);
+        if let Some(t) = parsed.trigger_time {
+            self.snap.slice_trigger_times.insert(name.clone(), t);
+        }
+        if !parsed.skipped.is_empty() {
+            self.slice_skips
+                .insert(name.clone(), parsed.skipped.clone());
+            self.skips_changed = true;
+        }
+        let service = parsed.service.clone();
+        if let Some(svc) = &service {
+            self.slices_of
+                .entry(svc.clone())
+                .or_default()
+                .insert(name.clone());
+        }
+        self.slices.insert(name, parsed);
+        if let Some(old) = old.filter(|o| Some(o) != service.as_ref()) {
+            self.reassemble(&old);
+        }
+        if let Some(svc) = service {
+            self.reassemble(&svc);
+        }
+    }
+
+    /// An EndpointSlice was deleted.
+    pub fn delete_slice(&mut self, name: &SliceName) {
+        if let Some(svc) = self.remove_slice(name) {
+            self.reassemble(&svc);
+        }
+    }
+
+    /// Forgets a slice (index, trigger time, skips); returns the Service it belonged to.
+    fn remove_slice(&mut self, name: &SliceName) -> Option<ServiceName> {
+        let old = self.slices.remove(name)?;
+        self.snap.slice_trigger_times.remove(name);
+        if self.slice_skips.remove(name).is_some() {
+            self.skips_changed = true;
+        }
+        let svc = old.service?;
+        if let Some(set) = self.slices_of.get_mut(&svc) {
+            set.remove(name);
+            if set.is_empty() {
+                self.slices_of.remove(&svc);
+            }
+        }
+        Some(svc)
+    }
+
+    fn reassemble(&mut self, name: &ServiceName) {
+        if self.services.contains_key(name) {
+            self.remove_ports(name);
+            self.assemble(name);
+        }
+    }
+
+    /// Removes what the assembled Service `name` put into the snapshot.
+    fn remove_ports(&mut self, name: &ServiceName) {
+        if let Some(old) = self.services.get(name) {
+            for sp in &old.ports {
+                self.snap.service_ports.remove(&sp.name);
+            }
+        }
+        self.snap.health_checks.remove(name);
+        if self.service_skips.remove(name).is_some() {
+            self.skips_changed = true;
+        }
+    }
+
+    fn assemble(&mut self, name: &ServiceName) {
+        let Some(svc) = self.services.get(name) else {
+            return;
         };
+        let slices: Vec<&ParsedSlice> = self
+            .slices_of
+            .get(name)
+            .into_iter()
+            .flatten()
+            .filter_map(|s| self.slices.get(s))
+            .collect();
+        let a = svc.assemble(name, slices, &self.cfg);
+        if !a.skipped.is_empty() {
+            self.service_skips.insert(name.clone(), a.skipped);
+            self.skips_changed = true;
+        }
+        if let Some(hc) = a.health_check {
+            self.snap.health_checks.insert(name.clone(), hc);
+        }
+        for sp in a.ports {
+            self.snap
+                .service_ports
+                .insert(sp.name.clone(), Arc::new(sp));
+        }
+    }
+}
+
+/// One EndpointSlice as the proxy needs it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct ParsedSlice {
+    trigger_time: Option<DateTime<Utc>>,
+    /// The Service it belongs to; `None` when it is not proxied (headless, FQDN, unlabelled).
+    service: Option<ServiceName>,
+    /// Per port: its endpoints in slice order.
+    ports: Vec<(ServicePortName, Vec<Endpoint>)>,
+    skipped: Vec<Skipped>,
+}
+
+fn skip(
+    skipped: &mut Vec<Skipped>,
+    kind: &'static str,
+    name: &ServiceName,
+    reason: impl Into<String>,
+) {
+    skipped.push(Skipped {
+        kind,
+        name: name.clone(),
+        reason: reason.into(),
+    });
+}
+
+impl ParsedSlice {
+    fn parse(slice: &EndpointSlice, node_name: &str) -> ParsedSlice {
+        let mut out = ParsedSlice {
+            trigger_time: None,
+            service: None,
+            ports: Vec::new(),
+            skipped: Vec::new(),
+        };
+        let meta = &slice.metadata;
+        let name = slice_key(slice);
+        let sk = &mut out.skipped;
         if let Some(t) = meta
             .annotations
             .as_ref()
             .and_then(|a| a.get(TRIGGER_TIME_ANNOTATION))
         {
             match DateTime::parse_from_rfc3339(t) {
-                Ok(t) => {
-                    self.slice_trigger_times
-                        .insert(name.clone(), t.with_timezone(&Utc));
-                }
-                Err(e) => self.skip(
+                Ok(t) => out.trigger_time = Some(t.with_timezone(&Utc)),
+                Err(e) => skip(
+                    sk,
                     "EndpointSlice",
                     &name,
                     format!("ignored {TRIGGER_TIME_ANNOTATION} {t:?}: {e}"),
@@ -229,25 +479,26 @@ impl Snapshot {
         }
         let labels = meta.labels.as_ref();
         if labels.is_some_and(|l| l.contains_key(HEADLESS_LABEL)) {
-            return;
+            return out;
         }
         let Some(service) = labels.and_then(|l| l.get(SERVICE_NAME_LABEL)) else {
-            self.skip(
+            skip(
+                sk,
                 "EndpointSlice",
                 &name,
                 format!("no {SERVICE_NAME_LABEL} label"),
             );
-            return;
+            return out;
         };
         if name.namespace.is_empty() {
-            self.skip("EndpointSlice", &name, "no namespace");
-            return;
+            skip(sk, "EndpointSlice", &name, "no namespace");
+            return out;
         }
         let family = match slice.address_type.as_str() {
             "IPv4" => IpFamily::V4,
             "IPv6" => IpFamily::V6,
             // FQDN slices are not proxied by kube-proxy either.
-            _ => return,
+            _ => return out,
         };
         let service = ServiceName {
             namespace: name.namespace.clone(),
@@ -256,7 +507,8 @@ impl Snapshot {
         for port in slice.ports.iter().flatten() {
             let protocol = port.protocol.as_deref().unwrap_or("TCP");
             let Some(protocol) = Protocol::from_k8s(protocol) else {
-                self.skip(
+                skip(
+                    sk,
                     "EndpointSlice",
                     &name,
                     format!("port protocol {protocol:?} is not TCP, UDP or SCTP"),
@@ -268,7 +520,8 @@ impl Snapshot {
                 .and_then(|p| u16::try_from(p).ok())
                 .filter(|p| *p != 0)
             else {
-                self.skip(
+                skip(
+                    sk,
                     "EndpointSlice",
                     &name,
                     format!("port {:?} is not a port number", port.port),
@@ -280,14 +533,15 @@ impl Snapshot {
                 port: port.name.clone().unwrap_or_default(),
                 protocol,
             };
-            let eps = endpoints.entry(key).or_default();
+            let mut eps = Vec::new();
             for ep in &slice.endpoints {
                 // kube-proxy uses the first address only; the API allows exactly one today.
                 let Some(addr) = ep.addresses.first() else {
                     continue;
                 };
                 let Ok(ip) = addr.parse::<IpAddr>() else {
-                    self.skip(
+                    skip(
+                        sk,
                         "EndpointSlice",
                         &name,
                         format!("endpoint address {addr:?} is not an IP address"),
@@ -295,7 +549,8 @@ impl Snapshot {
                     continue;
                 };
                 if IpFamily::of(&ip) != family {
-                    self.skip(
+                    skip(
+                        sk,
                         "EndpointSlice",
                         &name,
                         format!("endpoint address {addr} is not {}", slice.address_type),
@@ -306,10 +561,8 @@ impl Snapshot {
                 let ready = cond.and_then(|c| c.ready).unwrap_or(true);
                 let serving = cond.and_then(|c| c.serving).unwrap_or(ready);
                 let terminating = cond.and_then(|c| c.terminating).unwrap_or(false);
-                let local = !cfg.node_name.is_empty()
-                    && ep.node_name.as_deref() == Some(cfg.node_name.as_str());
-                // The same address in two slices (a pod moving between slices): first one wins.
-                eps.entry((ip, number)).or_insert(Endpoint {
+                let local = !node_name.is_empty() && ep.node_name.as_deref() == Some(node_name);
+                eps.push(Endpoint {
                     ip,
                     port: number,
                     ready,
@@ -318,38 +571,61 @@ impl Snapshot {
                     local,
                 });
             }
+            out.ports.push((key, eps));
         }
+        out.service = Some(service);
+        out
     }
+}
 
-    fn add_service(
-        &mut self,
-        svc: &Service,
-        cfg: &ProxyConfig,
-        endpoints: &mut BTreeMap<ServicePortName, BTreeMap<(IpAddr, u16), Endpoint>>,
-    ) {
-        let meta = &svc.metadata;
-        let name = ServiceName {
-            namespace: meta.namespace.clone().unwrap_or_default(),
-            name: meta.name.clone().unwrap_or_default(),
+/// One Service as the proxy needs it: its service ports without endpoints.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct ParsedService {
+    /// The scheduler annotation, parsed (`None`: absent, the node's default applies).
+    scheduler: Option<Result<Scheduler, String>>,
+    skipped: Vec<Skipped>,
+    /// Without endpoints, with the scheduler still to be resolved.
+    ports: Vec<ServicePort>,
+    /// externalTrafficPolicy Local on a LoadBalancer: its healthCheckNodePort.
+    health_check_node_port: Option<u16>,
+}
+
+/// A Service's part of a snapshot.
+struct Assembled {
+    ports: Vec<ServicePort>,
+    health_check: Option<HealthCheck>,
+    skipped: Vec<Skipped>,
+}
+
+impl ParsedService {
+    fn parse(svc: &Service) -> ParsedService {
+        let mut out = ParsedService {
+            scheduler: None,
+            skipped: Vec::new(),
+            ports: Vec::new(),
+            health_check_node_port: None,
         };
+        let sk = &mut out.skipped;
+        let meta = &svc.metadata;
+        let name = service_key(svc);
         if name.namespace.is_empty() || name.name.is_empty() {
-            self.skip("Service", &name, "no namespace or name");
-            return;
+            skip(sk, "Service", &name, "no namespace or name");
+            return out;
         }
         if meta
             .labels
             .as_ref()
             .is_some_and(|l| l.contains_key(SERVICE_PROXY_NAME_LABEL))
         {
-            return;
+            return out;
         }
         let Some(spec) = svc.spec.as_ref() else {
-            self.skip("Service", &name, "no spec");
-            return;
+            skip(sk, "Service", &name, "no spec");
+            return out;
         };
         let type_ = spec.type_.as_deref().unwrap_or("ClusterIP");
         if type_ == "ExternalName" {
-            return;
+            return out;
         }
         let raw_ips: Vec<&str> = match (&spec.cluster_ips, &spec.cluster_ip) {
             (Some(ips), _) if !ips.is_empty() => ips.iter().map(String::as_str).collect(),
@@ -358,46 +634,34 @@ impl Snapshot {
         };
         if raw_ips.is_empty() || raw_ips.contains(&"None") {
             // Headless (or not yet allocated): nothing to proxy.
-            return;
+            return out;
         }
         let mut cluster_ips = Vec::new();
         for raw in raw_ips {
             match raw.parse::<IpAddr>() {
                 Ok(ip) => cluster_ips.push(ip),
                 Err(_) => {
-                    self.skip(
+                    skip(
+                        sk,
                         "Service",
                         &name,
                         format!("spec.clusterIPs: {raw:?} is not an IP address"),
                     );
-                    return;
+                    return out;
                 }
             }
         }
         let annotations = meta.annotations.as_ref();
-        let scheduler = match annotations.and_then(|a| a.get(SCHEDULER_ANNOTATION)) {
-            None => cfg.scheduler,
-            Some(s) => match s.parse() {
-                Ok(s) => s,
-                Err(e) => {
-                    // A typo must not take the Service down: use the node's default and say so.
-                    self.skip(
-                        "Service",
-                        &name,
-                        format!(
-                            "annotation {SCHEDULER_ANNOTATION}: {e}; using {}",
-                            cfg.scheduler
-                        ),
-                    );
-                    cfg.scheduler
-                }
-            },
-        };
+        // Resolved against the node's default when assembled (its skip goes first then).
+        out.scheduler = annotations
+            .and_then(|a| a.get(SCHEDULER_ANNOTATION))
+            .map(|s| s.parse::<Scheduler>());
         let mut external_ips = Vec::new();
         for raw in spec.external_ips.iter().flatten() {
             match raw.parse::<IpAddr>() {
                 Ok(ip) => external_ips.push(ip),
-                Err(_) => self.skip(
+                Err(_) => skip(
+                    sk,
                     "Service",
                     &name,
                     format!("spec.externalIPs: {raw:?} is not an IP address"),
@@ -418,7 +682,8 @@ impl Snapshot {
                 if let Some(raw) = &ing.ip {
                     match raw.parse::<IpAddr>() {
                         Ok(ip) => load_balancer_ips.push(ip),
-                        Err(_) => self.skip(
+                        Err(_) => skip(
+                            sk,
                             "Service",
                             &name,
                             format!("status.loadBalancer.ingress: {raw:?} is not an IP address"),
@@ -449,12 +714,13 @@ impl Snapshot {
                 Err(_) => {
                     // Opening a firewalled Service to everyone because one range is bad would be
                     // worse than not programming it.
-                    self.skip(
+                    skip(
+                        sk,
                         "Service",
                         &name,
                         format!("loadBalancerSourceRanges: {raw:?} is not a CIDR"),
                     );
-                    return;
+                    return out;
                 }
             }
         }
@@ -470,12 +736,12 @@ impl Snapshot {
         let internal_policy_local = spec.internal_traffic_policy.as_deref() == Some("Local");
         let etp_local = spec.external_traffic_policy.as_deref() == Some("Local");
 
-        let mut ports = Vec::new();
         let mut seen = BTreeSet::new();
         for port in spec.ports.iter().flatten() {
             let protocol = port.protocol.as_deref().unwrap_or("TCP");
             let Some(protocol) = Protocol::from_k8s(protocol) else {
-                self.skip(
+                skip(
+                    sk,
                     "Service",
                     &name,
                     format!(
@@ -486,7 +752,8 @@ impl Snapshot {
                 continue;
             };
             let Some(number) = u16::try_from(port.port).ok().filter(|p| *p != 0) else {
-                self.skip(
+                skip(
+                    sk,
                     "Service",
                     &name,
                     format!("port {} is not a port number", port.port),
@@ -498,7 +765,8 @@ impl Snapshot {
                 Some(p) => match u16::try_from(p) {
                     Ok(p) => Some(p),
                     Err(_) => {
-                        self.skip(
+                        skip(
+                            sk,
                             "Service",
                             &name,
                             format!("nodePort {p} is not a port number"),
@@ -513,13 +781,9 @@ impl Snapshot {
                 protocol,
             };
             if !seen.insert(key.clone()) {
-                self.skip("Service", &name, format!("duplicate port {}", key));
+                skip(sk, "Service", &name, format!("duplicate port {}", key));
                 continue;
             }
-            let eps: Vec<Endpoint> = endpoints
-                .remove(&key)
-                .map(|m| m.into_values().collect())
-                .unwrap_or_default();
             let mut sp = ServicePort {
                 name: key,
                 cluster_ips: cluster_ips.clone(),
@@ -531,35 +795,87 @@ impl Snapshot {
                 affinity_timeout,
                 external_policy_local: false,
                 internal_policy_local,
-                scheduler,
-                endpoints: eps,
+                scheduler: Scheduler::default(),
+                endpoints: Vec::new(),
             };
             sp.external_policy_local = etp_local && sp.externally_accessible();
-            ports.push(sp);
+            out.ports.push(sp);
         }
         if etp_local && type_ == "LoadBalancer" {
-            if let Some(hc) = spec
+            out.health_check_node_port = spec
                 .health_check_node_port
                 .and_then(|p| u16::try_from(p).ok())
-                .filter(|p| *p != 0)
-            {
-                let local: BTreeSet<IpAddr> = ports
-                    .iter()
-                    .flat_map(|sp| sp.endpoints.iter())
-                    .filter(|ep| ep.local && ep.ready)
-                    .map(|ep| ep.ip)
-                    .collect();
-                self.health_checks.insert(
-                    name.clone(),
-                    HealthCheck {
-                        node_port: hc,
-                        local_endpoints: local.len(),
-                    },
+                .filter(|p| *p != 0);
+        }
+        out
+    }
+
+    /// This Service's ports with their endpoints from `slices` (in slice name order: the first
+    /// slice that lists an address and port wins).
+    fn assemble(
+        &self,
+        name: &ServiceName,
+        slices: Vec<&ParsedSlice>,
+        cfg: &ProxyConfig,
+    ) -> Assembled {
+        let mut skipped = Vec::new();
+        let scheduler = match &self.scheduler {
+            None => cfg.scheduler,
+            Some(Ok(s)) => *s,
+            Some(Err(e)) => {
+                // A typo must not take the Service down: use the node's default and say so.
+                skip(
+                    &mut skipped,
+                    "Service",
+                    name,
+                    format!(
+                        "annotation {SCHEDULER_ANNOTATION}: {e}; using {}",
+                        cfg.scheduler
+                    ),
                 );
+                cfg.scheduler
+            }
+        };
+        skipped.extend(self.skipped.iter().cloned());
+        let mut endpoints: BTreeMap<&ServicePortName, BTreeMap<(IpAddr, u16), &Endpoint>> =
+            BTreeMap::new();
+        for slice in slices {
+            for (key, eps) in &slice.ports {
+                let m = endpoints.entry(key).or_default();
+                for ep in eps {
+                    m.entry((ep.ip, ep.port)).or_insert(ep);
+                }
             }
         }
-        for sp in ports {
-            self.service_ports.insert(sp.name.clone(), sp);
+        let ports: Vec<ServicePort> = self
+            .ports
+            .iter()
+            .map(|p| {
+                let mut sp = p.clone();
+                sp.scheduler = scheduler;
+                sp.endpoints = endpoints
+                    .remove(&p.name)
+                    .map(|m| m.into_values().cloned().collect())
+                    .unwrap_or_default();
+                sp
+            })
+            .collect();
+        let health_check = self.health_check_node_port.map(|node_port| {
+            let local: BTreeSet<IpAddr> = ports
+                .iter()
+                .flat_map(|sp| sp.endpoints.iter())
+                .filter(|ep| ep.local && ep.ready)
+                .map(|ep| ep.ip)
+                .collect();
+            HealthCheck {
+                node_port,
+                local_endpoints: local.len(),
+            }
+        });
+        Assembled {
+            ports,
+            health_check,
+            skipped,
         }
     }
 }
