@@ -25,10 +25,14 @@ pub const DATA_PLANE: &str = "nftables";
 /// The schedulers the nftables data plane provides, by their IPVS names.
 pub const NFTABLES_SCHEDULERS: [&str; 4] = ["random", "rr", "sh", "mh"];
 
-/// Why `lc` is refused: said the same way at start (flag) and on a ConfigMap edit.
-pub const LC_REFUSED: &str = "scheduler \"lc\" (least connection) needs the number of open connections per endpoint at \
-     the moment a connection is scheduled, which nftables does not have; it belongs to the userspace data plane, \
-     which is not built yet. The nftables data plane provides random, rr, sh and mh";
+/// The data plane of `mode: userspace` (`--proxy-mode userspace`): the `proxy-userspace` crate.
+pub const USERSPACE: &str = "userspace";
+
+/// Why `lc` is refused in nftables mode: said the same way at start (flag), on a ConfigMap edit
+/// and for a Service's annotation.
+pub const LC_REFUSED: &str =
+    "the lc scheduler is provided by the userspace data plane (--proxy-mode userspace); \
+     the nftables data plane offers random, rr, sh, mh";
 
 /// The subset of `kubeproxy.config.k8s.io` `KubeProxyConfiguration` (v1alpha1 as kubeadm
 /// writes it, plus the v1alpha2 top-level fields) that the agent acts on. Unknown fields are
@@ -88,7 +92,7 @@ pub struct DetectLocal {
 /// The agent's knobs, each either set by its source or left to the next one.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Settings {
-    /// kube-proxy's `mode` as asked for (`""`, `nftables`, `iptables`, `ipvs`).
+    /// kube-proxy's `mode` as asked for (`""`, `nftables`, `iptables`, `ipvs`, `userspace`).
     pub mode: Option<String>,
     /// Scheduler name as IPVS spells it.
     pub scheduler: Option<String>,
@@ -149,7 +153,8 @@ impl Settings {
 /// What the proxy runs with, after merging and validating.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Effective {
-    /// The mode as asked for; the data plane is always [`DATA_PLANE`].
+    /// The mode as asked for; the data plane is [`USERSPACE`] for `userspace`, else
+    /// [`DATA_PLANE`] (see [`Effective::data_plane`]).
     pub requested_mode: String,
     pub scheduler: String,
     /// Empty: the node's addresses.
@@ -161,32 +166,48 @@ pub struct Effective {
     pub config_sync_period: Duration,
 }
 
+impl Effective {
+    /// The data plane that serves the requested mode: `"userspace"` or `"nftables"`.
+    pub fn data_plane(&self) -> &'static str {
+        if self.requested_mode == USERSPACE {
+            USERSPACE
+        } else {
+            DATA_PLANE
+        }
+    }
+}
+
 /// Resolves merged settings into what the proxy runs with. `Ok` carries notes worth a log
 /// line (a mode served by nftables); `Err` says why the settings cannot be run.
 pub fn resolve(s: &Settings) -> Result<(Effective, Vec<String>), String> {
     let mut notes = Vec::new();
     let mode = s.mode.clone().unwrap_or_default();
     let scheduler = match (mode.as_str(), s.scheduler.as_deref()) {
-        ("" | "nftables" | "iptables" | "ipvs", Some(sched)) if !sched.is_empty() => {
+        ("" | "nftables" | "iptables" | "ipvs" | USERSPACE, Some(sched)) if !sched.is_empty() => {
             sched.to_string()
         }
-        // IPVS's own default is round robin; users who switch the mode to ipvs expect it.
-        ("ipvs", _) => "rr".to_string(),
+        // IPVS's own default is round robin; users who switch the mode to ipvs expect it. So
+        // was kube-proxy's userspace mode (its LoadBalancerRR).
+        ("ipvs" | USERSPACE, _) => "rr".to_string(),
         _ => "random".to_string(),
     };
     match mode.as_str() {
-        "" | "nftables" => {}
+        "" | "nftables" | USERSPACE => {}
         "iptables" | "ipvs" => notes.push(format!(
             "mode {mode:?} is served by the nftables data plane (same Service semantics; \
              IPVS schedulers rr, sh and mh are provided by nftables, /proxyMode answers \"nftables\")"
         )),
         other => {
             return Err(format!(
-                "mode {other:?} is not supported: this agent programs nftables (modes \"\", nftables, iptables and ipvs are served by it)"
+                "mode {other:?} is not supported: modes \"\", nftables, iptables and ipvs are served by the nftables data plane, userspace by the userspace data plane"
             ))
         }
     }
-    check_scheduler(&scheduler)?;
+    if mode == USERSPACE {
+        check_userspace_scheduler(&scheduler)?;
+    } else {
+        check_scheduler(&scheduler)?;
+    }
     let min_sync_period = s.min_sync_period.unwrap_or(DEFAULT_MIN_SYNC_PERIOD);
     let sync_period = s.sync_period.unwrap_or(DEFAULT_SYNC_PERIOD);
     if sync_period.is_zero() {
@@ -222,9 +243,16 @@ pub fn check_scheduler(name: &str) -> Result<(), String> {
         Err(LC_REFUSED.to_string())
     } else {
         Err(format!(
-            "unknown scheduler {name:?}: the nftables data plane provides random, rr, sh and mh (lc would need the userspace data plane, not built yet)"
+            "unknown scheduler {name:?}: the nftables data plane offers random, rr, sh, mh; the userspace data plane (--proxy-mode userspace) also lc"
         ))
     }
+}
+
+/// Whether the userspace data plane provides a scheduler: all of them.
+pub fn check_userspace_scheduler(name: &str) -> Result<(), String> {
+    name.parse::<proxy_core::Scheduler>()
+        .map(|_| ())
+        .map_err(|e| format!("{e} (the userspace data plane offers them all)"))
 }
 
 /// Reads `data["config.conf"]` into settings. Every problem is reported, not just the first.
@@ -520,12 +548,43 @@ winkernel:
     fn lc_is_refused_naming_the_userspace_data_plane() {
         let edited = KUBEADM_DEFAULT.replace("scheduler: \"\"", "scheduler: lc");
         let err = resolve(&parse_config_conf(&edited).unwrap()).unwrap_err();
-        assert!(err.contains("userspace data plane"), "{err}");
+        assert_eq!(err, LC_REFUSED);
+        assert!(
+            err.contains("provided by the userspace data plane (--proxy-mode userspace)"),
+            "{err}"
+        );
         assert!(resolve(&Settings {
             scheduler: Some("wlc".into()),
             ..Default::default()
         })
         .is_err());
+    }
+
+    #[test]
+    fn userspace_mode_takes_every_scheduler_and_defaults_to_rr() {
+        for sched in ["random", "rr", "sh", "mh", "lc"] {
+            let (e, notes) = resolve(&Settings {
+                mode: Some("userspace".into()),
+                scheduler: Some(sched.into()),
+                ..Default::default()
+            })
+            .unwrap();
+            assert_eq!((e.scheduler.as_str(), e.data_plane()), (sched, "userspace"));
+            assert!(notes.is_empty(), "{notes:?}");
+        }
+        let edited = KUBEADM_DEFAULT
+            .replace("mode: \"\"", "mode: userspace")
+            .replace("scheduler: \"\"", "scheduler: lc");
+        let (e, _) = resolve(&parse_config_conf(&edited).unwrap()).unwrap();
+        assert_eq!((e.scheduler.as_str(), e.data_plane()), ("lc", "userspace"));
+        let (e, _) = resolve(&Settings {
+            mode: Some("userspace".into()),
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(e.scheduler, "rr");
+        let (e, _) = resolve(&Settings::default()).unwrap();
+        assert_eq!(e.data_plane(), "nftables");
     }
 
     #[test]

@@ -12,6 +12,7 @@ pub mod metrics;
 pub mod node;
 pub mod proxy;
 pub mod runner;
+pub mod userspace;
 pub mod watch;
 
 use anyhow::Context as _;
@@ -33,12 +34,13 @@ pub struct AgentArgs {
     #[arg(long, alias = "hostname-override", env = "NODE_NAME")]
     pub node_name: Option<String>,
     /// Default scheduler of Services without a `switchboard.dev/scheduler` annotation: random
-    /// (kube-proxy's behaviour), rr, sh (source-IP hash) or mh (Maglev). lc is refused: it needs
-    /// the userspace data plane, which is not built [default: random; rr with --proxy-mode ipvs]
+    /// (kube-proxy's behaviour), rr, sh (source-IP hash), mh (Maglev), or lc (least connection,
+    /// userspace mode only) [default: random; rr with --proxy-mode ipvs or userspace]
     #[arg(long, alias = "ipvs-scheduler")]
     pub scheduler: Option<String>,
     /// kube-proxy's mode: "", nftables, iptables or ipvs are all served by the nftables data plane
-    /// (ipvs makes rr the default scheduler, as in IPVS); /proxyMode answers "nftables"
+    /// (ipvs makes rr the default scheduler, as in IPVS); userspace runs the userspace TCP/UDP
+    /// proxy (every scheduler, lc included). /proxyMode answers "nftables" or "userspace"
     #[arg(long)]
     pub proxy_mode: Option<String>,
     /// CIDRs of the node addresses that accept NodePort traffic (comma-separated), or "primary":
@@ -169,6 +171,7 @@ pub async fn run(
 
     let mut registry = Registry::default();
     let metrics = metrics::ProxyMetrics::register(&mut registry);
+    let userspace_metrics = proxy_userspace::Metrics::register(&mut registry);
     let health = Arc::new(health::ProxyHealth::new(2 * effective.sync_period));
     let components = components::start(
         &args.components,
@@ -203,7 +206,8 @@ pub async fn run(
         tracing::info!(address = %l.local_addr()?, "metrics server listening");
         servers.push(http::spawn_server(
             l,
-            http::metrics_router(registry.clone(), config::DATA_PLANE),
+            // The mode at start; a ConfigMap edit that switches data planes is not reflected.
+            http::metrics_router(registry.clone(), effective.data_plane()),
             token.clone(),
         ));
     }
@@ -247,7 +251,7 @@ pub async fn run(
 
     tracing::info!(
         node = %node_name,
-        data_plane = config::DATA_PLANE,
+        data_plane = effective.data_plane(),
         scheduler = %effective.scheduler,
         cluster_cidrs = ?effective.cluster_cidrs,
         "agent starting"
@@ -262,7 +266,7 @@ pub async fn run(
         effective,
         node_name,
         service_cidrs: cfg.service_cidrs.clone(),
-        factory: proxy::nftables_factory(),
+        factory: userspace::factory(userspace_metrics),
         config_sync_period: relist_tx,
         config_map_name: args.kube_proxy_configmap.clone(),
         started: chrono::Utc::now(),

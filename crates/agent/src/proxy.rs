@@ -39,6 +39,9 @@ const BURST_SYNCS: u32 = 2;
 /// The data plane as the loop drives it: the nftables proxier, or its in-memory fake in tests.
 pub trait DataPlane: Send {
     fn set_config(&mut self, cfg: ProxyConfig);
+    /// The data plane the effective mode asks for (`config::DATA_PLANE` or
+    /// `config::USERSPACE`); called before every sync. Only `userspace::Switching` acts on it.
+    fn set_mode(&mut self, _data_plane: &'static str) {}
     /// Blocking.
     fn sync(&mut self, snap: &Snapshot) -> anyhow::Result<SyncReport>;
 }
@@ -243,6 +246,7 @@ impl ProxyLoop {
         let slices = self.caches.slices.state();
         let factory = self.factory.clone();
         let dataplane = st.dataplane.take();
+        let data_plane = self.effective.data_plane();
         let start = Instant::now();
         let task = tokio::task::spawn_blocking(move || {
             let snap = Snapshot::build(
@@ -268,6 +272,7 @@ impl ProxyLoop {
                     }
                 },
             };
+            dp.set_mode(data_plane);
             let report = dp.sync(&snap);
             (Some(dp), snap, slices, cfg, report)
         });
@@ -361,7 +366,9 @@ impl ProxyLoop {
             .collect();
         // A Service that asks for lc through its annotation is served, as random: say so.
         for sp in snap.service_ports.values() {
-            if sp.scheduler == proxy_core::Scheduler::LeastConnection {
+            if sp.scheduler == proxy_core::Scheduler::LeastConnection
+                && self.effective.data_plane() != config::USERSPACE
+            {
                 now.insert(format!(
                     "Service {}: {}: {}; served as random",
                     sp.name.service,

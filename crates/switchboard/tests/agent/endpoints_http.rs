@@ -225,7 +225,7 @@ fn a_bad_kube_proxy_configmap_is_refused_and_the_rules_stay() {
     put_config(&c, "apiVersion: kubeproxy.config.k8s.io/v1alpha1\nkind: KubeProxyConfiguration\nmode: ipvs\nipvs:\n  scheduler: lc\n");
     assert!(
         c.agent(0)
-            .wait_for_log("userspace data plane", Duration::from_secs(20)),
+            .wait_for_log("the lc scheduler is provided by the userspace data plane (--proxy-mode userspace); the nftables data plane offers random, rr, sh, mh", Duration::from_secs(20)),
         "no word on lc:\n{}",
         c.agent(0).log()
     );
@@ -274,7 +274,7 @@ fn a_bad_kube_proxy_configmap_is_refused_and_the_rules_stay() {
     );
     assert!(
         c.agent(0).wait_for_log(
-            "default/web-lc: switchboard.dev/scheduler: scheduler \"lc\"",
+            "default/web-lc: switchboard.dev/scheduler: the lc scheduler is provided by the userspace data plane (--proxy-mode userspace)",
             Duration::from_secs(20)
         ),
         "{}",
@@ -321,7 +321,10 @@ fn agent_refuses(args: &[&str]) -> String {
 fn flags_that_cannot_run_are_refused_at_start() {
     let _turn = serial();
     let log = agent_refuses(&["--scheduler", "lc"]);
-    assert!(log.contains("userspace data plane"), "{log}");
+    assert!(
+        log.contains("the lc scheduler is provided by the userspace data plane (--proxy-mode userspace); the nftables data plane offers random, rr, sh, mh"),
+        "{log}"
+    );
     let log = agent_refuses(&["--nodeport-addresses", "192.168.0.0/33"]);
     assert!(log.contains("--nodeport-addresses"), "{log}");
 }
