@@ -5,6 +5,7 @@
 //! See README.md for the method. Needs root (network namespaces).
 
 mod load;
+mod probe;
 
 use anyhow::{bail, Context, Result};
 use clap::Parser;
@@ -49,6 +50,9 @@ struct Args {
     /// Extra flags for `switchboard agent`.
     #[arg(long, allow_hyphen_values = true)]
     agent_flag: Vec<String>,
+    /// RUST_LOG for the agent (its lines reach stderr with SWITCHBOARD_TEST_LOG set).
+    #[arg(long, default_value = "warn")]
+    agent_log: String,
 }
 
 struct Bench {
@@ -94,6 +98,19 @@ fn main() -> Result<()> {
     }
     println!("{report}");
     Ok(())
+}
+
+/// UTC time of day with microseconds, to line up with the agent's and server's log lines.
+fn wall_clock(t: std::time::SystemTime) -> String {
+    let d = t.duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    let s = d.as_secs() % 86_400;
+    format!(
+        "{:02}:{:02}:{:02}.{:06}",
+        s / 3600,
+        s / 60 % 60,
+        s % 60,
+        d.subsec_micros()
+    )
 }
 
 fn progress(msg: &str) {
@@ -161,7 +178,7 @@ impl Bench {
                 netlab::CLUSTER_CIDR,
             ])
             .args(&self.args.agent_flag)
-            .env("RUST_LOG", "warn")
+            .env("RUST_LOG", &self.args.agent_log)
             .env("NO_COLOR", "1");
         self.node.spawn(cmd)
     }
@@ -220,41 +237,28 @@ impl Bench {
         Ok(())
     }
 
-    /// Connects from the client to `addr` until it is accepted; how long that took.
-    fn wait_live(&self, addr: SocketAddr, limit: Duration) -> Result<Duration> {
-        let t0 = Instant::now();
-        let ok = self.client.run(move || {
-            while t0.elapsed() < limit {
-                match std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(100)) {
-                    Ok(_) => return true,
-                    Err(_) => std::thread::sleep(Duration::from_millis(1)),
-                }
-            }
-            false
-        });
-        if !ok {
-            bail!("{addr} not live within {limit:?}");
+    /// Connects from the client to `addr` until it is accepted; when the accepted attempt
+    /// completed. See `probe` for why attempts overlap.
+    fn wait_live(&self, addr: SocketAddr, limit: Duration) -> Result<Instant> {
+        match self
+            .client
+            .block_on(probe::wait(addr, probe::Until::Accepted, limit))
+        {
+            Some(at) => Ok(at),
+            None => bail!("{addr} not live within {limit:?}"),
         }
-        Ok(t0.elapsed())
     }
 
     /// Waits until connections to `addr` are refused (the Service is programmed, without
     /// endpoints).
     fn wait_refused(&self, addr: SocketAddr, limit: Duration) -> Result<()> {
-        let ok = self.client.run(move || {
-            let t0 = Instant::now();
-            while t0.elapsed() < limit {
-                match std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(100)) {
-                    Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => return true,
-                    _ => std::thread::sleep(Duration::from_millis(5)),
-                }
-            }
-            false
-        });
-        if !ok {
-            bail!("{addr} never refused within {limit:?}");
+        match self
+            .client
+            .block_on(probe::wait(addr, probe::Until::Refused, limit))
+        {
+            Some(_) => Ok(()),
+            None => bail!("{addr} never refused within {limit:?}"),
         }
-        Ok(())
     }
 
     fn fake_endpoints(&self, i: usize) -> Vec<Ipv4Addr> {
@@ -309,10 +313,11 @@ impl Bench {
             .parse()?;
         // Everything written so far is programmed once a Service written last answers.
         let name = self.new_probe();
+        let written = Instant::now();
         let ip = self.service(&name, &[self.pod_ip]).await?;
         let took = tokio::task::block_in_place(|| {
             self.wait_live(SocketAddr::new(ip.into(), 80), Duration::from_secs(600))
-        })?;
+        })? - written;
         progress(&format!(
             "{scale} Services programmed ({took:?} after the last write)"
         ));
@@ -327,10 +332,10 @@ impl Bench {
         let ip = self.service(&name, &[self.pod_ip]).await?;
         let t = Instant::now();
         self.agent = Some(self.spawn_agent());
-        tokio::task::block_in_place(|| {
+        let live = tokio::task::block_in_place(|| {
             self.wait_live(SocketAddr::new(ip.into(), 80), Duration::from_secs(600))
         })?;
-        let full_sync = t.elapsed();
+        let full_sync = live - t;
         tokio::time::sleep(Duration::from_secs(3)).await;
         let rss = self.agent_rss_mib();
         out += &format!(
@@ -423,14 +428,16 @@ impl Bench {
             let addr = SocketAddr::new(ip.into(), 80);
             tokio::task::block_in_place(|| self.wait_refused(addr, Duration::from_secs(120)))?;
             tokio::time::sleep(Duration::from_millis(1200)).await;
-            let t0 = Instant::now();
+            let (t0, wall0) = (Instant::now(), std::time::SystemTime::now());
             self.slice(&name, &[self.pod_ip]).await?;
             let acked = t0.elapsed();
-            tokio::task::block_in_place(|| self.wait_live(addr, Duration::from_secs(120)))?;
-            let l = t0.elapsed();
-            if i == 0 {
+            let live =
+                tokio::task::block_in_place(|| self.wait_live(addr, Duration::from_secs(120)))?;
+            let l = live - t0;
+            if i == 0 || self.args.agent_log != "warn" {
                 progress(&format!(
-                    "first change live after {l:?} (API acknowledged after {acked:?})"
+                    "change {i} ({name}) written at {}, live after {l:?} (API acknowledged after {acked:?})",
+                    wall_clock(wall0)
                 ));
             }
             lat.push(l);
