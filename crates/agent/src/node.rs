@@ -28,6 +28,18 @@ pub fn node_ips(node: Option<&Node>, interfaces: &[IpAddr]) -> Vec<IpAddr> {
     dedup(interfaces.to_vec())
 }
 
+/// The node's zone for topology-aware routing: its `topology.kubernetes.io/zone` label, as
+/// kube-proxy reads it ("" without a Node or the label: no zone hint is then for this node).
+pub fn zone(node: Option<&Node>) -> String {
+    node.and_then(|n| n.metadata.labels.as_ref())
+        .and_then(|l| l.get(ZONE_LABEL))
+        .cloned()
+        .unwrap_or_default()
+}
+
+/// The well-known zone label (core/v1 `LabelTopologyZone`).
+pub const ZONE_LABEL: &str = "topology.kubernetes.io/zone";
+
 fn dedup(mut ips: Vec<IpAddr>) -> Vec<IpAddr> {
     let mut seen = std::collections::HashSet::new();
     ips.retain(|ip| seen.insert(*ip));
@@ -162,6 +174,19 @@ mod tests {
         let bad = node(json!([{"type": "InternalIP", "address": "not-an-ip"}]));
         assert_eq!(node_ips(Some(&bad), &ifaces), ifaces);
         assert_eq!(node_ips(None, &ifaces), ifaces);
+    }
+
+    #[test]
+    fn zone_is_the_topology_label() {
+        let mut n = node(json!([]));
+        assert_eq!(zone(Some(&n)), "");
+        assert_eq!(zone(None), "");
+        n.metadata.labels = Some(
+            [(ZONE_LABEL.to_string(), "zone-a".to_string())]
+                .into_iter()
+                .collect(),
+        );
+        assert_eq!(zone(Some(&n)), "zone-a");
     }
 
     #[test]

@@ -226,6 +226,7 @@ impl ProxyLoop {
     fn proxy_config(&self) -> ProxyConfig {
         ProxyConfig {
             node_name: self.node_name.clone(),
+            zone: node::zone(self.caches.node().as_deref()),
             node_ips: node::node_ips(self.caches.node().as_deref(), &node::interface_addresses()),
             nodeport_addresses: self.effective.nodeport_addresses.clone(),
             cluster_cidrs: self.effective.cluster_cidrs.clone(),

@@ -7,7 +7,7 @@ mod categorize;
 pub mod maglev;
 mod snapshot;
 
-pub use categorize::{categorize, Categorized};
+pub use categorize::{categorize, Categorized, Hint, Hints};
 pub use snapshot::{
     service_key, slice_key, Endpoint, HealthCheck, ServiceName, ServicePort, ServicePortName,
     Skipped, SliceName, Snapshot, SnapshotTracker,
@@ -27,6 +27,9 @@ pub const SCHEDULER_ANNOTATION: &str = "switchboard.dev/scheduler";
 pub struct ProxyConfig {
     /// This node's name: endpoints whose `nodeName` equals it are local.
     pub node_name: String,
+    /// This node's zone, its `topology.kubernetes.io/zone` label ("" without one): endpoints
+    /// hinted for it are preferred (topology-aware routing, see [`categorize`]).
+    pub zone: String,
     /// This node's addresses (both families).
     pub node_ips: Vec<IpAddr>,
     /// CIDRs whose node addresses accept NodePort traffic; empty means the node IPs. A `/0`
@@ -48,6 +51,7 @@ impl Default for ProxyConfig {
     fn default() -> Self {
         ProxyConfig {
             node_name: String::new(),
+            zone: String::new(),
             node_ips: Vec::new(),
             nodeport_addresses: Vec::new(),
             cluster_cidrs: vec!["10.42.0.0/16".parse().expect("valid CIDR")],
@@ -149,8 +153,9 @@ pub enum Scheduler {
     /// A hash of the client address: one client always reaches the same endpoint while the
     /// endpoint set is unchanged.
     SourceHash,
-    /// Maglev consistent hashing of the client address over a lookup table
-    /// ([`maglev::table`]): an endpoint change moves few other clients.
+    /// Consistent hashing of the client address over a lookup table ([`maglev::table`], IPVS's
+    /// name; the fill is rendezvous hashing, not Maglev's): removing or adding an endpoint moves
+    /// only the clients of that endpoint.
     Maglev,
     /// The endpoint with the fewest connections. nftables cannot count per endpoint when it
     /// chooses, so the nftables data plane treats it as `Random` (see proxy-nft's README).

@@ -5,7 +5,7 @@
 //! objects and re-assembles only the Services an update touches, with the same two functions,
 //! so an incremental snapshot equals a full build of the same objects (property-tested).
 
-use crate::{IpFamily, Protocol, ProxyConfig, Scheduler, SCHEDULER_ANNOTATION};
+use crate::{Hints, IpFamily, Protocol, ProxyConfig, Scheduler, SCHEDULER_ANNOTATION};
 use chrono::{DateTime, Utc};
 use ipnet::IpNet;
 use k8s_openapi::api::core::v1::Service;
@@ -72,6 +72,8 @@ pub struct Endpoint {
     pub terminating: bool,
     /// The endpoint runs on this node (its nodeName is [`ProxyConfig::node_name`]).
     pub local: bool,
+    /// Its topology hints as they concern this node and its [`ProxyConfig::zone`].
+    pub hints: Hints,
 }
 
 /// A service port as the data plane needs it.
@@ -177,7 +179,12 @@ impl Snapshot {
     ) -> Snapshot {
         let slices: BTreeMap<SliceName, ParsedSlice> = slices
             .into_iter()
-            .map(|s| (slice_key(s), ParsedSlice::parse(s, &cfg.node_name)))
+            .map(|s| {
+                (
+                    slice_key(s),
+                    ParsedSlice::parse(s, &cfg.node_name, &cfg.zone),
+                )
+            })
             .collect();
         let services: BTreeMap<ServiceName, ParsedService> = services
             .into_iter()
@@ -330,7 +337,7 @@ impl SnapshotTracker {
     /// An EndpointSlice was added or changed.
     pub fn apply_slice(&mut self, slice: &EndpointSlice) {
         let name = slice_key(slice);
-        let parsed = ParsedSlice::parse(slice, &self.cfg.node_name);
+        let parsed = ParsedSlice::parse(slice, &self.cfg.node_name, &self.cfg.zone);
         let old = self.remove_slice(&name);
         if let Some(t) = parsed.trigger_time {
             self.snap.slice_trigger_times.insert(name.clone(), t);
@@ -452,7 +459,7 @@ fn skip(
 }
 
 impl ParsedSlice {
-    fn parse(slice: &EndpointSlice, node_name: &str) -> ParsedSlice {
+    fn parse(slice: &EndpointSlice, node_name: &str, zone: &str) -> ParsedSlice {
         let mut out = ParsedSlice {
             trigger_time: None,
             service: None,
@@ -569,6 +576,7 @@ impl ParsedSlice {
                     serving,
                     terminating,
                     local,
+                    hints: Hints::of(ep, node_name, zone),
                 });
             }
             out.ports.push((key, eps));

@@ -28,6 +28,7 @@ pub fn endpoint(addr: &str, port: u16, local: bool) -> Endpoint {
         serving: true,
         terminating: false,
         local,
+        hints: Default::default(),
     }
 }
 
