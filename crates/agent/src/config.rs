@@ -346,7 +346,7 @@ pub fn parse_config_conf(yaml: &str) -> Result<Settings, Vec<String>> {
         Some(list) => match parse_nodeport_addresses(list) {
             Ok(v) => Some(v),
             Err(e) => {
-                errors.push(format!("nodePortAddresses: {e}"));
+                errors.push(format!("nodePortAddresses{e}"));
                 None
             }
         },
@@ -379,17 +379,48 @@ pub fn parse_cidrs(list: &[String]) -> Result<Vec<IpNet>, String> {
         .collect()
 }
 
-/// `nodePortAddresses`: CIDRs, or `primary` alone (the node's primary addresses, the default;
-/// returned as an empty list).
+/// `nodePortAddresses` (and `--nodeport-addresses`): CIDRs, or `primary` alone, kube-proxy
+/// 1.29+'s name for its default, the node's primary addresses (returned as an empty list).
+/// Validated as kube-proxy's `validateKubeProxyNodePortAddress`: every bad item is named with
+/// its index, `primary` next to CIDRs is refused (and ends the check, as there), a bare address
+/// is not a CIDR.
 pub fn parse_nodeport_addresses(list: &[String]) -> Result<Vec<IpNet>, String> {
-    if list.iter().any(|s| s.trim() == "primary") {
-        if list.len() > 1 {
-            return Err("\"primary\" cannot be combined with CIDRs".into());
+    let items: Vec<&str> = list
+        .iter()
+        .map(|s| s.trim())
+        .filter(|s| !s.is_empty())
+        .collect();
+    let mut nets = Vec::new();
+    let mut errors = Vec::new();
+    for (i, item) in items.iter().enumerate() {
+        if *item == NODEPORT_ADDRESSES_PRIMARY {
+            if i != 0 || items.len() != 1 {
+                errors.push(format!(
+                    "[{i}]: Invalid value: {item:?}: can't use both 'primary' and CIDRs"
+                ));
+            }
+            break;
         }
-        return Ok(Vec::new());
+        match item.parse::<IpNet>() {
+            Ok(n) => nets.push(n.trunc()),
+            Err(_) => errors.push(format!(
+                "[{i}]: Invalid value: {item:?}: must be a valid CIDR{}",
+                if item.parse::<std::net::IpAddr>().is_ok() {
+                    " (a single address is written ADDRESS/32 or ADDRESS/128)"
+                } else {
+                    ""
+                }
+            )),
+        }
     }
-    parse_cidrs(list)
+    if !errors.is_empty() {
+        return Err(errors.join("; "));
+    }
+    Ok(nets)
 }
+
+/// The `nodePortAddresses` value that means the node's primary addresses.
+pub const NODEPORT_ADDRESSES_PRIMARY: &str = "primary";
 
 /// Go's `time.ParseDuration`: `300ms`, `1.5h`, `2h45m`, `15m0s`, `0`.
 pub fn parse_go_duration(s: &str) -> Result<Duration, String> {
@@ -633,7 +664,98 @@ winkernel:
     fn primary_node_port_addresses_mean_the_node_addresses() {
         let s = parse_config_conf("nodePortAddresses: [primary]\n").unwrap();
         assert_eq!(s.nodeport_addresses, Some(vec![]));
-        assert!(parse_config_conf("nodePortAddresses: [primary, 10.0.0.0/8]\n").is_err());
+        let (e, _) = resolve(&s).unwrap();
+        assert!(e.nodeport_addresses.is_empty());
+        assert_eq!(
+            parse_config_conf("nodePortAddresses: [primary, 10.0.0.0/8]\n").unwrap_err(),
+            vec!["nodePortAddresses[0]: Invalid value: \"primary\": can't use both 'primary' and CIDRs"]
+        );
+        // ConfigMap `primary` and flag CIDRs: the flag wins, as any flag does.
+        let flag = Settings {
+            nodeport_addresses: Some(vec!["10.0.0.0/8".parse().unwrap()]),
+            ..Default::default()
+        };
+        assert_eq!(flag.over(&s).nodeport_addresses, flag.nodeport_addresses);
+    }
+
+    /// The flag takes the same values: `--nodeport-addresses primary` and CIDRs.
+    #[test]
+    fn nodeport_addresses_flag() {
+        use clap::Parser;
+        #[derive(Parser)]
+        struct Cli {
+            #[command(flatten)]
+            agent: crate::AgentArgs,
+        }
+        let settings = |args: &[&str]| {
+            let mut argv = vec!["agent"];
+            argv.extend(args);
+            Cli::try_parse_from(argv).unwrap().agent.settings()
+        };
+        let primary = settings(&["--nodeport-addresses", "primary"]).unwrap();
+        assert_eq!(primary.nodeport_addresses, Some(vec![]));
+        let cidrs = settings(&["--nodeport-addresses", "192.168.1.0/24,fd00::/64"]).unwrap();
+        assert_eq!(cidrs.nodeport_addresses.map(|v| v.len()), Some(2));
+        assert_eq!(
+            settings(&["--nodeport-addresses", "10.0.0.1"])
+                .unwrap_err()
+                .to_string(),
+            "--nodeport-addresses: [0]: Invalid value: \"10.0.0.1\": must be a valid CIDR (a single \
+             address is written ADDRESS/32 or ADDRESS/128)"
+        );
+        assert!(settings(&["--nodeport-addresses", "10.0.0.0/8,primary"]).is_err());
+        assert_eq!(settings(&[]).unwrap().nodeport_addresses, None);
+    }
+
+    /// kube-proxy's `TestValidateKubeProxyNodePortAddress` cases.
+    #[test]
+    fn node_port_addresses_are_validated_as_kube_proxy_does() {
+        let p = |v: &[&str]| {
+            parse_nodeport_addresses(&v.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+        };
+        for ok in [
+            &["127.0.0.0/8"][..],
+            &["0.0.0.0/0"],
+            &["::/0"],
+            &["127.0.0.1/32", "1.2.3.0/24"],
+            &["127.0.0.1/32"],
+            &["::1/128"],
+            &["3.4.5.0/24", "2001:db8::/32"],
+            &["primary"],
+        ] {
+            assert!(p(ok).is_ok(), "{ok:?}: {:?}", p(ok));
+        }
+        assert_eq!(p(&["primary"]).unwrap(), vec![]);
+        assert_eq!(
+            p(&["10.1.2.3/24"]).unwrap(),
+            vec!["10.1.2.0/24".parse::<IpNet>().unwrap()]
+        );
+        assert_eq!(
+            p(&["foo"]).unwrap_err(),
+            "[0]: Invalid value: \"foo\": must be a valid CIDR"
+        );
+        assert_eq!(
+            p(&["127.0.0.1/32", "10.20.30.40", "1.2.3.0/24"]).unwrap_err(),
+            "[1]: Invalid value: \"10.20.30.40\": must be a valid CIDR (a single address is \
+             written ADDRESS/32 or ADDRESS/128)"
+        );
+        // Every bad item is named.
+        let e = p(&["::0", "::1", "2001:db8::/32"]).unwrap_err();
+        assert!(
+            e.contains("[0]: Invalid value: \"::0\"") && e.contains("[1]: Invalid value: \"::1\""),
+            "{e}"
+        );
+        assert!(p(&["::1/128", "2001:db8::/32", "2001:db8:xyz/64"])
+            .unwrap_err()
+            .starts_with("[2]: Invalid value: \"2001:db8:xyz/64\": must be a valid CIDR"));
+        assert_eq!(
+            p(&["primary", "127.0.0.1/32"]).unwrap_err(),
+            "[0]: Invalid value: \"primary\": can't use both 'primary' and CIDRs"
+        );
+        assert_eq!(
+            p(&["127.0.0.1/32", "primary"]).unwrap_err(),
+            "[1]: Invalid value: \"primary\": can't use both 'primary' and CIDRs"
+        );
     }
 
     #[test]
