@@ -5,6 +5,7 @@
 
 mod backend;
 mod diff;
+mod fragments;
 mod model;
 mod proxier;
 mod render;

@@ -4,8 +4,8 @@
 
 use crate::backend::{BackendError, Conntrack, ConntrackCli, ConntrackFilter, Nft, NftCli};
 use crate::diff::{diff, DiffStats, Programmed};
+use crate::fragments::Cache;
 use crate::model::{Chain, Set, Table};
-use crate::render::render_family_with_stats;
 use proxy_core::{categorize, IpFamily, Protocol, ProxyConfig, Snapshot};
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
@@ -48,13 +48,26 @@ pub struct SyncReport {
     pub partial_failure: Option<String>,
 }
 
+/// What the proxier knows about one family's table in the kernel.
+#[derive(Debug)]
+enum Known {
+    /// Nothing (first sync without a table, or after an error): replace the table.
+    Nothing,
+    /// A previous run's table, by names only: rewrite it in place.
+    Adopted(Programmed),
+    /// What the cache says (the last sync succeeded).
+    Exact,
+}
+
 /// Programs a node's Service rules into nftables through an [`Nft`] backend.
 pub struct NftProxier<N: Nft = NftCli, C: Conntrack = ConntrackCli> {
     cfg: ProxyConfig,
     nft: N,
     conntrack: C,
-    /// Per family: what we believe is in the kernel. `None`: unknown, rebuild fully.
-    programmed: [Option<Programmed>; 2],
+    /// Per family: what we believe is in the kernel.
+    known: [Known; 2],
+    /// The service ports last programmed and who adds which shared element, without rule text.
+    cache: Cache,
     adopted: bool,
     /// UDP endpoints by frontend after the last successful sync, for conntrack cleanup.
     udp_frontends: BTreeMap<Frontend, BTreeSet<IpAddr>>,
@@ -70,20 +83,21 @@ impl NftProxier<NftCli, ConntrackCli> {
 
 impl<N: Nft, C: Conntrack> NftProxier<N, C> {
     pub fn with_backends(cfg: ProxyConfig, mut nft: N, conntrack: C) -> Result<Self, SyncError> {
-        let mut programmed = [None, None];
+        let mut known = [Known::Nothing, Known::Nothing];
         let mut adopted = false;
         for f in IpFamily::ALL {
             if let Some(json) = nft.list_table_json(f)? {
-                programmed[f as usize] =
-                    Some(adopted_from_json(&json, f).map_err(SyncError::Adopt)?);
+                known[f as usize] =
+                    Known::Adopted(adopted_from_json(&json, f).map_err(SyncError::Adopt)?);
                 adopted = true;
             }
         }
         Ok(NftProxier {
+            cache: Cache::new(cfg.clone()),
             cfg,
             nft,
             conntrack,
-            programmed,
+            known,
             adopted,
             udp_frontends: BTreeMap::new(),
         })
@@ -98,20 +112,27 @@ impl<N: Nft, C: Conntrack> NftProxier<N, C> {
         self.cfg = cfg;
     }
 
-    /// What the proxier believes it programmed for `family`.
-    pub fn programmed(&self, family: IpFamily) -> Option<&Table> {
-        self.programmed[family as usize].as_ref().map(|p| &p.table)
+    /// What the proxier believes it programmed for `family` (rendered from its cache: it keeps
+    /// no rule text), `None` when it does not know.
+    pub fn programmed(&self, family: IpFamily) -> Option<Table> {
+        match &self.known[family as usize] {
+            Known::Exact => Some(self.cache.render_programmed(family)),
+            Known::Adopted(p) => Some(p.table.clone()),
+            Known::Nothing => None,
+        }
     }
 
     /// Forget what was programmed: the next sync rebuilds the tables from scratch.
     pub fn force_full_sync(&mut self) {
-        self.programmed = [None, None];
+        self.known = [Known::Nothing, Known::Nothing];
     }
 
-    /// Makes the kernel match `snap`: renders, diffs against what was programmed, sends one
-    /// transaction per family with only the changes (or the whole table on the first sync or
-    /// after a failure), then deletes conntrack entries of UDP endpoints that went away.
-    /// Blocking (it runs `nft`): call it from a blocking thread in async code.
+    /// Makes the kernel match `snap`: renders only the service ports that differ from the last
+    /// sync (all of them on the first sync, after a failure or a configuration change), diffs
+    /// their part of the table, sends one transaction per family with only the changes (or the
+    /// whole table when the kernel's is unknown), then deletes conntrack entries of UDP
+    /// endpoints that went away. Blocking (it runs `nft`): call it from a blocking thread in
+    /// async code.
     pub fn sync(&mut self, snap: &Snapshot) -> Result<SyncReport, SyncError> {
         let start = Instant::now();
         let mut report = SyncReport {
@@ -122,45 +143,91 @@ impl<N: Nft, C: Conntrack> NftProxier<N, C> {
         let mut render_time = Duration::ZERO;
         let mut apply_time = Duration::ZERO;
         let mut sent = false;
+        let t0 = Instant::now();
+        let mut delta = self.cache.delta(snap);
+        let cfg_changed = self.cache.cfg != self.cfg;
+        // A configuration change re-renders everything; the diff needs the old whole table.
+        let mut bases: [Option<Programmed>; 2] = [None, None];
         for f in IpFamily::ALL {
+            let i = f as usize;
+            match std::mem::replace(&mut self.known[i], Known::Nothing) {
+                Known::Exact if cfg_changed => {
+                    bases[i] = Some(Programmed::exact(self.cache.render_programmed(f)));
+                    self.known[i] = Known::Exact;
+                }
+                Known::Adopted(p) => bases[i] = Some(p),
+                k => self.known[i] = k,
+            }
+        }
+        self.cache.begin(&mut delta);
+        render_time += t0.elapsed();
+        for f in IpFamily::ALL {
+            let i = f as usize;
             let t0 = Instant::now();
-            let (table, stats) = render_family_with_stats(snap, &self.cfg, f);
-            report.no_local_endpoints_internal += stats.no_local_endpoints_internal;
-            report.no_local_endpoints_external += stats.no_local_endpoints_external;
-            let plan = self.programmed[f as usize]
-                .as_ref()
-                .map(|p| diff(p, &table));
+            let incremental = matches!(self.known[i], Known::Exact) && !cfg_changed;
+            // (plan, whole table): the table only when it was rendered anyway.
+            let (plan, mut table) = if incremental {
+                if delta.is_empty() {
+                    (Some(None), None)
+                } else {
+                    let (before, after) = self.cache.render_changes(&delta, &self.cfg, f);
+                    (Some(diff(&Programmed::exact(before), &after)), None)
+                }
+            } else {
+                let table = self.cache.render_full(snap, &self.cfg, f);
+                let plan = bases[i].take().map(|p| diff(&p, &table));
+                (plan, Some(table))
+            };
             render_time += t0.elapsed();
             let t1 = Instant::now();
-            match plan {
-                Some(None) => {}
+            let result = match plan {
+                Some(None) => Ok(()),
                 Some(Some((script, changes))) => match self.nft.apply(&script) {
                     Ok(()) => {
                         sent = true;
                         report.script_bytes += script.len();
                         report.changes.add(&changes);
+                        Ok(())
                     }
                     Err(e) => {
                         tracing::warn!(error = %e, family = ?f, "partial nftables sync failed; rebuilding the table");
                         report.partial_failure = Some(e.to_string());
-                        self.full(&table, &mut report)?;
                         sent = true;
+                        let table = match table.take() {
+                            Some(t) => t,
+                            None => self.cache.render_full(snap, &self.cfg, f),
+                        };
+                        self.full(&table, &mut report)
                     }
                 },
                 None => {
-                    self.full(&table, &mut report)?;
                     sent = true;
+                    let table = table.take().expect("rendered whole");
+                    self.full(&table, &mut report)
                 }
-            }
+            };
             apply_time += t1.elapsed();
-            self.programmed[f as usize] = Some(Programmed::exact(table));
+            if let Err(e) = result {
+                // The kernel's state is unknown in this family, and the cache is half updated:
+                // start over with a full sync of both.
+                self.known = [Known::Nothing, Known::Nothing];
+                self.cache = Cache::new(self.cfg.clone());
+                return Err(e);
+            }
+            self.known[i] = Known::Exact;
         }
+        self.cache.finish(&delta, &self.cfg);
         self.adopted = false;
         report.unchanged = !sent;
+        for f in IpFamily::ALL {
+            let stats = &self.cache.stats[f as usize];
+            report.no_local_endpoints_internal += stats.no_local_endpoints_internal;
+            report.no_local_endpoints_external += stats.no_local_endpoints_external;
+            report.endpoints += self.cache.reachable[f as usize];
+        }
 
         let t2 = Instant::now();
         let frontends = udp_frontends(snap);
-        report.endpoints = reachable_endpoints(snap);
         for filter in stale_udp_filters(&self.udp_frontends, &frontends) {
             if let Err(e) = self.conntrack.delete_udp(&filter) {
                 // Stale entries age out (UDP: 30-120 s); not worth failing the sync for.
@@ -183,10 +250,7 @@ impl<N: Nft, C: Conntrack> NftProxier<N, C> {
         report.changes.chains_added += table.chains.len();
         report.changes.sets_added += table.sets.len();
         report.changes.elements_added += table.element_count();
-        if let Err(e) = self.nft.apply(&script) {
-            self.programmed[table.family as usize] = None;
-            return Err(e.into());
-        }
+        self.nft.apply(&script)?;
         Ok(())
     }
 
@@ -196,7 +260,7 @@ impl<N: Nft, C: Conntrack> NftProxier<N, C> {
             let t = Table::new(f).qualified();
             self.nft
                 .apply(&format!("add table {t}\ndelete table {t}\n"))?;
-            self.programmed[f as usize] = None;
+            self.known[f as usize] = Known::Nothing;
         }
         Ok(())
     }
@@ -239,19 +303,6 @@ fn udp_frontends(snap: &Snapshot) -> BTreeMap<Frontend, BTreeSet<IpAddr>> {
         }
     }
     out
-}
-
-fn reachable_endpoints(snap: &Snapshot) -> usize {
-    snap.service_ports
-        .values()
-        .map(|sp| {
-            IpFamily::ALL
-                .iter()
-                .filter(|f| sp.cluster_ip(**f).is_some())
-                .map(|f| categorize(sp, *f).all_reachable.len())
-                .sum::<usize>()
-        })
-        .sum()
 }
 
 /// Conntrack deletions for UDP endpoints that a frontend no longer reaches: without them, a

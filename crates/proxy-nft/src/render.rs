@@ -6,6 +6,7 @@ use crate::model::{nft_family, Chain, Set, Table};
 use proxy_core::{
     categorize, maglev, Endpoint, IpFamily, ProxyConfig, Scheduler, ServicePort, Snapshot,
 };
+use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::net::IpAddr;
 
@@ -33,6 +34,18 @@ pub struct RenderStats {
     pub no_local_endpoints_external: usize,
 }
 
+impl RenderStats {
+    pub(crate) fn add(&mut self, o: &RenderStats) {
+        self.no_local_endpoints_internal += o.no_local_endpoints_internal;
+        self.no_local_endpoints_external += o.no_local_endpoints_external;
+    }
+
+    pub(crate) fn sub(&mut self, o: &RenderStats) {
+        self.no_local_endpoints_internal -= o.no_local_endpoints_internal;
+        self.no_local_endpoints_external -= o.no_local_endpoints_external;
+    }
+}
+
 /// Renders one family's table.
 pub fn render_family(snap: &Snapshot, cfg: &ProxyConfig, f: IpFamily) -> Table {
     render_family_with_stats(snap, cfg, f).0
@@ -51,6 +64,67 @@ pub(crate) fn render_family_with_stats(
     (r.t, r.stats)
 }
 
+/// The part of a family's table that depends only on the configuration: base chains, the
+/// dispatch chains and the shared maps and sets (empty but for `nodeport-ips`).
+pub(crate) fn render_skeleton(cfg: &ProxyConfig, f: IpFamily) -> Table {
+    let mut r = Renderer::new(cfg, f);
+    r.skeleton();
+    r.t
+}
+
+/// One service port's part of a family's table, a pure function of the port and the
+/// configuration: the chains and sets it owns (every name carries the port's name), and its
+/// elements in the shared maps and sets. A family's table is the skeleton plus the fragments of
+/// every port in name order, a later element replacing an earlier one with the same key.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Fragment {
+    pub chains: BTreeMap<String, Chain>,
+    pub sets: BTreeMap<String, Set>,
+    /// (shared set, key, value), in the order rendered.
+    pub elements: Vec<(&'static str, String, String)>,
+    pub stats: RenderStats,
+    /// Endpoints some packet can reach (categorize's all_reachable).
+    pub reachable: usize,
+}
+
+impl Fragment {
+    /// The value this fragment gives `key` in `set` (the last one, as a table insert keeps).
+    pub fn value_of(&self, set: &str, key: &str) -> Option<&str> {
+        self.elements
+            .iter()
+            .rev()
+            .find(|(s, k, _)| *s == set && k == key)
+            .map(|(_, _, v)| v.as_str())
+    }
+
+    /// Adds this fragment to a table that has the skeleton's sets.
+    pub fn merge_into(self, t: &mut Table) {
+        t.chains.extend(self.chains);
+        t.sets.extend(self.sets);
+        for (set, k, v) in self.elements {
+            t.sets
+                .get_mut(set)
+                .expect("skeleton set")
+                .elements
+                .insert(k, v);
+        }
+    }
+}
+
+/// Renders one service port in one family.
+pub(crate) fn render_fragment(sp: &ServicePort, cfg: &ProxyConfig, f: IpFamily) -> Fragment {
+    let mut r = Renderer::new(cfg, f);
+    r.fragment = Some(Vec::new());
+    r.service_port(sp);
+    Fragment {
+        chains: r.t.chains,
+        sets: r.t.sets,
+        elements: r.fragment.unwrap_or_default(),
+        stats: r.stats,
+        reachable: r.reachable,
+    }
+}
+
 struct Renderer<'a> {
     cfg: &'a ProxyConfig,
     f: IpFamily,
@@ -60,6 +134,9 @@ struct Renderer<'a> {
     addr: &'static str,
     t: Table,
     stats: RenderStats,
+    /// Rendering one port alone: its shared elements go here instead of into `t`.
+    fragment: Option<Vec<(&'static str, String, String)>>,
+    reachable: usize,
 }
 
 fn set(kind: &'static str, decl: String) -> Set {
@@ -100,6 +177,8 @@ impl<'a> Renderer<'a> {
             addr,
             t: Table::new(f),
             stats: RenderStats::default(),
+            fragment: None,
+            reachable: 0,
         }
     }
 
@@ -286,7 +365,11 @@ impl<'a> Renderer<'a> {
         chains.insert(REJECT_CHAIN.into(), chain(vec!["reject".into()]));
     }
 
-    fn elem(&mut self, set: &str, key: String, value: String) {
+    fn elem(&mut self, set: &'static str, key: String, value: String) {
+        if let Some(f) = &mut self.fragment {
+            f.push((set, key, value));
+            return;
+        }
         self.t
             .sets
             .get_mut(set)
@@ -316,6 +399,7 @@ impl<'a> Renderer<'a> {
         let firewall_chain = format!("firewall-{base}");
 
         let cat = categorize(sp, self.f);
+        self.reachable += cat.all_reachable.len();
         let has_endpoints = cat.has_any;
         let (internal_chain, has_internal) = if sp.internal_policy_local {
             (&local_chain, has_endpoints && !cat.local.is_empty())

@@ -60,7 +60,8 @@ pub fn service(name: &str, cluster_ip: &str, eps: &[&str]) -> ServicePort {
 pub fn snapshot(ports: impl IntoIterator<Item = ServicePort>) -> Snapshot {
     let mut s = Snapshot::default();
     for p in ports {
-        s.service_ports.insert(p.name.clone(), std::sync::Arc::new(p));
+        s.service_ports
+            .insert(p.name.clone(), std::sync::Arc::new(p));
     }
     s
 }
