@@ -12,3 +12,4 @@ mod nodeport;
 mod restart;
 mod support;
 mod udp;
+mod userspace;
