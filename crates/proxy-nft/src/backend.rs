@@ -4,7 +4,9 @@
 //! named network namespace; [`Fake`] records what it was asked, for unit tests.
 
 use crate::model::{nft_family, TABLE};
+use crate::netlink::NftNetlink;
 use proxy_core::IpFamily;
+use std::collections::HashSet;
 use std::io::Write;
 use std::net::IpAddr;
 use std::process::{Command, Stdio};
@@ -206,5 +208,97 @@ impl Conntrack for Fake {
             .conntrack
             .push(filter.clone());
         Ok(())
+    }
+}
+
+/// The default [`Nft`] backend: scripts go to the kernel through [`NftNetlink`] (one netlink
+/// batch, no cache dump), and through the `nft` CLI when the encoder does not understand a
+/// construct (logged once per construct) or when no netlink socket could be opened. Both
+/// apply the same script text, atomically.
+pub struct NftAuto {
+    netlink: Option<NftNetlink>,
+    cli: NftCli,
+    /// Constructs already logged as falling back.
+    logged: HashSet<String>,
+    /// How many scripts went through netlink and the CLI (for tests and benchmarks).
+    pub netlink_applied: usize,
+    pub cli_applied: usize,
+}
+
+impl NftAuto {
+    /// Netlink in the current network namespace, the CLI if the socket cannot be opened.
+    pub fn new() -> Self {
+        Self::with(NftNetlink::new(), NftCli::default())
+    }
+
+    /// The same for the named network namespace (`ip netns`).
+    pub fn in_netns(name: impl Into<String>) -> Self {
+        let name = name.into();
+        Self::with(NftNetlink::in_netns(&name), NftCli::in_netns(name))
+    }
+
+    /// Only the CLI (what every sync used before the netlink encoder).
+    pub fn cli_only(cli: NftCli) -> Self {
+        Self::with(
+            Err(BackendError::Failed {
+                cmd: "netlink".into(),
+                stderr: "disabled".into(),
+            }),
+            cli,
+        )
+    }
+
+    fn with(netlink: Result<NftNetlink, BackendError>, cli: NftCli) -> Self {
+        let netlink = match netlink {
+            Ok(n) => Some(n),
+            Err(e) => {
+                tracing::warn!(error = %e, "no nf_tables netlink socket; using the nft CLI");
+                None
+            }
+        };
+        NftAuto {
+            netlink,
+            cli,
+            logged: HashSet::new(),
+            netlink_applied: 0,
+            cli_applied: 0,
+        }
+    }
+
+    /// Whether scripts can go through netlink at all.
+    pub fn has_netlink(&self) -> bool {
+        self.netlink.is_some()
+    }
+}
+
+impl Default for NftAuto {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Nft for NftAuto {
+    fn apply(&mut self, script: &str) -> Result<(), BackendError> {
+        if let Some(nl) = &mut self.netlink {
+            match nl.encode(script) {
+                Ok(batch) => {
+                    self.netlink_applied += 1;
+                    return nl.send(batch, script);
+                }
+                Err(u) => {
+                    if self.logged.insert(u.construct().to_string()) {
+                        tracing::debug!(construct = %u, "nft script not encodable as netlink; using the nft CLI");
+                    }
+                    // The CLI may change sets behind the encoder's back.
+                    nl.forget_sets();
+                }
+            }
+        }
+        self.cli_applied += 1;
+        self.cli.apply(script)
+    }
+
+    fn list_table_json(&mut self, family: IpFamily) -> Result<Option<String>, BackendError> {
+        self.cli.list_table_json(family)
     }
 }

@@ -7,13 +7,15 @@ mod backend;
 mod diff;
 mod fragments;
 mod model;
+mod netlink;
 mod proxier;
 mod render;
 
 pub use backend::{
-    BackendError, Conntrack, ConntrackCli, ConntrackFilter, Fake, FakeLog, Nft, NftCli,
+    BackendError, Conntrack, ConntrackCli, ConntrackFilter, Fake, FakeLog, Nft, NftAuto, NftCli,
 };
 pub use diff::{diff, DiffStats, Programmed};
 pub use model::{nft_family, Chain, Set, Table, TABLE};
+pub use netlink::{encode_script as netlink_messages, NftNetlink, Unsupported};
 pub use proxier::{adopted_from_json, stale_udp_filters, NftProxier, SyncError, SyncReport};
 pub use render::{render, render_family, RenderStats, MASQ_MARK};

@@ -1,0 +1,775 @@
+//! `nft -f` script text → nf_tables netlink messages, for the commands our renderer and differ
+//! write (tables, chains, sets and maps, element batches, rules). Attributes are written in the
+//! order libnftnl writes them, so a batch is byte-for-byte what `nft -f` sends (tested against
+//! `nft --debug=mnl`). Anything else is [`Unsupported`] and goes through the `nft` CLI.
+
+use super::msg::*;
+use super::rule;
+use super::types::*;
+use std::collections::{HashMap, HashSet};
+
+/// Set key/data types by (family, table, set), to encode elements of sets declared earlier.
+pub trait SetTypes {
+    fn set_type(&mut self, family: Family, table: &str, set: &str) -> Option<SetType>;
+}
+
+impl SetTypes for HashMap<(Family, String, String), SetType> {
+    fn set_type(&mut self, family: Family, table: &str, set: &str) -> Option<SetType> {
+        self.get(&(family, table.to_string(), set.to_string()))
+            .cloned()
+    }
+}
+
+/// Key of the set-type cache.
+pub type SetKey = (Family, String, String);
+
+/// A script encoded as the messages of one transaction.
+#[derive(Default)]
+pub struct Batch {
+    /// nf_tables messages, without BATCH_BEGIN/END; sequence numbers are set when sent.
+    pub msgs: Vec<Vec<u8>>,
+    /// Per message: the script line it came from (0-based), for error reports.
+    pub origin: Vec<usize>,
+    /// Sets declared (Some) or deleted (None) by the batch, for the caller's cache.
+    pub declared: HashMap<SetKey, Option<SetType>>,
+    /// Tables deleted by the batch (their cached sets go).
+    pub dropped_tables: HashSet<(Family, String)>,
+}
+
+/// Splits a script line into words; `{ } ; ,` are words of their own, a quoted string is one
+/// word with its quotes.
+pub fn tokenize(line: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let mut chars = line.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '"' => {
+                cur.push(c);
+                for d in chars.by_ref() {
+                    cur.push(d);
+                    if d == '"' {
+                        break;
+                    }
+                }
+            }
+            c if c.is_whitespace() => {
+                if !cur.is_empty() {
+                    out.push(std::mem::take(&mut cur));
+                }
+            }
+            '{' | '}' | ';' | ',' => {
+                if !cur.is_empty() {
+                    out.push(std::mem::take(&mut cur));
+                }
+                out.push(c.to_string());
+            }
+            _ => cur.push(c),
+        }
+    }
+    if !cur.is_empty() {
+        out.push(cur);
+    }
+    out
+}
+
+/// A cursor over the words of one command.
+pub struct Words<'a> {
+    pub w: &'a [String],
+    pub i: usize,
+}
+
+impl<'a> Words<'a> {
+    pub fn new(w: &'a [String]) -> Self {
+        Words { w, i: 0 }
+    }
+    pub fn peek(&self) -> Option<&'a str> {
+        self.w.get(self.i).map(|s| s.as_str())
+    }
+    pub fn peek_at(&self, n: usize) -> Option<&'a str> {
+        self.w.get(self.i + n).map(|s| s.as_str())
+    }
+    pub fn next(&mut self) -> Res<&'a str> {
+        let w = self
+            .peek()
+            .ok_or_else(|| Unsupported("unexpected end".into()))?;
+        self.i += 1;
+        Ok(w)
+    }
+    pub fn expect(&mut self, want: &str) -> Res<()> {
+        let w = self.next()?;
+        if w == want {
+            Ok(())
+        } else {
+            unsupported(format!("expected {want:?}, found {w:?}"))
+        }
+    }
+    pub fn eat(&mut self, want: &str) -> bool {
+        if self.peek() == Some(want) {
+            self.i += 1;
+            true
+        } else {
+            false
+        }
+    }
+    pub fn done(&self) -> bool {
+        self.i >= self.w.len()
+    }
+    pub fn end(&self) -> Res<()> {
+        match self.peek() {
+            None => Ok(()),
+            Some(w) => unsupported(format!("unexpected {w:?}")),
+        }
+    }
+    /// The words up to the `}` closing the `{` just consumed.
+    pub fn braced(&mut self) -> Res<&'a [String]> {
+        let start = self.i;
+        let mut depth = 1;
+        while let Some(w) = self.peek() {
+            self.i += 1;
+            match w {
+                "{" => depth += 1,
+                "}" => {
+                    depth -= 1;
+                    if depth == 0 {
+                        return Ok(&self.w[start..self.i - 1]);
+                    }
+                }
+                _ => {}
+            }
+        }
+        unsupported("unclosed {")
+    }
+}
+
+/// The string inside quotes.
+pub fn unquote(w: &str) -> Res<&str> {
+    w.strip_prefix('"')
+        .and_then(|s| s.strip_suffix('"'))
+        .ok_or_else(|| Unsupported(format!("expected a quoted string, found {w:?}")))
+}
+
+/// Encodes a whole script. `known` answers for sets the script does not declare itself.
+pub fn encode(script: &str, known: &mut dyn SetTypes) -> Res<Batch> {
+    let mut enc = Encoder {
+        known,
+        b: Batch::default(),
+        set_ids: HashMap::new(),
+        next_set_id: 0,
+        line: 0,
+    };
+    for (n, line) in script.lines().enumerate() {
+        let t = line.trim();
+        if t.is_empty() || t.starts_with('#') {
+            continue;
+        }
+        enc.line = n;
+        let words = tokenize(t);
+        enc.command(&words)
+            .map_err(|e| Unsupported(format!("{e} in `{t}`")))?;
+    }
+    Ok(enc.b)
+}
+
+pub struct Encoder<'k> {
+    known: &'k mut dyn SetTypes,
+    pub b: Batch,
+    /// Ids of the sets added in this batch (what nft numbers them: 1, 2, ... in order).
+    set_ids: HashMap<SetKey, u32>,
+    next_set_id: u32,
+    line: usize,
+}
+
+/// `NFTA_SET_*`
+mod set_attr {
+    pub const TABLE: u16 = 1;
+    pub const NAME: u16 = 2;
+    pub const FLAGS: u16 = 3;
+    pub const KEY_TYPE: u16 = 4;
+    pub const KEY_LEN: u16 = 5;
+    pub const DATA_TYPE: u16 = 6;
+    pub const DATA_LEN: u16 = 7;
+    pub const DESC: u16 = 9;
+    pub const ID: u16 = 10;
+    pub const TIMEOUT: u16 = 11;
+    pub const USERDATA: u16 = 13;
+}
+
+pub const NFT_SET_ANONYMOUS: u32 = 0x1;
+pub const NFT_SET_CONSTANT: u32 = 0x2;
+pub const NFT_SET_MAP: u32 = 0x8;
+pub const NFT_SET_TIMEOUT: u32 = 0x10;
+pub const NFT_SET_EVAL: u32 = 0x20;
+
+/// A set or map declaration (`type ... ; flags ...; size N; timeout Ns; comment "..."`).
+#[derive(Clone, Debug, Default)]
+pub struct SetDecl {
+    pub ty: Option<SetType>,
+    pub flags: u32,
+    pub size: Option<u32>,
+    pub timeout_ms: Option<u64>,
+    pub comment: Option<String>,
+}
+
+/// `60s`, `1h`, `500ms`, `1m30s` → milliseconds.
+pub fn parse_duration_ms(s: &str) -> Res<u64> {
+    let mut total = 0u64;
+    let mut num = String::new();
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c.is_ascii_digit() {
+            num.push(c);
+            continue;
+        }
+        let mut unit = c.to_string();
+        while let Some(d) = chars.peek().filter(|d| d.is_ascii_alphabetic()) {
+            unit.push(*d);
+            chars.next();
+        }
+        let n: u64 = num
+            .parse()
+            .map_err(|_| Unsupported(format!("duration {s}")))?;
+        num.clear();
+        total += n * match unit.as_str() {
+            "ms" => 1,
+            "s" => 1000,
+            "m" => 60_000,
+            "h" => 3_600_000,
+            "d" => 86_400_000,
+            _ => return unsupported(format!("duration {s}")),
+        };
+    }
+    if !num.is_empty() {
+        return unsupported(format!("duration {s} without unit"));
+    }
+    Ok(total)
+}
+
+fn parse_fields(w: &mut Words) -> Res<Vec<Dtype>> {
+    let mut out = vec![Dtype::parse(w.next()?)?];
+    while w.eat(".") {
+        out.push(Dtype::parse(w.next()?)?);
+    }
+    Ok(out)
+}
+
+pub fn parse_set_decl(words: &[String], is_map: bool) -> Res<SetDecl> {
+    let mut w = Words::new(words);
+    let mut d = SetDecl::default();
+    while let Some(kw) = w.peek() {
+        w.i += 1;
+        match kw {
+            ";" => continue,
+            "type" => {
+                let key = parse_fields(&mut w)?;
+                let data = if w.eat(":") {
+                    if w.eat("verdict") {
+                        Some(SetData::Verdict)
+                    } else {
+                        Some(SetData::Fields(parse_fields(&mut w)?))
+                    }
+                } else {
+                    None
+                };
+                if data.is_some() != is_map {
+                    return unsupported("set/map kind and type disagree");
+                }
+                d.ty = Some(SetType { key, data });
+            }
+            "flags" => loop {
+                d.flags |= match w.next()? {
+                    "dynamic" => NFT_SET_EVAL,
+                    "timeout" => NFT_SET_TIMEOUT,
+                    f => return unsupported(format!("set flag {f}")),
+                };
+                if !w.eat(",") {
+                    break;
+                }
+            },
+            "size" => {
+                d.size = Some(
+                    w.next()?
+                        .parse()
+                        .map_err(|_| Unsupported("set size".into()))?,
+                )
+            }
+            "timeout" => d.timeout_ms = Some(parse_duration_ms(w.next()?)?),
+            "comment" => d.comment = Some(unquote(w.next()?)?.to_string()),
+            other => return unsupported(format!("set declaration keyword {other}")),
+        }
+        if !w.done() {
+            w.expect(";")?;
+        }
+    }
+    if d.ty.is_none() {
+        return unsupported("set without type");
+    }
+    Ok(d)
+}
+
+/// `NFTNL_UDATA_SET_*` TLVs as nft 1.0.6 writes them for a declared (`type`) set.
+pub fn set_userdata(ty: &SetType, anonymous: bool, comment: Option<&str>) -> Vec<u8> {
+    let mut u = Vec::new();
+    let mut tlv = |t: u8, v: &[u8]| {
+        u.push(t);
+        u.push(v.len() as u8);
+        u.extend_from_slice(v);
+    };
+    let key_order = if ty.key.len() > 1 {
+        BYTEORDER_INVALID
+    } else {
+        ty.key[0].byteorder()
+    };
+    tlv(0, &key_order.to_ne_bytes());
+    if let Some(data) = &ty.data {
+        let order = match data {
+            SetData::Fields(f) if f.len() == 1 => f[0].byteorder(),
+            _ => BYTEORDER_INVALID,
+        };
+        tlv(1, &order.to_ne_bytes());
+    }
+    if ty.key.len() > 1 && !anonymous {
+        // KEY_TYPEOF { TYPEOF_EXPR = EXPR_CONCAT (13), TYPEOF_DATA = {} }: what nft writes for
+        // a concatenation of types (its fields have no expression to record).
+        tlv(3, &[0, 4, 13, 0, 0, 0, 1, 0]);
+    }
+    if ty.data.is_some() {
+        tlv(6, &0u32.to_ne_bytes()); // DATA_INTERVAL: no
+    }
+    if let Some(c) = comment {
+        let mut v = c.as_bytes().to_vec();
+        v.push(0);
+        tlv(7, &v);
+    }
+    u
+}
+
+fn data_len_and_type(ty: &SetType) -> Option<(u32, u32)> {
+    match &ty.data {
+        None => None,
+        Some(SetData::Verdict) => Some((NFT_DATA_VERDICT, 0)),
+        Some(SetData::Fields(f)) => Some((concat_id(f), fields_len(f) as u32)),
+    }
+}
+
+impl<'k> Encoder<'k> {
+    pub fn push(&mut self, m: Msg) {
+        self.b.msgs.push(m.finish());
+        self.b.origin.push(self.line);
+    }
+
+    pub fn new_set_id(&mut self) -> u32 {
+        self.next_set_id += 1;
+        self.next_set_id
+    }
+
+    /// The id of `set` if this batch added it, else 0 (what nft writes in lookups).
+    pub fn set_id_of(&self, fam: Family, table: &str, set: &str) -> u32 {
+        self.set_ids
+            .get(&(fam, table.to_string(), set.to_string()))
+            .copied()
+            .unwrap_or(0)
+    }
+
+    pub fn lookup_type(&mut self, fam: Family, table: &str, set: &str) -> Res<SetType> {
+        let key = (fam, table.to_string(), set.to_string());
+        if let Some(t) = self.b.declared.get(&key) {
+            return t
+                .clone()
+                .ok_or_else(|| Unsupported(format!("set {set} deleted earlier in the batch")));
+        }
+        if self.b.dropped_tables.contains(&(fam, table.to_string())) {
+            return unsupported(format!("set {set} of a deleted table"));
+        }
+        self.known
+            .set_type(fam, table, set)
+            .ok_or_else(|| Unsupported(format!("type of set {set} unknown")))
+    }
+
+    fn command(&mut self, words: &[String]) -> Res<()> {
+        let mut w = Words::new(words);
+        let verb = w.next()?;
+        let obj = w.next()?;
+        let fam = Family::parse(w.next()?)?;
+        let table = w.next()?;
+        match (verb, obj) {
+            ("add", "table") => self.add_table(fam, table, &mut w),
+            ("delete", "table") => {
+                w.end()?;
+                let mut m = Msg::nft(NFT_MSG_DELTABLE, 0, 0, fam.nfproto());
+                m.str(1, table);
+                self.push(m);
+                self.b
+                    .declared
+                    .retain(|(f, t, _), _| !(*f == fam && t == table));
+                self.b.dropped_tables.insert((fam, table.to_string()));
+                Ok(())
+            }
+            ("add", "chain") => self.add_chain(fam, table, &mut w),
+            ("delete" | "flush", "chain") => {
+                let name = w.next()?;
+                w.end()?;
+                let (ty, attr) = if verb == "delete" {
+                    (NFT_MSG_DELCHAIN, 3)
+                } else {
+                    (NFT_MSG_DELRULE, 2)
+                };
+                let mut m = Msg::nft(ty, 0, 0, fam.nfproto());
+                m.str(1, table);
+                m.str(attr, name);
+                self.push(m);
+                Ok(())
+            }
+            ("add", "set" | "map") => self.add_set(fam, table, obj == "map", &mut w),
+            ("delete", "set" | "map") => {
+                let name = w.next()?;
+                w.end()?;
+                let mut m = Msg::nft(NFT_MSG_DELSET, 0, 0, fam.nfproto());
+                m.str(1, table);
+                m.str(2, name);
+                self.push(m);
+                self.b
+                    .declared
+                    .insert((fam, table.to_string(), name.to_string()), None);
+                Ok(())
+            }
+            ("flush", "set" | "map") => {
+                let name = w.next()?;
+                w.end()?;
+                let mut m = Msg::nft(NFT_MSG_DELSETELEM, 0, 0, fam.nfproto());
+                m.str(2, name);
+                m.str(1, table);
+                self.push(m);
+                Ok(())
+            }
+            ("add" | "delete", "element") => {
+                let set = w.next()?;
+                w.expect("{")?;
+                let body = w.braced()?;
+                w.end()?;
+                let ty = self.lookup_type(fam, table, set)?;
+                let elems = parse_elements(body)?;
+                let id = self
+                    .set_ids
+                    .get(&(fam, table.to_string(), set.to_string()))
+                    .copied();
+                self.elements(fam, table, set, id, &ty, &elems, verb == "add")
+            }
+            ("add", "rule") => {
+                let chain = w.next()?;
+                rule::encode_rule(self, fam, table, chain, &words[w.i..])
+            }
+            _ => unsupported(format!("command {verb} {obj}")),
+        }
+    }
+
+    fn add_table(&mut self, fam: Family, table: &str, w: &mut Words) -> Res<()> {
+        let mut comment = None;
+        if w.eat("{") {
+            let body = w.braced()?;
+            let mut b = Words::new(body);
+            while let Some(kw) = b.peek() {
+                b.i += 1;
+                match kw {
+                    ";" => {}
+                    "comment" => comment = Some(unquote(b.next()?)?.to_string()),
+                    other => return unsupported(format!("table option {other}")),
+                }
+            }
+        }
+        w.end()?;
+        let mut m = Msg::nft(NFT_MSG_NEWTABLE, NLM_F_CREATE, 0, fam.nfproto());
+        m.str(1, table);
+        m.u32(2, 0);
+        if let Some(c) = comment {
+            let mut v = vec![0u8, (c.len() + 1) as u8];
+            v.extend_from_slice(c.as_bytes());
+            v.push(0);
+            m.put(6, &v);
+        }
+        self.push(m);
+        Ok(())
+    }
+
+    fn add_chain(&mut self, fam: Family, table: &str, w: &mut Words) -> Res<()> {
+        let name = w.next()?;
+        let mut hook = None;
+        if w.eat("{") {
+            let body = w.braced()?;
+            let mut b = Words::new(body);
+            let mut ty = None;
+            let mut hooknum = None;
+            let mut prio = None;
+            let mut policy = None;
+            while let Some(kw) = b.peek() {
+                b.i += 1;
+                match kw {
+                    ";" => {}
+                    "type" => {
+                        let t = b.next()?;
+                        if !matches!(t, "filter" | "nat" | "route") {
+                            return unsupported(format!("chain type {t}"));
+                        }
+                        ty = Some(t);
+                        b.expect("hook")?;
+                        hooknum = Some(match b.next()? {
+                            "prerouting" => 0u32,
+                            "input" => 1,
+                            "forward" => 2,
+                            "output" => 3,
+                            "postrouting" => 4,
+                            h => return unsupported(format!("hook {h}")),
+                        });
+                        b.expect("priority")?;
+                        let p = b.next()?;
+                        prio = Some(match p {
+                            "raw" => -300,
+                            "mangle" => -150,
+                            "dstnat" => -100,
+                            "filter" => 0,
+                            "security" => 50,
+                            "srcnat" => 100,
+                            _ => p
+                                .parse::<i32>()
+                                .map_err(|_| Unsupported(format!("priority {p}")))?,
+                        });
+                    }
+                    "policy" => {
+                        policy = Some(match b.next()? {
+                            "accept" => NF_ACCEPT as u32,
+                            "drop" => NF_DROP as u32,
+                            p => return unsupported(format!("policy {p}")),
+                        })
+                    }
+                    other => return unsupported(format!("chain option {other}")),
+                }
+            }
+            let (Some(ty), Some(num), Some(prio)) = (ty, hooknum, prio) else {
+                return unsupported("chain declaration without type/hook/priority");
+            };
+            hook = Some((ty, num, prio, policy));
+        }
+        w.end()?;
+        let mut m = Msg::nft(NFT_MSG_NEWCHAIN, NLM_F_CREATE, 0, fam.nfproto());
+        m.str(1, table);
+        m.str(3, name);
+        if let Some((ty, num, prio, policy)) = hook {
+            m.str(7, ty);
+            if let Some(p) = policy {
+                m.u32(5, p);
+            }
+            m.begin(4);
+            m.u32(1, num);
+            m.u32(2, prio as u32);
+            m.end();
+        }
+        self.push(m);
+        Ok(())
+    }
+
+    fn add_set(&mut self, fam: Family, table: &str, is_map: bool, w: &mut Words) -> Res<()> {
+        let name = w.next()?;
+        w.expect("{")?;
+        let body = w.braced()?;
+        w.end()?;
+        let decl = parse_set_decl(body, is_map)?;
+        let ty = decl.ty.clone().expect("checked");
+        let id = self.new_set_id();
+        let mut flags = decl.flags;
+        if is_map {
+            flags |= NFT_SET_MAP;
+        }
+        let mut m = Msg::nft(NFT_MSG_NEWSET, NLM_F_CREATE, 0, fam.nfproto());
+        m.str(set_attr::TABLE, table);
+        m.str(set_attr::NAME, name);
+        m.u32(set_attr::FLAGS, flags);
+        m.u32(set_attr::KEY_TYPE, concat_id(&ty.key));
+        m.u32(set_attr::KEY_LEN, fields_len(&ty.key) as u32);
+        if let Some((dt, dl)) = data_len_and_type(&ty) {
+            m.u32(set_attr::DATA_TYPE, dt);
+            m.u32(set_attr::DATA_LEN, dl);
+        }
+        m.u32(set_attr::ID, id);
+        if let Some(size) = decl.size {
+            m.begin(set_attr::DESC);
+            m.u32(1, size);
+            m.end();
+        }
+        if let Some(t) = decl.timeout_ms {
+            m.u64(set_attr::TIMEOUT, t);
+        }
+        m.put(
+            set_attr::USERDATA,
+            &set_userdata(&ty, false, decl.comment.as_deref()),
+        );
+        self.push(m);
+        let key = (fam, table.to_string(), name.to_string());
+        self.set_ids.insert(key.clone(), id);
+        self.b.declared.insert(key, Some(ty));
+        Ok(())
+    }
+
+    /// An anonymous constant map (`... map { k : v, ... }` in a rule): NEWSET + its elements.
+    /// Returns the set's id.
+    pub fn anonymous_map(
+        &mut self,
+        fam: Family,
+        table: &str,
+        ty: &SetType,
+        elems: &[Element],
+    ) -> Res<u32> {
+        let id = self.new_set_id();
+        let name = "__map%d";
+        let mut m = Msg::nft(NFT_MSG_NEWSET, NLM_F_CREATE, 0, fam.nfproto());
+        m.str(set_attr::TABLE, table);
+        m.str(set_attr::NAME, name);
+        m.u32(
+            set_attr::FLAGS,
+            NFT_SET_ANONYMOUS | NFT_SET_CONSTANT | NFT_SET_MAP,
+        );
+        m.u32(set_attr::KEY_TYPE, concat_id(&ty.key));
+        m.u32(set_attr::KEY_LEN, fields_len(&ty.key) as u32);
+        let (dt, dl) = data_len_and_type(ty).expect("a map");
+        m.u32(set_attr::DATA_TYPE, dt);
+        m.u32(set_attr::DATA_LEN, dl);
+        m.u32(set_attr::ID, id);
+        m.begin(set_attr::DESC);
+        m.u32(1, elems.len() as u32);
+        m.end();
+        m.put(set_attr::USERDATA, &set_userdata(ty, true, None));
+        self.push(m);
+        self.elements(fam, table, name, Some(id), ty, elems, true)?;
+        Ok(id)
+    }
+
+    /// NEWSETELEM/DELSETELEM messages, split as libnftnl splits them (a new message when the
+    /// next element would start past 8 KiB).
+    #[allow(clippy::too_many_arguments)]
+    fn elements(
+        &mut self,
+        fam: Family,
+        table: &str,
+        set: &str,
+        id: Option<u32>,
+        ty: &SetType,
+        elems: &[Element],
+        add: bool,
+    ) -> Res<()> {
+        let (cmd, flags) = if add {
+            (NFT_MSG_NEWSETELEM, NLM_F_CREATE)
+        } else {
+            (NFT_MSG_DELSETELEM, 0)
+        };
+        let start = || {
+            let mut m = Msg::nft(cmd, flags, 0, fam.nfproto());
+            m.str(1, table);
+            m.str(2, set);
+            if let Some(id) = id {
+                m.u32(4, id);
+            }
+            m.begin(3);
+            m
+        };
+        let mut m = start();
+        let mut count = 0;
+        let mut i = 0;
+        while i < elems.len() {
+            let e = &elems[i];
+            let before = m.len();
+            let lits: Vec<&str> = e.key.iter().map(|s| s.as_str()).collect();
+            let key = encode_fields(&ty.key, &lits)?;
+            // libnftnl numbers the elements of a message 1, 2, ...
+            m.begin(count as u16 + 1);
+            m.data_value(1, &key);
+            if add {
+                match (&ty.data, &e.value) {
+                    (None, None) => {}
+                    (Some(SetData::Verdict), Some(v)) => {
+                        let (code, chain) = parse_verdict(v)?;
+                        m.data_verdict(2, code, chain);
+                    }
+                    (Some(SetData::Fields(f)), Some(v)) => {
+                        let lits: Vec<&str> = v.iter().map(|s| s.as_str()).collect();
+                        let data = encode_fields(f, &lits)?;
+                        m.data_value(2, &data);
+                    }
+                    _ => return unsupported("element value does not match the set's type"),
+                }
+            }
+            m.end();
+            // The element list is one attribute: its length must fit in 16 bits. libnftnl
+            // moves the element that overflows it to a new message.
+            if m.nest_len() > u16::MAX as usize && count > 0 {
+                m.truncate(before);
+                m.end();
+                self.push(m);
+                m = start();
+                count = 0;
+                continue;
+            }
+            count += 1;
+            i += 1;
+        }
+        m.end();
+        self.push(m);
+        Ok(())
+    }
+}
+
+/// One element: key fields (`a . b . c`) and the value's words, if any.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Element {
+    pub key: Vec<String>,
+    pub value: Option<Vec<String>>,
+}
+
+/// Parses `k1 . k2 : v, k3 . k4 : v` (the words between braces).
+pub fn parse_elements(words: &[String]) -> Res<Vec<Element>> {
+    let mut out = Vec::new();
+    for item in words.split(|w| w == ",") {
+        if item.is_empty() {
+            continue;
+        }
+        let (k, v) = match item.iter().position(|w| w == ":") {
+            Some(p) => (&item[..p], Some(item[p + 1..].to_vec())),
+            None => (item, None),
+        };
+        let mut key = Vec::new();
+        for (i, w) in k.iter().enumerate() {
+            if i % 2 == 1 {
+                if w != "." {
+                    return unsupported(format!("element key word {w:?}"));
+                }
+            } else {
+                if w == "." || w.contains(['/', '-', '*']) || w.starts_with('"') {
+                    return unsupported(format!("element key {w:?}"));
+                }
+                key.push(w.clone());
+            }
+        }
+        if key.is_empty() {
+            return unsupported("empty element");
+        }
+        let v = match v {
+            Some(v) if v.is_empty() => return unsupported("empty element value"),
+            Some(v) => Some(v.into_iter().filter(|w| w != ".").collect::<Vec<String>>()),
+            None => None,
+        };
+        out.push(Element { key, value: v });
+    }
+    Ok(out)
+}
+
+/// `drop`, `accept`, `return`, `continue`, `jump X`, `goto X`.
+pub fn parse_verdict(words: &[String]) -> Res<(i32, Option<&str>)> {
+    let w: Vec<&str> = words.iter().map(|s| s.as_str()).collect();
+    Ok(match w.as_slice() {
+        ["drop"] => (NF_DROP, None),
+        ["accept"] => (NF_ACCEPT, None),
+        ["return"] => (NFT_RETURN, None),
+        ["continue"] => (NFT_CONTINUE, None),
+        ["jump", c] => (NFT_JUMP, Some(*c)),
+        ["goto", c] => (NFT_GOTO, Some(*c)),
+        _ => return unsupported(format!("verdict {w:?}")),
+    })
+}
