@@ -77,7 +77,13 @@ impl DataPlane for Switching {
                 n.cleanup()?;
             }
             if self.swept != Some(config::USERSPACE) {
-                delete_nft_tables()?;
+                // User space is also for nodes without nftables: no `nft`, nothing to remove.
+                if let Err(e) = delete_nft_tables() {
+                    tracing::warn!(
+                        error = format!("{e:#}"),
+                        "could not remove the nftables tables"
+                    );
+                }
                 self.swept = Some(config::USERSPACE);
             }
             let u = match &mut self.userspace {

@@ -169,6 +169,7 @@ impl UserspaceProxier {
                     continue;
                 };
                 let c = categorize(sp, f);
+                let source_ranges = Arc::new(sp.source_ranges.clone());
                 let key = (sp.name.clone(), f);
                 let balancer = self
                     .balancers
@@ -193,14 +194,12 @@ impl UserspaceProxier {
                         .filter(|ip| IpFamily::of(ip) == f)
                         .collect()
                 };
-                let external: Vec<IpAddr> = of_family(&sp.external_ips)
-                    .into_iter()
-                    .chain(of_family(&sp.load_balancer_ips))
-                    .collect();
+                let external_ips = of_family(&sp.external_ips);
+                let lb_ips = of_family(&sp.load_balancer_ips);
                 // The addresses stay while the Service does: without endpoints the kernel then
                 // refuses (RST, ICMP port unreachable) instead of routing the packet onwards.
                 want_addrs.insert(cluster_ip);
-                want_addrs.extend(external.iter().copied());
+                want_addrs.extend(external_ips.iter().chain(&lb_ips).copied());
                 if !c.has_any {
                     continue;
                 }
@@ -210,12 +209,18 @@ impl UserspaceProxier {
                     internal_local: sp.internal_policy_local,
                     external_local: sp.external_policy_local,
                     short_circuit: short_circuit.clone(),
+                    source_ranges: source_ranges.clone(),
                 };
                 let mut fronts = vec![(SocketAddr::new(cluster_ip, sp.port), Kind::ClusterIp)];
                 fronts.extend(
-                    external
+                    external_ips
                         .iter()
                         .map(|ip| (SocketAddr::new(*ip, sp.port), Kind::External)),
+                );
+                fronts.extend(
+                    lb_ips
+                        .iter()
+                        .map(|ip| (SocketAddr::new(*ip, sp.port), Kind::LoadBalancer)),
                 );
                 if let Some(np) = sp.node_port {
                     let ips = self.cfg.nodeport_ips(f).unwrap_or_else(|| {

@@ -35,7 +35,10 @@ pub async fn serve(listener: TcpListener, route: SharedRoute) {
 }
 
 async fn proxy(mut client: TcpStream, peer: SocketAddr, route: route::Route) {
-    let pool = route.pool(peer.ip());
+    let Some(pool) = route.pool(peer.ip()) else {
+        let _ = client.set_zero_linger();
+        return;
+    };
     let balancer = &route.balancer;
     let mut tried: Vec<SocketAddr> = Vec::new();
     for attempt in 0..MAX_ATTEMPTS {

@@ -51,7 +51,9 @@ pub async fn serve(socket: UdpSocket, route: SharedRoute, idle: Duration) {
         };
         while tasks.try_join_next().is_some() {}
         let r = route::current(&route);
-        let pool = r.pool(client.ip());
+        let Some(pool) = r.pool(client.ip()) else {
+            continue;
+        };
         let now_ms = epoch.elapsed().as_millis() as u64;
         let existing = {
             let mut s = lock(&sessions);

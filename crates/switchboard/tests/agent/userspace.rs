@@ -23,6 +23,15 @@ fn nft_tables(node: &Node) -> String {
 
 /// `switchboard_userspace_active_connections` of `service_port` on `node`, by endpoint.
 fn active_connections(node: &Node, service_port: &str) -> BTreeMap<String, u64> {
+    userspace_metric(
+        node,
+        "switchboard_userspace_active_connections",
+        service_port,
+    )
+}
+
+/// One `switchboard_userspace_*` family of `service_port` on `node`'s `/metrics`, by endpoint.
+fn userspace_metric(node: &Node, family: &str, service_port: &str) -> BTreeMap<String, u64> {
     let out = node.exec(&[
         "curl",
         "-s",
@@ -33,7 +42,7 @@ fn active_connections(node: &Node, service_port: &str) -> BTreeMap<String, u64> 
     let text = String::from_utf8_lossy(&out.stdout);
     let mut counts = BTreeMap::new();
     for line in text.lines() {
-        let Some(rest) = line.strip_prefix("switchboard_userspace_active_connections{") else {
+        let Some(rest) = line.strip_prefix(family).and_then(|l| l.strip_prefix('{')) else {
             continue;
         };
         if !rest.contains(&format!("service_port=\"{service_port}\"")) {
@@ -79,6 +88,7 @@ fn userspace_mode_serves_cluster_ips_node_ports_and_udp_in_turn() {
         &[("app", "web")],
         json!({"type": "NodePort", "ports": [
             {"name": "http", "port": 80, "targetPort": 80, "nodePort": 30081},
+            {"name": "stream", "port": 9000, "targetPort": 9000, "nodePort": 30082},
             {"name": "dns", "port": 53, "targetPort": 53, "protocol": "UDP"},
         ]}),
         json!({}),
@@ -126,6 +136,44 @@ fn userspace_mode_serves_cluster_ips_node_ports_and_udp_in_turn() {
         }
         (seen.len() == 3).then_some(())
     });
+
+    // Half-close: the client sends a line and shuts down its sending side; the proxy passes
+    // the EOF on and keeps the other direction open, so the answer still arrives, then EOF.
+    let stream = cluster_ip(&svc, 9000);
+    let answer = c
+        .client
+        .run(move || -> std::io::Result<String> {
+            use std::io::{Read, Write};
+            let mut s = std::net::TcpStream::connect_timeout(&stream, T)?;
+            s.set_read_timeout(Some(T))?;
+            s.write_all(b"half\n")?;
+            s.shutdown(std::net::Shutdown::Write)?;
+            let mut all = String::new();
+            s.read_to_string(&mut all)?;
+            Ok(all)
+        })
+        .expect("answer after a half-close, then EOF");
+    assert!(answer.trim_end().ends_with(" half"), "{answer:?}");
+
+    // A dial that fails goes on to the next endpoint: p4 is a pod whose address answers but
+    // where nothing listens (RST). Every request still succeeds, and the failures are counted.
+    let p4 = c.lab.pod(c.node("n2"), "p4");
+    netlab::k8s::register_pod(&c.server, &p4, "default", &[("app", "web")]);
+    let p4_http = format!("{}:80", p4.ip);
+    eventually(20, "p4's refused dials counted", || {
+        let seq = c.ask_many(addr, 4);
+        assert!(
+            seq.iter().all(|p| ["p1", "p2", "p3"].contains(&p.as_str())),
+            "{seq:?}"
+        );
+        let failures = userspace_metric(
+            n1,
+            "switchboard_userspace_dial_failures_total",
+            "default/web:http/tcp",
+        );
+        (failures.get(&p4_http).is_some_and(|n| *n > 0)).then_some(())
+    });
+    c.kubectl(&["delete", "pod", "p4", "--wait=false"]);
 
     // An endpoint removed leaves the rotation (its echo server still runs: only the API object
     // goes, so an answer from p3 would mean the proxy still sends there).
