@@ -7,6 +7,7 @@
 mod clusterip;
 mod configmap;
 mod endpoints_http;
+mod ipv6;
 mod lab;
 mod nodeport;
 mod restart;

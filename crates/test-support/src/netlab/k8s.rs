@@ -2,7 +2,7 @@
 //! node namespace (InternalIP = its LAN address, podCIDR) and a Pod per pod namespace (labels,
 //! nodeName, and through the status subresource podIP and the Ready condition, as a kubelet
 //! would report them), so that the server's controllers publish EndpointSlices for Services
-//! that select them.
+//! that select them. In a dual-stack lab both families are registered (IPv4 first).
 
 use super::{Node, Pod};
 use crate::{output_text, TestServer};
@@ -10,18 +10,25 @@ use serde_json::{json, Value};
 
 /// The Node object for `node` (status included: a Node's status is kept on create).
 pub fn node_object(node: &Node) -> Value {
+    let mut pod_cidrs = vec![node.pod_cidr.clone()];
+    pod_cidrs.extend(node.pod_cidr6.clone());
     json!({
         "apiVersion": "v1",
         "kind": "Node",
         "metadata": {"name": node.name, "labels": {"kubernetes.io/hostname": node.name, "kubernetes.io/os": "linux"}},
-        "spec": {"podCIDR": node.pod_cidr, "podCIDRs": [node.pod_cidr]},
+        "spec": {"podCIDR": node.pod_cidr, "podCIDRs": pod_cidrs},
         "status": node_status(node)["status"].clone(),
     })
 }
 
 fn node_status(node: &Node) -> Value {
+    let mut addresses = vec![json!({"type": "InternalIP", "address": node.ip.to_string()})];
+    if let Some(ip6) = node.ip6 {
+        addresses.push(json!({"type": "InternalIP", "address": ip6.to_string()}));
+    }
+    addresses.push(json!({"type": "Hostname", "address": node.name}));
     json!({"status": {
-        "addresses": [{"type": "InternalIP", "address": node.ip.to_string()}, {"type": "Hostname", "address": node.name}],
+        "addresses": addresses,
         "conditions": [{"type": "Ready", "status": "True", "reason": "KubeletReady", "message": "netlab node"}],
     }})
 }
@@ -59,10 +66,14 @@ pub fn pod_object(pod: &Pod, namespace: &str, labels: &[(&str, &str)]) -> Value 
 /// The status patch a kubelet would write for `pod`: Running, its IP, Ready or not.
 pub fn pod_status(pod: &Pod, ready: bool) -> Value {
     let ready = if ready { "True" } else { "False" };
+    let mut pod_ips = vec![json!({"ip": pod.ip.to_string()})];
+    if let Some(ip6) = pod.ip6 {
+        pod_ips.push(json!({"ip": ip6.to_string()}));
+    }
     json!({"status": {
         "phase": "Running",
         "podIP": pod.ip.to_string(),
-        "podIPs": [{"ip": pod.ip.to_string()}],
+        "podIPs": pod_ips,
         "conditions": [{"type": "Ready", "status": ready}, {"type": "ContainersReady", "status": ready}],
     }})
 }

@@ -34,7 +34,20 @@
 //!   for LoadBalancer or external IPs with [`Lab::route_via`].
 //!
 //! Every namespace has `lo` up. Nothing is connected to the root namespace: traffic stays
-//! inside the lab. IPv4 only for now.
+//! inside the lab.
+//!
+//! # Dual stack
+//!
+//! [`Lab::dual_stack`] makes the same lab with IPv6 next to every IPv4 address (the IPv4 side
+//! is exactly as above): the LAN `fd5b:0:L::/64` (node N at `::(10+N)`, client k at
+//! `::(100+k)`, written in hex: `fd5b:0:14::b`), node N's pod CIDR `fd42:0:0:N::/64` with the
+//! gateway `::1` on `cbr0` and pods from `::a` on, the IPv6 service CIDR [`SERVICE_CIDR6`]
+//! routed from clients via their node, and IPv6 forwarding on nodes. Addresses are added with
+//! `nodad` and duplicate address detection is off in every namespace, so an address is usable
+//! the moment it is added (DAD would leave it "tentative", unusable for bind and as a source,
+//! for a second or more). The extra addresses are in the `ip6` fields of [`Node`], [`Pod`] and
+//! [`Client`] (`None` in an IPv4-only lab), echo servers also listen on the pod's IPv6 address,
+//! and [`k8s`] registers both families (InternalIPs, podCIDRs, podIPs).
 //!
 //! # Running things inside
 //!
@@ -79,7 +92,7 @@ pub use ns::{Netns, Process};
 
 use crate::TestServer;
 use std::collections::HashMap;
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::ops::Deref;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -90,6 +103,11 @@ use tokio::task::AbortHandle;
 pub const SERVICE_CIDR: &str = "10.43.0.0/16";
 /// The cluster (pod) CIDR; node N gets `10.42.N.0/24` of it.
 pub const CLUSTER_CIDR: &str = "10.42.0.0/16";
+/// The IPv6 Service CIDR a dual-stack lab routes (start the server with
+/// `--service-cidr 10.43.0.0/16,fd43::/112`).
+pub const SERVICE_CIDR6: &str = "fd43::/112";
+/// The IPv6 cluster (pod) CIDR of a dual-stack lab; node N gets `fd42:0:0:N::/64` of it.
+pub const CLUSTER_CIDR6: &str = "fd42::/48";
 
 static LABS: AtomicU32 = AtomicU32::new(0);
 static SWEEP: Once = Once::new();
@@ -108,6 +126,12 @@ pub struct Node {
     pub pod_cidr: String,
     /// `10.42.N.1`, the node's address on its pod bridge (the pods' gateway).
     pub pod_gateway: Ipv4Addr,
+    /// Dual-stack labs: its LAN IPv6 address (also an InternalIP).
+    pub ip6: Option<Ipv6Addr>,
+    /// Dual-stack labs: `fd42:0:0:N::/64`.
+    pub pod_cidr6: Option<String>,
+    /// Dual-stack labs: `fd42:0:0:N::1` on the pod bridge.
+    pub pod_gateway6: Option<Ipv6Addr>,
 }
 
 /// A pod namespace. Dereferences to its [`Netns`].
@@ -119,6 +143,8 @@ pub struct Pod {
     pub netns: Netns,
     /// Its address in the node's pod CIDR.
     pub ip: Ipv4Addr,
+    /// Dual-stack labs: its address in the node's IPv6 pod CIDR.
+    pub ip6: Option<Ipv6Addr>,
 }
 
 /// A client namespace on the LAN. Dereferences to its [`Netns`].
@@ -128,6 +154,8 @@ pub struct Client {
     pub netns: Netns,
     /// Its LAN address.
     pub ip: Ipv4Addr,
+    /// Dual-stack labs: its LAN IPv6 address.
+    pub ip6: Option<Ipv6Addr>,
 }
 
 macro_rules! deref_netns {
@@ -163,6 +191,8 @@ struct State {
 pub struct Lab {
     prefix: String,
     subnet: u8,
+    /// Dual stack: IPv6 next to every IPv4 address.
+    v6: bool,
     lan: Netns,
     rt: Option<tokio::runtime::Runtime>,
     dir: tempfile::TempDir,
@@ -173,6 +203,15 @@ impl Lab {
     /// A LAN namespace with its bridge; nodes, pods and clients are added with the methods
     /// below. Panics (with the reason) when namespaces cannot be made, e.g. not root.
     pub fn new() -> Lab {
+        Self::build(false)
+    }
+
+    /// The same lab with IPv6 as well (see [Dual stack](self#dual-stack)).
+    pub fn dual_stack() -> Lab {
+        Self::build(true)
+    }
+
+    fn build(v6: bool) -> Lab {
         SWEEP.call_once(ns::sweep_stale);
         let n = LABS.fetch_add(1, Ordering::SeqCst);
         let prefix = format!("{}{}-{n}", ns::PREFIX, std::process::id());
@@ -195,6 +234,7 @@ impl Lab {
             lan: Netns::create(format!("{prefix}-lan")),
             prefix,
             subnet: (n % 200) as u8 + 20,
+            v6,
             rt: Some(rt),
             dir: tempfile::Builder::new()
                 .prefix("netlab-")
@@ -203,6 +243,7 @@ impl Lab {
             state: Mutex::new(State::default()),
         };
         lab.state.lock().unwrap().namespaces.push(lab.lan.clone());
+        lab.no_dad(&lab.lan);
         lab.lan.ip_batch(&[
             "link add lan0 type bridge".into(),
             "link set lan0 up".into(),
@@ -226,6 +267,44 @@ impl Lab {
         Ipv4Addr::new(192, 168, self.subnet, host)
     }
 
+    /// Whether this lab has IPv6 too ([`Lab::dual_stack`]).
+    pub fn is_dual_stack(&self) -> bool {
+        self.v6
+    }
+
+    /// The LAN's IPv6 subnet, `fd5b:0:L::/64` (dual-stack labs; the prefix exists in any lab).
+    pub fn lan_cidr6(&self) -> String {
+        format!("fd5b:0:{:x}::/64", self.subnet)
+    }
+
+    /// `fd5b:0:L::host`, the IPv6 twin of [`Lab::lan_ip`] (same host numbers, shown in hex).
+    pub fn lan_ip6(&self, host: u8) -> Ipv6Addr {
+        Ipv6Addr::new(
+            0xfd5b,
+            0,
+            u16::from(self.subnet),
+            0,
+            0,
+            0,
+            0,
+            u16::from(host),
+        )
+    }
+
+    /// Duplicate address detection off for every interface made in `ns` from now on (and
+    /// `all`): in a dual-stack lab addresses must be usable at once. Nothing in an IPv4 lab.
+    fn no_dad(&self, ns: &Netns) {
+        if self.v6 {
+            set_sysctls(
+                ns,
+                &[
+                    ("net/ipv6/conf/all/accept_dad", "0"),
+                    ("net/ipv6/conf/default/accept_dad", "0"),
+                ],
+            );
+        }
+    }
+
     /// The LAN segment's namespace (holds bridge `lan0`; a packet capture there sees all LAN
     /// traffic).
     pub fn lan(&self) -> &Netns {
@@ -247,11 +326,12 @@ impl Lab {
         Self::check_name(name);
         let ns = Netns::create(format!("{}-{role}-{name}", self.prefix));
         self.state.lock().unwrap().namespaces.push(ns.clone());
+        self.no_dad(&ns);
         ns
     }
 
-    /// A veth from the LAN bridge to `eth0` in `ns`, with `ip/24` on it.
-    fn plug_into_lan(&self, ns: &Netns, ip: Ipv4Addr) {
+    /// A veth from the LAN bridge to `eth0` in `ns`, with `ip/24` (and `ip6/64`) on it.
+    fn plug_into_lan(&self, ns: &Netns, ip: Ipv4Addr, ip6: Option<Ipv6Addr>) {
         let port = {
             let mut st = self.state.lock().unwrap();
             st.lan_ports += 1;
@@ -264,10 +344,12 @@ impl Lab {
             ),
             format!("link set {port} master lan0 up"),
         ]);
-        ns.ip_batch(&[
-            format!("addr add {ip}/24 dev eth0"),
-            "link set eth0 up".into(),
-        ]);
+        let mut lines = vec![format!("addr add {ip}/24 dev eth0")];
+        if let Some(ip6) = ip6 {
+            lines.push(format!("addr add {ip6}/64 dev eth0 nodad"));
+        }
+        lines.push("link set eth0 up".into());
+        ns.ip_batch(&lines);
     }
 
     /// A node namespace named `name`; see the module docs for its addresses and routes.
@@ -297,6 +379,16 @@ impl Lab {
                 ("net/ipv4/conf/default/send_redirects", "0"),
             ],
         );
+        if self.v6 {
+            set_sysctls(
+                &netns,
+                &[
+                    ("net/ipv6/conf/all/forwarding", "1"),
+                    ("net/ipv6/conf/default/forwarding", "1"),
+                ],
+            );
+        }
+        let v6 = self.v6;
         let node = Node {
             name: name.to_string(),
             netns,
@@ -304,21 +396,37 @@ impl Lab {
             index,
             pod_cidr: format!("10.42.{index}.0/24"),
             pod_gateway: Ipv4Addr::new(10, 42, index, 1),
+            ip6: v6.then(|| self.lan_ip6(10 + index)),
+            pod_cidr6: v6.then(|| format!("fd42:0:0:{index:x}::/64")),
+            pod_gateway6: v6.then(|| pod_ip6(index, 1)),
         };
-        self.plug_into_lan(&node.netns, node.ip);
+        self.plug_into_lan(&node.netns, node.ip, node.ip6);
         let mut setup = vec![
             "link add cbr0 type bridge".to_string(),
             format!("addr add {}/24 dev cbr0", node.pod_gateway),
             "link set cbr0 up".into(),
             "route add default dev eth0".into(),
         ];
+        if let Some(gw6) = node.pod_gateway6 {
+            setup.push(format!("addr add {gw6}/64 dev cbr0 nodad"));
+            setup.push("route add ::/0 dev eth0".into());
+        }
         let mut st = self.state.lock().unwrap();
         for other in &st.nodes {
             setup.push(format!("route add {} via {}", other.pod_cidr, other.ip));
             other.ip_batch(&[format!("route add {} via {}", node.pod_cidr, node.ip)]);
+            if let (Some(c6), Some(ip6), Some(my_c6), Some(my_ip6)) =
+                (&other.pod_cidr6, other.ip6, &node.pod_cidr6, node.ip6)
+            {
+                setup.push(format!("route add {c6} via {ip6}"));
+                other.ip_batch(&[format!("route add {my_c6} via {my_ip6}")]);
+            }
         }
         for c in &st.clients {
             c.ip_batch(&[format!("route add {} via {}", node.pod_cidr, node.ip)]);
+            if let (Some(c6), Some(ip6)) = (&node.pod_cidr6, node.ip6) {
+                c.ip_batch(&[format!("route add {c6} via {ip6}")]);
+            }
         }
         node.ip_batch(&setup);
         st.nodes.push(node.clone());
@@ -341,6 +449,9 @@ impl Lab {
             node: node.name.clone(),
             netns,
             ip: Ipv4Addr::new(10, 42, node.index, 9 + k),
+            ip6: node
+                .pod_gateway6
+                .map(|_| pod_ip6(node.index, 9 + u16::from(k))),
         };
         let port = format!("p{k}");
         node.ip_batch(&[
@@ -353,11 +464,17 @@ impl Lab {
             // to a Service DNATed back to the same pod must leave through the port it came in.
             format!("link set {port} type bridge_slave hairpin on"),
         ]);
-        pod.ip_batch(&[
+        let mut lines = vec![
             format!("addr add {}/24 dev eth0", pod.ip),
             "link set eth0 up".into(),
             format!("route add default via {}", node.pod_gateway),
-        ]);
+        ];
+        if let (Some(ip6), Some(gw6)) = (pod.ip6, node.pod_gateway6) {
+            lines.insert(1, format!("addr add {ip6}/64 dev eth0 nodad"));
+            // Last, with the link up: the kernel refuses an IPv6 gateway on a down link.
+            lines.push(format!("route add ::/0 via {gw6}"));
+        }
+        pod.ip_batch(&lines);
         self.state.lock().unwrap().pods.push(pod.clone());
         pod
     }
@@ -413,22 +530,37 @@ impl Lab {
             name: name.to_string(),
             netns,
             ip: self.lan_ip(101 + k),
+            ip6: self.v6.then(|| self.lan_ip6(101 + k)),
         };
-        self.plug_into_lan(&client.netns, client.ip);
+        self.plug_into_lan(&client.netns, client.ip, client.ip6);
         let mut st = self.state.lock().unwrap();
         let mut routes = vec![format!("route add {SERVICE_CIDR} via {}", node.ip)];
+        if let Some(ip6) = node.ip6 {
+            routes.push(format!("route add {SERVICE_CIDR6} via {ip6}"));
+        }
         for n in &st.nodes {
             routes.push(format!("route add {} via {}", n.pod_cidr, n.ip));
+            if let (Some(c6), Some(ip6)) = (&n.pod_cidr6, n.ip6) {
+                routes.push(format!("route add {c6} via {ip6}"));
+            }
         }
         client.ip_batch(&routes);
         st.clients.push(client.clone());
         client
     }
 
-    /// Routes `cidr` (e.g. a LoadBalancer IP `/32`) from `ns` via `node`'s LAN address,
-    /// replacing a route to the same destination.
+    /// Routes `cidr` (e.g. a LoadBalancer IP `/32`, or an IPv6 `/128` in a dual-stack lab)
+    /// from `ns` via `node`'s LAN address of the same family, replacing a route to the same
+    /// destination.
     pub fn route_via(&self, ns: &Netns, cidr: &str, node: &Node) {
-        ns.ip(&["route", "replace", cidr, "via", &node.ip.to_string()]);
+        let via = if cidr.contains(':') {
+            node.ip6
+                .expect("an IPv6 route needs a dual-stack lab")
+                .to_string()
+        } else {
+            node.ip.to_string()
+        };
+        ns.ip(&["route", "replace", cidr, "via", &via]);
     }
 
     /// The nodes made so far.
@@ -471,44 +603,51 @@ impl Lab {
             .push(h);
     }
 
-    /// Serves HTTP on `0.0.0.0:port` inside the pod (see the module docs); returns
-    /// `POD_IP:port`.
+    /// Serves HTTP on `0.0.0.0:port` inside the pod (see the module docs), and on
+    /// `[POD_IP6]:port` in a dual-stack lab; returns `POD_IP:port`.
     pub fn http_echo(&self, pod: &Pod, port: u16) -> SocketAddr {
-        let l = pod
-            .run(move || std::net::TcpListener::bind(("0.0.0.0", port)))
-            .expect("binding the HTTP echo server");
-        l.set_nonblocking(true).unwrap();
-        let name = pod.name.clone();
-        self.spawn(&pod.netns, async move {
-            echo::serve_http(tokio::net::TcpListener::from_std(l).unwrap(), name).await
-        });
+        for bind in pod.echo_binds(port) {
+            let l = pod
+                .run(move || std::net::TcpListener::bind(bind))
+                .expect("binding the HTTP echo server");
+            l.set_nonblocking(true).unwrap();
+            let name = pod.name.clone();
+            self.spawn(&pod.netns, async move {
+                echo::serve_http(tokio::net::TcpListener::from_std(l).unwrap(), name).await
+            });
+        }
         SocketAddr::new(pod.ip.into(), port)
     }
 
-    /// Serves the UDP echo on `0.0.0.0:port` inside the pod; returns `POD_IP:port`.
+    /// Serves the UDP echo on `0.0.0.0:port` inside the pod (and `[POD_IP6]:port` in a
+    /// dual-stack lab); returns `POD_IP:port`.
     pub fn udp_echo(&self, pod: &Pod, port: u16) -> SocketAddr {
-        let s = pod
-            .run(move || std::net::UdpSocket::bind(("0.0.0.0", port)))
-            .expect("binding the UDP echo server");
-        s.set_nonblocking(true).unwrap();
-        let name = pod.name.clone();
-        self.spawn(&pod.netns, async move {
-            echo::serve_udp(tokio::net::UdpSocket::from_std(s).unwrap(), name).await
-        });
+        for bind in pod.echo_binds(port) {
+            let s = pod
+                .run(move || std::net::UdpSocket::bind(bind))
+                .expect("binding the UDP echo server");
+            s.set_nonblocking(true).unwrap();
+            let name = pod.name.clone();
+            self.spawn(&pod.netns, async move {
+                echo::serve_udp(tokio::net::UdpSocket::from_std(s).unwrap(), name).await
+            });
+        }
         SocketAddr::new(pod.ip.into(), port)
     }
 
-    /// Serves the line-based TCP stream echo on `0.0.0.0:port` inside the pod; returns
-    /// `POD_IP:port`.
+    /// Serves the line-based TCP stream echo on `0.0.0.0:port` inside the pod (and
+    /// `[POD_IP6]:port` in a dual-stack lab); returns `POD_IP:port`.
     pub fn stream_echo(&self, pod: &Pod, port: u16) -> SocketAddr {
-        let l = pod
-            .run(move || std::net::TcpListener::bind(("0.0.0.0", port)))
-            .expect("binding the stream echo server");
-        l.set_nonblocking(true).unwrap();
-        let name = pod.name.clone();
-        self.spawn(&pod.netns, async move {
-            echo::serve_stream(tokio::net::TcpListener::from_std(l).unwrap(), name).await
-        });
+        for bind in pod.echo_binds(port) {
+            let l = pod
+                .run(move || std::net::TcpListener::bind(bind))
+                .expect("binding the stream echo server");
+            l.set_nonblocking(true).unwrap();
+            let name = pod.name.clone();
+            self.spawn(&pod.netns, async move {
+                echo::serve_stream(tokio::net::TcpListener::from_std(l).unwrap(), name).await
+            });
+        }
         SocketAddr::new(pod.ip.into(), port)
     }
 
@@ -599,6 +738,28 @@ impl Drop for Lab {
             ns.destroy();
         }
     }
+}
+
+impl Pod {
+    /// `POD_IP6:port` in a dual-stack lab.
+    pub fn addr6(&self, port: u16) -> Option<SocketAddr> {
+        self.ip6.map(|ip| SocketAddr::new(ip.into(), port))
+    }
+
+    /// Where echo servers listen: every IPv4 address, and the pod's IPv6 address (its own
+    /// socket, so IPv4 clients are still seen as plain IPv4 addresses, not `::ffff:` ones).
+    fn echo_binds(&self, port: u16) -> Vec<SocketAddr> {
+        let mut v = vec![SocketAddr::from(([0, 0, 0, 0], port))];
+        if let Some(ip6) = self.ip6 {
+            v.push(SocketAddr::new(ip6.into(), port));
+        }
+        v
+    }
+}
+
+/// `fd42:0:0:N::host`, an address in node N's IPv6 pod CIDR.
+fn pod_ip6(node: u8, host: u16) -> Ipv6Addr {
+    Ipv6Addr::new(0xfd42, 0, 0, u16::from(node), 0, 0, 0, host)
 }
 
 /// Writes `/proc/sys/<key>` from a thread inside `ns` (the `net` tree is per namespace of the
