@@ -220,7 +220,7 @@ fn connections_outlive_their_endpoint_and_only_our_addresses_are_removed() {
     }
 
     // The Service other goes: its listener closes, and the address stays (not ours).
-    let report = proxy.sync(snapshot(&[web.clone()], &[slice("web", &[&ps[0]])], &cfg));
+    let report = proxy.sync(snapshot(&[web], &[slice("web", &[&ps[0]])], &cfg));
     assert_eq!(report.listeners_closed, 3, "{report:?}");
     assert_eq!(report.addresses_removed, 0, "{report:?}");
     assert!(lo(&n1).contains("inet 10.43.9.9/32"));
