@@ -12,5 +12,6 @@ mod lab;
 mod nodeport;
 mod restart;
 mod support;
+mod topology;
 mod udp;
 mod userspace;
