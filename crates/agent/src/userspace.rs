@@ -108,9 +108,13 @@ impl DataPlane for Switching {
             u.cleanup()?;
         }
         if self.swept != Some(config::DATA_PLANE) {
-            // Addresses a userspace run of an earlier agent left on lo.
-            let mut left = proxy_userspace::addresses::LoAddresses::adopt()?;
-            left.remove_except(&Default::default())?;
+            // Addresses a userspace run of an earlier agent left on lo. Not worth failing the
+            // nftables data plane for (a node without `ip` never ran user space).
+            let left = proxy_userspace::addresses::LoAddresses::adopt()
+                .and_then(|mut left| left.remove_except(&Default::default()));
+            if let Err(e) = left {
+                tracing::warn!(error = %e, "could not remove service addresses left on lo by the userspace data plane");
+            }
             self.swept = Some(config::DATA_PLANE);
         }
         let n = match &mut self.nft {
