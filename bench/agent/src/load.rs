@@ -1,9 +1,16 @@
 //! The traffic: HTTP/1.1 against the lab's echo server, from inside the client namespace (run
 //! these futures with `Netns::block_on`). Two shapes: a new connection per request (what a
-//! ClusterIP costs per connection: conntrack entry, DNAT, masquerade) and requests on kept-alive
+//! ClusterIP costs per connection: conntrack entry, DNAT) and requests on kept-alive
 //! connections (the per-packet cost once a flow is established).
+//!
+//! A new connection per request is closed by the client with a RST (SO_LINGER 0) once the
+//! response is read: no side keeps a TIME_WAIT socket and the nodes' conntrack entries go to
+//! CLOSE (10 s) instead of TIME_WAIT (120 s). Each connection also takes its source address
+//! in turn from a pool: with one client address, ~3,000 connections/s to one endpoint cycle
+//! through the 28k ephemeral ports within seconds, and a reused 4-tuple meets the state its
+//! predecessor left (the first version of this benchmark lost throughput round after round).
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
@@ -32,6 +39,12 @@ impl Load {
         self.latencies[i] as f64 / 1000.0
     }
 
+    /// Adds another measurement of the same shape (rates over the summed time).
+    pub fn absorb(&mut self, other: Load) {
+        self.secs += other.secs;
+        self.merge(other);
+    }
+
     fn merge(&mut self, other: Load) {
         self.ok += other.ok;
         self.errors += other.errors;
@@ -39,30 +52,46 @@ impl Load {
     }
 }
 
-async fn one_connection(addr: SocketAddr) -> std::io::Result<()> {
-    let mut s = TcpStream::connect(addr).await?;
+async fn connect_from(source: IpAddr, addr: SocketAddr) -> std::io::Result<TcpStream> {
+    let socket = tokio::net::TcpSocket::new_v4()?;
+    socket.bind(SocketAddr::new(source, 0))?;
+    let s = socket.connect(addr).await?;
     s.set_nodelay(true)?;
-    s.write_all(b"GET / HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n")
-        .await?;
-    let mut buf = Vec::with_capacity(256);
-    s.read_to_end(&mut buf).await?;
-    if !buf.starts_with(b"HTTP/1.1 200") {
-        return Err(std::io::Error::other("not a 200"));
-    }
+    Ok(s)
+}
+
+async fn one_connection(source: IpAddr, addr: SocketAddr) -> std::io::Result<()> {
+    let s = connect_from(source, addr).await?;
+    let mut s = BufReader::new(s);
+    keepalive_request(&mut s).await?;
+    // A RST, not a FIN: nobody keeps TIME_WAIT state for this 4-tuple.
+    s.get_ref().set_zero_linger()?;
     Ok(())
 }
 
-/// `concurrency` workers, each opening a new connection per request, for `duration`.
-pub async fn connections(addr: SocketAddr, concurrency: usize, duration: Duration) -> Load {
+/// `concurrency` workers, each opening a new connection per request from the next address
+/// of `sources`, for `duration`.
+pub async fn connections(
+    addr: SocketAddr,
+    sources: &[IpAddr],
+    concurrency: usize,
+    duration: Duration,
+) -> Load {
     let start = Instant::now();
     let deadline = start + duration;
     let workers: Vec<_> = (0..concurrency)
-        .map(|_| {
+        .map(|w| {
+            let sources = sources.to_vec();
             tokio::spawn(async move {
                 let mut l = Load::default();
+                let mut next = w;
                 while Instant::now() < deadline {
+                    let source = sources[next % sources.len()];
+                    next += concurrency;
                     let t = Instant::now();
-                    match tokio::time::timeout(Duration::from_secs(2), one_connection(addr)).await {
+                    match tokio::time::timeout(Duration::from_secs(2), one_connection(source, addr))
+                        .await
+                    {
                         Ok(Ok(())) => {
                             l.ok += 1;
                             l.latencies.push(t.elapsed().as_micros() as u32);
@@ -82,19 +111,25 @@ pub async fn connections(addr: SocketAddr, concurrency: usize, duration: Duratio
     total
 }
 
-/// `concurrency` kept-alive connections, one request in flight on each, for `duration`.
-pub async fn requests(addr: SocketAddr, concurrency: usize, duration: Duration) -> Load {
+/// `concurrency` kept-alive connections (from `sources` in turn), one request in flight on
+/// each, for `duration`.
+pub async fn requests(
+    addr: SocketAddr,
+    sources: &[IpAddr],
+    concurrency: usize,
+    duration: Duration,
+) -> Load {
     let start = Instant::now();
     let deadline = start + duration;
     let workers: Vec<_> = (0..concurrency)
-        .map(|_| {
+        .map(|w| {
+            let source = sources[w % sources.len()];
             tokio::spawn(async move {
                 let mut l = Load::default();
-                let Ok(s) = TcpStream::connect(addr).await else {
+                let Ok(s) = connect_from(source, addr).await else {
                     l.errors += 1;
                     return l;
                 };
-                let _ = s.set_nodelay(true);
                 let mut s = BufReader::new(s);
                 while Instant::now() < deadline {
                     let t = Instant::now();

@@ -35,18 +35,21 @@ struct Args {
     /// Endpoints per filler Service.
     #[arg(long, default_value_t = 5)]
     endpoints: usize,
-    /// Seconds per traffic measurement.
-    #[arg(long, default_value_t = 3)]
-    seconds: u64,
+    /// Milliseconds per traffic measurement (one path, one shape, one round).
+    #[arg(long, default_value_t = 500)]
+    round_ms: u64,
     /// Concurrent client connections.
     #[arg(long, default_value_t = 4)]
     concurrency: usize,
-    /// Interleaved rounds (pod IP, ClusterIP, pod IP, ClusterIP ...) per scale.
-    #[arg(long, default_value_t = 3)]
+    /// Interleaved rounds (pod IP then ClusterIP, ClusterIP then pod IP, ...) per scale.
+    #[arg(long, default_value_t = 20)]
     rounds: usize,
     /// API writes timed per scale for the programming latency.
     #[arg(long, default_value_t = 30)]
     changes: usize,
+    /// API writes in flight while creating the filler Services.
+    #[arg(long, default_value_t = 64)]
+    create_concurrency: usize,
     /// Extra flags for `switchboard agent`.
     #[arg(long, allow_hyphen_values = true)]
     agent_flag: Vec<String>,
@@ -55,6 +58,9 @@ struct Args {
     agent_log: String,
 }
 
+/// Client source addresses per path for the traffic.
+const SOURCES_PER_PATH: usize = 16;
+
 struct Bench {
     args: Args,
     bin: PathBuf,
@@ -62,6 +68,7 @@ struct Bench {
     lab: Lab,
     node: Node,
     client: Netns,
+    sources: Vec<IpAddr>,
     pod_ip: Ipv4Addr,
     agent: Option<Process>,
     kube: kube::Client,
@@ -89,8 +96,8 @@ fn main() -> Result<()> {
     let mut report = String::new();
     report += "# Agent benchmark\n\n";
     report += &format!(
-        "{} s per traffic measurement, {} concurrent connections, {} interleaved rounds per path, {} timed API writes per scale; filler Services have {} endpoints each.\n\n",
-        b.args.seconds, b.args.concurrency, b.args.rounds, b.args.changes, b.args.endpoints
+        "{} ms per traffic measurement, {} concurrent connections, {} interleaved rounds per path, {} timed API writes per scale; filler Services have {} endpoints each.\n\n",
+        b.args.round_ms, b.args.concurrency, b.args.rounds, b.args.changes, b.args.endpoints
     );
     let scales = b.args.scales.clone();
     for scale in scales {
@@ -113,6 +120,13 @@ fn wall_clock(t: std::time::SystemTime) -> String {
     )
 }
 
+/// Per-round lines only with SWITCHBOARD_TEST_LOG set.
+fn progress_verbose(msg: &str) {
+    if std::env::var_os("SWITCHBOARD_TEST_LOG").is_some() {
+        progress(msg);
+    }
+}
+
 fn progress(msg: &str) {
     eprintln!("[bench-agent] {msg}");
 }
@@ -132,6 +146,20 @@ impl Bench {
         let pod = lab.pod(&server_node, "p1");
         lab.http_echo(&pod, 80);
         let client = lab.pod(&node, "load").netns.clone();
+        // Source addresses for the traffic (see load.rs): two disjoint pools, one per path,
+        // swapped every round.
+        let sources: Vec<IpAddr> = (0..2 * SOURCES_PER_PATH)
+            .map(|i| IpAddr::V4(Ipv4Addr::new(10, 42, node.index, 200 + i as u8)))
+            .collect();
+        for ip in &sources {
+            let out = client.exec(&["ip", "addr", "add", &format!("{ip}/24"), "dev", "eth0"]);
+            if !out.status.success() {
+                bail!(
+                    "adding {ip} to the client pod: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+            }
+        }
         tokio::task::block_in_place(|| {
             k8s::register_node(&server, &server_node);
             k8s::register_node(&server, &node);
@@ -148,7 +176,7 @@ impl Bench {
         Api::<Service>::namespaced(kube.clone(), "default")
             .create(&PostParams::default(), &svc)
             .await?;
-        let mut b = Bench {
+        let b = Bench {
             args,
             bin,
             server,
@@ -156,12 +184,12 @@ impl Bench {
             pod_ip: pod.ip,
             node,
             client,
+            sources,
             agent: None,
             kube,
             services: 0,
             probes: 0,
         };
-        b.agent = Some(b.spawn_agent());
         Ok(b)
     }
 
@@ -183,17 +211,24 @@ impl Bench {
         self.node.spawn(cmd)
     }
 
-    fn agent_rss_mib(&self) -> Option<f64> {
-        let pid = self.agent.as_ref()?.id();
-        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-        let kb: f64 = status
-            .lines()
-            .find(|l| l.starts_with("VmRSS:"))?
-            .split_whitespace()
-            .nth(1)?
-            .parse()
-            .ok()?;
-        Some(kb / 1024.0)
+    /// The agent's current and peak RSS (VmRSS, VmHWM). The process is `ip netns exec`, which
+    /// execs the agent in place, so the pid is the agent's.
+    fn agent_memory_mib(&self) -> (Option<f64>, Option<f64>) {
+        let Some(pid) = self.agent.as_ref().map(|a| a.id()) else {
+            return (None, None);
+        };
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+        let field = |name: &str| -> Option<f64> {
+            let kb: f64 = status
+                .lines()
+                .find(|l| l.starts_with(name))?
+                .split_whitespace()
+                .nth(1)?
+                .parse()
+                .ok()?;
+            Some(kb / 1024.0)
+        };
+        (field("VmRSS:"), field("VmHWM:"))
     }
 
     /// A selectorless Service `name` on port 80 and its EndpointSlice with `ips`; returns the
@@ -282,7 +317,7 @@ impl Bench {
                 this.service(&format!("fill-{i}"), &this.fake_endpoints(i))
                     .await
             })
-            .buffer_unordered(16);
+            .buffer_unordered(this.args.create_concurrency);
         let t = Instant::now();
         while let Some(r) = stream.next().await {
             r?;
@@ -303,6 +338,12 @@ impl Bench {
             "## {scale} Service{}\n\n",
             if scale == 1 { "" } else { "s" }
         );
+        // The filler is written while no agent runs (an agent re-syncing thousands of Services
+        // while they are created only slows both down on two cores); the agent started next
+        // then has everything to program at once: its full sync.
+        if let Some(mut a) = self.agent.take() {
+            a.terminate(Duration::from_secs(10));
+        }
         self.fill_to(scale).await?;
         let bench_ip: IpAddr = Api::<Service>::namespaced(self.kube.clone(), "default")
             .get("bench")
@@ -311,116 +352,150 @@ impl Bench {
             .and_then(|s| s.cluster_ip)
             .context("bench clusterIP")?
             .parse()?;
-        // Everything written so far is programmed once a Service written last answers.
-        let name = self.new_probe();
-        let written = Instant::now();
-        let ip = self.service(&name, &[self.pod_ip]).await?;
-        let took = tokio::task::block_in_place(|| {
-            self.wait_live(SocketAddr::new(ip.into(), 80), Duration::from_secs(600))
-        })? - written;
-        progress(&format!(
-            "{scale} Services programmed ({took:?} after the last write)"
-        ));
-        tokio::time::sleep(Duration::from_secs(2)).await;
 
-        // Full sync: a fresh agent, from start to a Service written while none ran being live.
-        self.agent
-            .as_mut()
-            .unwrap()
-            .terminate(Duration::from_secs(10));
+        // Full sync: from a fresh agent's start to a Service written last being live (process
+        // start, the initial lists, the first sync of everything).
         let name = self.new_probe();
         let ip = self.service(&name, &[self.pod_ip]).await?;
         let t = Instant::now();
         self.agent = Some(self.spawn_agent());
         let live = tokio::task::block_in_place(|| {
-            self.wait_live(SocketAddr::new(ip.into(), 80), Duration::from_secs(600))
+            self.wait_live(SocketAddr::new(ip.into(), 80), Duration::from_secs(900))
         })?;
         let full_sync = live - t;
+        progress(&format!("{scale} Services: full sync {full_sync:?}"));
         tokio::time::sleep(Duration::from_secs(3)).await;
-        let rss = self.agent_rss_mib();
+        let (rss, peak) = self.agent_memory_mib();
         out += &format!(
-            "- Agent start to all {scale} Services live (process start, initial lists, full sync): {:.2} s; agent RSS afterwards: {}\n",
+            "- Full sync: agent start to all {scale} Services live (process start, initial lists, first sync): **{:.2} s**; agent RSS 3 s later {}, peak RSS {}\n",
             full_sync.as_secs_f64(),
-            rss.map(|m| format!("{m:.1} MiB")).unwrap_or_else(|| "n/a".into())
+            mib(rss),
+            mib(peak),
         );
 
-        // Traffic, interleaved.
+        out += &self.traffic(bench_ip).await;
+        out += &self.programming_latency().await?;
+        eprintln!("{out}");
+        Ok(out)
+    }
+
+    /// Connections/s and kept-alive requests through the ClusterIP against the pod IP,
+    /// interleaved: each round runs both paths, in the order A B then B A, so that drift over
+    /// the run (other work on the machine) falls on both alike.
+    async fn traffic(&self, cluster_ip: IpAddr) -> String {
         let direct = SocketAddr::new(self.pod_ip.into(), 80);
-        let via = SocketAddr::new(bench_ip, 80);
+        let via = SocketAddr::new(cluster_ip, 80);
         let (secs, conc) = (
-            Duration::from_secs(self.args.seconds),
+            Duration::from_millis(self.args.round_ms),
             self.args.concurrency,
         );
         let mut conns = [load::Load::default(), load::Load::default()];
         let mut reqs = [load::Load::default(), load::Load::default()];
+        let (mut conn_ratios, mut req_ratios) = (Vec::new(), Vec::new());
+        let (mut both_conn, mut both_req, mut both_errors) = (Vec::new(), Vec::new(), 0);
         for round in 0..self.args.rounds {
-            for (k, addr) in [direct, via].into_iter().enumerate() {
+            let order: [usize; 2] = if round % 2 == 0 { [0, 1] } else { [1, 0] };
+            let mut c_round = [0.0; 2];
+            let mut r_round = [0.0; 2];
+            for k in order {
+                let addr = [direct, via][k];
+                // The pools swap every round: no path keeps the same source addresses.
+                let pool = (k + round) % 2;
+                let sources =
+                    self.sources[pool * SOURCES_PER_PATH..(pool + 1) * SOURCES_PER_PATH].to_vec();
+                let s2 = sources.clone();
                 let c = tokio::task::block_in_place(|| {
-                    self.client.block_on(load::connections(addr, conc, secs))
+                    self.client
+                        .block_on(async move { load::connections(addr, &s2, conc, secs).await })
                 });
                 let r = tokio::task::block_in_place(|| {
-                    self.client.block_on(load::requests(addr, conc, secs))
+                    self.client
+                        .block_on(async move { load::requests(addr, &sources, conc, secs).await })
                 });
-                progress(&format!(
+                progress_verbose(&format!(
                     "round {round} {}: {:.0} conn/s, {:.0} req/s",
                     if k == 0 { "pod IP" } else { "ClusterIP" },
                     c.per_sec(),
                     r.per_sec()
                 ));
-                let (cs, rs) = (conns[k].secs + c.secs, reqs[k].secs + r.secs);
-                conns[k].ok += c.ok;
-                conns[k].errors += c.errors;
-                conns[k].latencies.extend(c.latencies);
-                conns[k].secs = cs;
-                reqs[k].ok += r.ok;
-                reqs[k].errors += r.errors;
-                reqs[k].latencies.extend(r.latencies);
-                reqs[k].secs = rs;
-                // Let TIME_WAIT sockets of this round not crowd the next one's port space.
-                tokio::time::sleep(Duration::from_secs(1)).await;
+                c_round[k] = c.per_sec();
+                r_round[k] = r.per_sec();
+                conns[k].absorb(c);
+                reqs[k].absorb(r);
             }
+            conn_ratios.push(c_round[1] / c_round[0]);
+            req_ratios.push(r_round[1] / r_round[0]);
+            // Both paths at the same time, half the connections each: whatever else the machine
+            // does at that moment falls on both.
+            let (pa, pb) = (
+                self.sources[..SOURCES_PER_PATH].to_vec(),
+                self.sources[SOURCES_PER_PATH..].to_vec(),
+            );
+            let (sa, sb) = if round % 2 == 0 { (pa, pb) } else { (pb, pa) };
+            let half = conc.div_ceil(2);
+            let (c0, c1, r0, r1) = tokio::task::block_in_place(|| {
+                self.client.block_on(async move {
+                    let (c0, c1) = tokio::join!(
+                        load::connections(direct, &sa, half, secs),
+                        load::connections(via, &sb, half, secs)
+                    );
+                    let (r0, r1) = tokio::join!(
+                        load::requests(direct, &sa, half, secs),
+                        load::requests(via, &sb, half, secs)
+                    );
+                    (c0, c1, r0, r1)
+                })
+            });
+            both_conn.push(c1.per_sec() / c0.per_sec());
+            both_req.push(r1.per_sec() / r0.per_sec());
+            both_errors += c0.errors + c1.errors + r0.errors + r1.errors;
         }
-        out += "\n| | pod IP (baseline) | ClusterIP | ClusterIP / pod IP |\n|---|---|---|---|\n";
+        let mut out = String::new();
+        out += "\n| | pod IP (baseline) | ClusterIP | ClusterIP / pod IP (all rounds) | per-round ratio: median [p25-p75] (min-max) |\n|---|---|---|---|---|\n";
         let (c0, c1) = (conns[0].per_sec(), conns[1].per_sec());
         out += &format!(
-            "| new connection per request: conn/s | {c0:.0} | {c1:.0} | **{:.3}** |\n",
-            c1 / c0
+            "| new connection per request: conn/s | {c0:.0} | {c1:.0} | **{:.3}** | {} |\n",
+            c1 / c0,
+            spread(&mut conn_ratios)
         );
-        let (l0, l1) = (conns[0].quantile_ms(0.5), conns[1].quantile_ms(0.5));
-        out += &format!(
-            "| … latency p50 (ms) | {l0:.3} | {l1:.3} | {:.3} (baseline / ClusterIP: {:.3}) |\n",
-            l1 / l0,
-            l0 / l1
-        );
-        let (l0, l1) = (conns[0].quantile_ms(0.99), conns[1].quantile_ms(0.99));
-        out += &format!(
-            "| … latency p99 (ms) | {l0:.3} | {l1:.3} | {:.3} |\n",
-            l1 / l0
-        );
+        for (what, q) in [("p50", 0.5), ("p99", 0.99)] {
+            let (l0, l1) = (conns[0].quantile_ms(q), conns[1].quantile_ms(q));
+            out += &format!(
+                "| … connection + request latency {what} (ms) | {l0:.3} | {l1:.3} | {:.3} | |\n",
+                l1 / l0
+            );
+        }
         let (r0, r1) = (reqs[0].per_sec(), reqs[1].per_sec());
         out += &format!(
-            "| kept-alive connections: req/s | {r0:.0} | {r1:.0} | **{:.3}** |\n",
-            r1 / r0
+            "| kept-alive connections: req/s | {r0:.0} | {r1:.0} | **{:.3}** | {} |\n",
+            r1 / r0,
+            spread(&mut req_ratios)
         );
-        let (l0, l1) = (reqs[0].quantile_ms(0.5), reqs[1].quantile_ms(0.5));
+        for (what, q) in [("p50", 0.5), ("p99", 0.99)] {
+            let (l0, l1) = (reqs[0].quantile_ms(q), reqs[1].quantile_ms(q));
+            out += &format!(
+                "| … request latency {what} (ms) | {l0:.3} | {l1:.3} | {:.3} | |\n",
+                l1 / l0
+            );
+        }
         out += &format!(
-            "| … latency p50 (ms) | {l0:.3} | {l1:.3} | {:.3} (baseline / ClusterIP: {:.3}) |\n",
-            l1 / l0,
-            l0 / l1
-        );
-        let (l0, l1) = (reqs[0].quantile_ms(0.99), reqs[1].quantile_ms(0.99));
-        out += &format!(
-            "| … latency p99 (ms) | {l0:.3} | {l1:.3} | {:.3} |\n",
-            l1 / l0
-        );
-        out += &format!(
-            "| errors (conn / kept-alive) | {} / {} | {} / {} | |\n\n",
+            "| errors (conn / kept-alive) | {} / {} | {} / {} | | |\n\n",
             conns[0].errors, reqs[0].errors, conns[1].errors, reqs[1].errors
         );
+        out += &format!(
+            "- Both paths at once (half the connections each, {} rounds, {} errors), ClusterIP / pod IP per round, median [p25-p75] (min-max): new connection per request **{}**; kept-alive requests **{}**\n\n",
+            both_conn.len(),
+            both_errors,
+            spread(&mut both_conn),
+            spread(&mut both_req)
+        );
+        out
+    }
 
-        // Programming latency: a Service without endpoints is programmed (connections refused),
-        // then after a quiet 1.2 s (past a 1 s minSyncPeriod) its EndpointSlice is written and
-        // the client connects until one is accepted.
+    /// Programming latency: a Service without endpoints is programmed (connections refused),
+    /// then after a quiet 1.2 s (past a 1 s minSyncPeriod) its EndpointSlice is written and
+    /// the client connects until one is accepted.
+    async fn programming_latency(&mut self) -> Result<String> {
         let mut lat = Vec::new();
         for i in 0..self.args.changes {
             let name = self.new_probe();
@@ -442,16 +517,39 @@ impl Bench {
             }
             lat.push(l);
         }
+        if lat.is_empty() {
+            return Ok(String::new());
+        }
         lat.sort();
         let q = |p: f64| lat[((lat.len() - 1) as f64 * p).round() as usize].as_secs_f64() * 1000.0;
-        out += &format!(
-            "- Programming latency, EndpointSlice write to first accepted connection ({} writes): p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms\n\n",
+        Ok(format!(
+            "- Programming latency, EndpointSlice write to first accepted connection ({} writes): **p50 {:.1} ms, p99 {:.1} ms**, max {:.1} ms\n\n",
             lat.len(),
             q(0.5),
             q(0.99),
             lat.last().unwrap().as_secs_f64() * 1000.0
-        );
-        eprintln!("{out}");
-        Ok(out)
+        ))
     }
+}
+
+fn mib(v: Option<f64>) -> String {
+    v.map(|m| format!("{m:.1} MiB"))
+        .unwrap_or_else(|| "n/a".into())
+}
+
+/// "median [p25-p75] (min-max)" of per-round ratios.
+fn spread(v: &mut [f64]) -> String {
+    if v.is_empty() {
+        return "n/a".into();
+    }
+    v.sort_by(|a, b| a.total_cmp(b));
+    let q = |p: f64| v[((v.len() - 1) as f64 * p).round() as usize];
+    format!(
+        "{:.3} [{:.3}-{:.3}] ({:.3}-{:.3})",
+        q(0.5),
+        q(0.25),
+        q(0.75),
+        v[0],
+        v[v.len() - 1]
+    )
 }
