@@ -1,6 +1,8 @@
-//! The sync loop: kube-proxy's `syncProxyRules` driven by a [`Runner`]. Each sync reads the
-//! reflector stores, folds them into a `proxy_core::Snapshot` and hands it to the data plane
-//! (`proxy_nft::NftProxier`), which applies only the difference. Around it: the kube-proxy
+//! The sync loop: kube-proxy's `syncProxyRules` driven by a [`Runner`]. Each sync looks up the
+//! objects that changed since the last one in the reflector stores, updates a
+//! `proxy_core::SnapshotTracker` with just those (the whole stores only on the first sync, after
+//! a re-list, a configuration change or at the periodic resync) and hands its snapshot to the
+//! data plane (`proxy_nft::NftProxier`), which renders and applies only the difference. Around it: the kube-proxy
 //! ConfigMap and the Node are re-read when they change, and the metrics, health and
 //! health-check node port servers are updated from what the sync did.
 
@@ -13,9 +15,14 @@ use crate::runner::{Next, Reason, Runner};
 use crate::watch::{Caches, Changes};
 use chrono::{DateTime, Utc};
 use ipnet::IpNet;
-use proxy_core::{categorize, IpFamily, ProxyConfig, SliceName, Snapshot};
+use k8s_openapi::api::core::v1::Service;
+use k8s_openapi::api::discovery::v1::EndpointSlice;
+use kube::runtime::reflector::ObjectRef;
+use proxy_core::{
+    categorize, slice_key, IpFamily, ProxyConfig, ServiceName, SliceName, Snapshot, SnapshotTracker,
+};
 use proxy_nft::{Conntrack, Nft, NftProxier, SyncReport};
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashSet};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -90,8 +97,11 @@ pub struct ProxyLoop {
 struct State {
     dataplane: Option<Box<dyn DataPlane>>,
     runner: Runner,
-    /// Trigger times as of the last successful sync.
-    trigger_times: BTreeMap<SliceName, DateTime<Utc>>,
+    /// The snapshot, kept up to date by changes (`None`: rebuild it from the stores).
+    tracker: Option<SnapshotTracker>,
+    /// Trigger times of slice changes taken in but not yet programmed (a sync failed), with
+    /// the slice's family: observed when a sync succeeds.
+    triggers: Vec<(&'static str, DateTime<Utc>)>,
     started: DateTime<Utc>,
     /// resourceVersion of the ConfigMap last looked at (`Some("")` for "absent").
     config_map_version: Option<String>,
@@ -120,7 +130,8 @@ impl ProxyLoop {
                 BURST_SYNCS,
                 now,
             ),
-            trigger_times: BTreeMap::new(),
+            tracker: None,
+            triggers: Vec::new(),
             // Trigger times from before the agent started are not ours to report (kube-proxy
             // ignores those older than its change tracker too).
             started: self.started,
@@ -243,18 +254,53 @@ impl ProxyLoop {
             self.reconfigure(st);
         }
         let cfg = self.proxy_config();
-        let services = self.caches.services.state();
-        let slices = self.caches.slices.state();
+        // The whole stores when the tracker may not match them: first sync, a configuration
+        // change (endpoints' locality and the default scheduler are folded in), a re-list
+        // (deletions while no watch ran come without an event), and the periodic resync.
+        let whole = pending.listed
+            || reason == Reason::Periodic
+            || st.tracker.as_ref().is_none_or(|t| *t.config() != cfg);
+        let input = if whole {
+            Input::Whole {
+                services: self.caches.services.state(),
+                slices: self.caches.slices.state(),
+            }
+        } else {
+            Input::Changes {
+                services: pending
+                    .services
+                    .iter()
+                    .map(|(ns, name)| {
+                        let key = ServiceName {
+                            namespace: ns.clone(),
+                            name: name.clone(),
+                        };
+                        let obj = self.caches.services.get(&ObjectRef::new(name).within(ns));
+                        (key, obj)
+                    })
+                    .collect(),
+                slices: pending
+                    .slices
+                    .iter()
+                    .map(|(ns, name)| {
+                        let key = SliceName {
+                            namespace: ns.clone(),
+                            name: name.clone(),
+                        };
+                        let obj = self.caches.slices.get(&ObjectRef::new(name).within(ns));
+                        (key, obj)
+                    })
+                    .collect(),
+            }
+        };
+        let tracker = st.tracker.take();
+        let started = st.started;
         let factory = self.factory.clone();
         let dataplane = st.dataplane.take();
         let data_plane = self.effective.data_plane();
         let start = Instant::now();
         let task = tokio::task::spawn_blocking(move || {
-            let snap = Snapshot::build(
-                services.iter().map(|s| s.as_ref()),
-                slices.iter().map(|s| s.as_ref()),
-                &cfg,
-            );
+            let (mut tracker, triggers) = update_tracker(tracker, input, &cfg, started);
             let mut dp = match dataplane {
                 Some(mut dp) => {
                     dp.set_config(cfg.clone());
@@ -265,8 +311,8 @@ impl ProxyLoop {
                     Err(e) => {
                         return (
                             None,
-                            snap,
-                            slices,
+                            tracker,
+                            triggers,
                             cfg,
                             Err(e.context("starting the nftables data plane")),
                         )
@@ -274,10 +320,10 @@ impl ProxyLoop {
                 },
             };
             dp.set_mode(data_plane);
-            let report = dp.sync(&snap);
-            (Some(dp), snap, slices, cfg, report)
+            let report = dp.sync(tracker.snapshot());
+            (Some(dp), tracker, triggers, cfg, report)
         });
-        let (dataplane, snap, slices, cfg, report) = match task.await {
+        let (dataplane, mut tracker, triggers, cfg, report) = match task.await {
             Ok(r) => r,
             Err(e) => {
                 tracing::error!(error = %e, "the sync task failed");
@@ -287,12 +333,15 @@ impl ProxyLoop {
             }
         };
         st.dataplane = dataplane;
+        st.triggers.extend(triggers);
         let elapsed = start.elapsed();
         let now = Utc::now();
-        self.log_skipped(st, &snap);
+        let snap = tracker.snapshot();
+        self.log_skipped(&mut st.logged_skips, snap);
         let report = match report {
             Ok(r) => r,
             Err(e) => {
+                st.tracker = Some(tracker);
                 st.failures += 1;
                 let retry = self.retry_delay(st);
                 tracing::error!(error = format!("{e:#}"), retry_in = ?retry, "sync failed");
@@ -333,10 +382,16 @@ impl ProxyLoop {
                 .set(now.timestamp_micros() as f64 / 1e6);
             self.health.updated(f, now);
         }
-        self.observe_no_local_endpoints(&snap);
-        self.observe_programming_latency(st, &snap, &slices, now);
+        self.observe_no_local_endpoints(snap, &report);
+        for (family, t) in st.triggers.drain(..) {
+            let secs = (now - t).to_std().unwrap_or_default().as_secs_f64();
+            self.metrics
+                .network_programming_duration
+                .get_or_create(&ProxyMetrics::family(family))
+                .observe(secs);
+        }
         self.health_checks
-            .sync(&health_check_ports(&snap), &health_check_addresses(&cfg));
+            .sync(&health_check_ports(snap), &health_check_addresses(&cfg));
         self.changes.publish_pending();
         let fields = (
             report.full,
@@ -350,6 +405,7 @@ impl ProxyLoop {
             tracing::debug!(full = fields.0, unchanged = fields.1, service_ports = fields.2, endpoints = fields.3, elapsed = ?elapsed, reason = ?reason, "SyncProxyRules complete");
         }
         st.synced_once = true;
+        st.tracker = Some(tracker);
     }
 
     /// 1 s, doubling per consecutive failure, at most the sync period.
@@ -358,7 +414,7 @@ impl ProxyLoop {
         Duration::from_secs(1 << exp).min(self.effective.sync_period)
     }
 
-    fn log_skipped(&self, st: &mut State, snap: &Snapshot) {
+    fn log_skipped(&self, logged: &mut HashSet<String>, snap: &Snapshot) {
         // Each reason once while it lasts, not at every periodic resync.
         let mut now: HashSet<String> = snap
             .skipped
@@ -378,15 +434,22 @@ impl ProxyLoop {
                 ));
             }
         }
-        for s in now.difference(&st.logged_skips) {
+        for s in now.difference(logged) {
             tracing::warn!("{s}");
         }
-        st.logged_skips = now;
+        *logged = now;
     }
 
-    fn observe_no_local_endpoints(&self, snap: &Snapshot) {
+    fn observe_no_local_endpoints(&self, snap: &Snapshot, report: &SyncReport) {
         for f in IpFamily::ALL {
-            let (internal, external) = no_local_endpoints(snap, f);
+            // The nftables proxier keeps these counts; otherwise count (every port).
+            let (internal, external) = match &report.no_local_endpoints_per_family {
+                Some(per) => {
+                    let s = &per[f as usize];
+                    (s.no_local_endpoints_internal, s.no_local_endpoints_external)
+                }
+                None => no_local_endpoints(snap, f),
+            };
             for (policy, n) in [("internal", internal), ("external", external)] {
                 self.metrics
                     .no_local_endpoints
@@ -398,49 +461,84 @@ impl ProxyLoop {
             }
         }
     }
+}
 
-    /// kubeproxy_network_programming_duration_seconds: for every slice whose
-    /// `last-change-trigger-time` is new since the last sync (and after the agent started),
-    /// the time from that trigger to now, when its change is in the kernel.
-    fn observe_programming_latency(
-        &self,
-        st: &mut State,
-        snap: &Snapshot,
-        slices: &[Arc<k8s_openapi::api::discovery::v1::EndpointSlice>],
-        now: DateTime<Utc>,
-    ) {
-        let changed: Vec<(&SliceName, &DateTime<Utc>)> = snap
-            .slice_trigger_times
-            .iter()
-            .filter(|(name, t)| **t > st.started && st.trigger_times.get(*name) != Some(*t))
-            .collect();
-        if !changed.is_empty() {
-            let families: HashMap<(&str, &str), &str> = slices
-                .iter()
-                .map(|s| {
-                    let m = &s.metadata;
-                    (
-                        (
-                            m.namespace.as_deref().unwrap_or(""),
-                            m.name.as_deref().unwrap_or(""),
-                        ),
-                        s.address_type.as_str(),
-                    )
-                })
-                .collect();
-            for (name, t) in changed {
-                let family = families
-                    .get(&(name.namespace.as_str(), name.name.as_str()))
-                    .copied()
-                    .unwrap_or("IPv4");
-                let secs = (now - *t).to_std().unwrap_or_default().as_secs_f64();
-                self.metrics
-                    .network_programming_duration
-                    .get_or_create(&ProxyMetrics::family(family))
-                    .observe(secs);
+/// What a sync feeds the tracker.
+enum Input {
+    /// Everything in the stores.
+    Whole {
+        services: Vec<Arc<Service>>,
+        slices: Vec<Arc<EndpointSlice>>,
+    },
+    /// The objects that changed (`None`: deleted).
+    Changes {
+        services: Vec<(ServiceName, Option<Arc<Service>>)>,
+        slices: Vec<(SliceName, Option<Arc<EndpointSlice>>)>,
+    },
+}
+
+/// kube-proxy's label for a slice's family (FQDN slices are not programmed; counted as IPv4).
+fn slice_family(s: &EndpointSlice) -> &'static str {
+    match s.address_type.as_str() {
+        "IPv6" => "IPv6",
+        _ => "IPv4",
+    }
+}
+
+/// Brings the tracker up to date (a new one from `Whole`), and returns, for
+/// kubeproxy_network_programming_duration_seconds, the family and
+/// `last-change-trigger-time` of every slice whose trigger time is new and later than the
+/// agent's start (kube-proxy ignores older ones too).
+fn update_tracker(
+    tracker: Option<SnapshotTracker>,
+    input: Input,
+    cfg: &ProxyConfig,
+    started: DateTime<Utc>,
+) -> (SnapshotTracker, Vec<(&'static str, DateTime<Utc>)>) {
+    let mut triggers = Vec::new();
+    match input {
+        Input::Whole { services, slices } => {
+            let mut old = tracker;
+            let mut new = SnapshotTracker::from_objects(
+                cfg.clone(),
+                services.iter().map(|s| s.as_ref()),
+                slices.iter().map(|s| s.as_ref()),
+            );
+            let before = old.as_mut().map(|t| &t.snapshot().slice_trigger_times);
+            let after = &new.snapshot().slice_trigger_times;
+            for s in &slices {
+                let key = slice_key(s);
+                if let Some(t) = after.get(&key) {
+                    if *t > started && before.and_then(|b| b.get(&key)) != Some(t) {
+                        triggers.push((slice_family(s), *t));
+                    }
+                }
             }
+            (new, triggers)
         }
-        st.trigger_times = snap.slice_trigger_times.clone();
+        Input::Changes { services, slices } => {
+            let mut t = tracker.expect("changes apply to an existing tracker");
+            for (key, obj) in &slices {
+                let before = t.snapshot().slice_trigger_times.get(key).copied();
+                match obj {
+                    Some(s) => t.apply_slice(s),
+                    None => t.delete_slice(key),
+                }
+                let after = t.snapshot().slice_trigger_times.get(key).copied();
+                if let (Some(s), Some(at)) = (obj, after) {
+                    if at > started && before != Some(at) {
+                        triggers.push((slice_family(s), at));
+                    }
+                }
+            }
+            for (key, obj) in &services {
+                match obj {
+                    Some(s) => t.apply_service(s),
+                    None => t.delete_service(key),
+                }
+            }
+            (t, triggers)
+        }
     }
 }
 
@@ -790,6 +888,78 @@ mod loop_tests {
         let last_random = all.rfind("numgen random").unwrap_or(0);
         let last_inc = all.rfind("numgen inc").unwrap();
         assert!(last_inc > last_random, "rr stays after refused edits");
+        h.shutdown.cancel();
+    }
+
+    fn slice_with(svc: u32, endpoint: &str, trigger: DateTime<Utc>) -> EndpointSlice {
+        serde_json::from_value(serde_json::json!({
+            "metadata": {"name": format!("s{svc}-x"), "namespace": "default",
+                         "labels": {"kubernetes.io/service-name": format!("s{svc}")},
+                         "annotations": {"endpoints.kubernetes.io/last-change-trigger-time":
+                                         trigger.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)}},
+            "addressType": "IPv4",
+            "endpoints": [{"addresses": [endpoint], "conditions": {"ready": true}}],
+            "ports": [{"name": "", "port": 80, "protocol": "TCP"}],
+        }))
+        .unwrap()
+    }
+
+    fn programming_observations(h: &Harness) -> f64 {
+        let (text, _) = crate::metrics::render(&h.registry, false);
+        text.lines()
+            .find_map(|l| {
+                l.strip_prefix(
+                    "kubeproxy_network_programming_duration_seconds_count{ip_family=\"IPv4\"} ",
+                )
+            })
+            .map_or(0.0, |v| v.parse().unwrap())
+    }
+
+    #[tokio::test]
+    async fn one_change_is_one_sync_of_just_that_change_and_one_latency_observation() {
+        let mut h = start(Duration::from_secs(1));
+        let services: Vec<Service> = (1..=20).map(service).collect();
+        let slices: Vec<EndpointSlice> = (1..=20).map(slice).collect();
+        list(&mut h.services, services);
+        list(&mut h.slices, slices);
+        list(&mut h.node, vec![]);
+        list(&mut h.config_map, vec![]);
+        h.eventually("first sync", |h| h.syncs() >= 1.0).await;
+        // Quiet: a token is back.
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+        let before = h.syncs();
+        let scripts_before = h.scripts().len();
+        let changed = slice_with(7, "10.42.1.99", Utc::now());
+        h.slices.apply_watcher_event(&Event::Apply(changed.clone()));
+        h.changes.slice_changed(&changed);
+        h.eventually("the change programmed", |h| {
+            h.scripts().join("\n").contains("10.42.1.99")
+        })
+        .await;
+        // Nothing else is pending: no second sync follows.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert_eq!(h.syncs() - before, 1.0, "one sync for one change");
+        assert_eq!(programming_observations(&h), 1.0);
+        let scripts = h.scripts();
+        assert_eq!(scripts.len(), scripts_before + 1, "one transaction (IPv4)");
+        let script = scripts.last().unwrap();
+        assert!(!script.contains("delete table"), "{script}");
+        for other in ["/s6/", "/s8/", "10.43.1.6 ", "10.43.1.8 "] {
+            assert!(!script.contains(other), "only s7 is touched:\n{script}");
+        }
+
+        // A Service deleted: its rules go, in one more sync.
+        let before = h.syncs();
+        h.services.apply_watcher_event(&Event::Delete(service(3)));
+        h.changes.service_changed(&service(3));
+        h.eventually("the deletion programmed", |h| {
+            h.scripts()
+                .last()
+                .is_some_and(|s| s.contains("delete chain ip switchboard service-default/s3/tcp/"))
+        })
+        .await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert_eq!(h.syncs() - before, 1.0);
         h.shutdown.cancel();
     }
 }

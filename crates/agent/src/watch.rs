@@ -5,7 +5,9 @@
 //! Services and EndpointSlices are watched with kube-proxy's label selector
 //! (`!service.kubernetes.io/service-proxy-name,!service.kubernetes.io/headless`): Services
 //! another proxy owns and headless Services are not ours. Only standard list/watch with label
-//! and field selectors is used, so any API server works.
+//! and field selectors is used, so any API server works. The stores keep those objects without
+//! what the proxy never reads (managedFields, other annotations, selectors, endpoints' target
+//! references): at 10k Services that was most of the agent's memory.
 
 use crate::health::ProxyHealth;
 use crate::metrics::ProxyMetrics;
@@ -17,6 +19,7 @@ use kube::runtime::reflector::{self, Store};
 use kube::runtime::watcher::{self, Event};
 use kube::runtime::WatchStreamExt;
 use kube::{Client, Resource};
+use proxy_core::{SCHEDULER_ANNOTATION, SOURCE_RANGES_ANNOTATION, TRIGGER_TIME_ANNOTATION};
 use std::collections::HashSet;
 use std::fmt::Debug;
 use std::sync::{Arc, Mutex};
@@ -73,6 +76,8 @@ pub struct Pending {
     pub services: HashSet<(String, String)>,
     /// Services (namespace/name) with an EndpointSlice change.
     pub endpoints: HashSet<(String, String)>,
+    /// EndpointSlices (namespace/name) that changed.
+    pub slices: HashSet<(String, String)>,
     /// The Node or the ConfigMap changed: the proxy configuration may have.
     pub config: bool,
     /// A watch finished a (re-)list: objects deleted while no watch ran are gone from its store
@@ -88,6 +93,7 @@ impl Pending {
     fn merge(&mut self, other: Pending) {
         self.services.extend(other.services);
         self.endpoints.extend(other.endpoints);
+        self.slices.extend(other.slices);
         self.config |= other.config;
         self.listed |= other.listed;
     }
@@ -159,13 +165,13 @@ impl Changes {
             .and_then(|l| l.get("kubernetes.io/service-name"))
             .cloned()
             .unwrap_or_default();
-        let key = (
-            slice.metadata.namespace.clone().unwrap_or_default(),
-            service,
-        );
+        let namespace = slice.metadata.namespace.clone().unwrap_or_default();
+        let slice_key = proxy_core::slice_key(slice);
+        let key = (namespace, service);
         self.metrics.endpoint_changes_total.inc();
         let n = {
             let mut p = self.lock();
+            p.slices.insert((slice_key.namespace, slice_key.name));
             p.endpoints.insert(key);
             p.endpoints.len()
         };
@@ -217,12 +223,14 @@ impl Changes {
 /// Every `relist` period (kube-proxy's `configSyncPeriod`) the watch is started over with a
 /// fresh list, which the store swaps in atomically: kube-rs has no informer resync, and this
 /// bounds how long a missed event could go unnoticed.
+#[allow(clippy::too_many_arguments)]
 pub fn spawn_reflector<K>(
     api: Api<K>,
     config: watcher::Config,
     what: &'static str,
     relist: watch::Receiver<Duration>,
     shutdown: CancellationToken,
+    strip: fn(&mut K),
     on_change: impl Fn(&K) + Send + 'static,
     on_listed: impl Fn() + Send + 'static,
 ) -> Store<K>
@@ -235,6 +243,7 @@ where
         let period = *relist.borrow();
         let w = watcher::watcher(api.clone(), config.clone())
             .default_backoff()
+            .modify(strip)
             .take_until(tokio::time::sleep(period));
         async move { Some((w, ())) }
     })
@@ -262,6 +271,43 @@ where
     reader
 }
 
+/// Keeps only the annotations in `keep`, and drops managedFields and owner references.
+fn strip_meta(meta: &mut kube::api::ObjectMeta, keep: &[&str]) {
+    meta.managed_fields = None;
+    meta.owner_references = None;
+    if let Some(a) = &mut meta.annotations {
+        a.retain(|k, _| keep.contains(&k.as_str()));
+    }
+}
+
+/// What `proxy_core` does not read of a Service.
+pub fn strip_service(s: &mut Service) {
+    strip_meta(
+        &mut s.metadata,
+        &[SCHEDULER_ANNOTATION, SOURCE_RANGES_ANNOTATION],
+    );
+    if let Some(spec) = &mut s.spec {
+        spec.selector = None;
+    }
+    if let Some(status) = &mut s.status {
+        status.conditions = None;
+    }
+}
+
+/// What `proxy_core` does not read of an EndpointSlice.
+pub fn strip_slice(s: &mut EndpointSlice) {
+    strip_meta(&mut s.metadata, &[TRIGGER_TIME_ANNOTATION]);
+    for ep in &mut s.endpoints {
+        ep.target_ref = None;
+        ep.deprecated_topology = None;
+    }
+}
+
+/// The Node and the ConfigMap are one object each: kept whole but for managedFields.
+fn strip_managed_fields<K: Resource>(o: &mut K) {
+    o.meta_mut().managed_fields = None;
+}
+
 fn listed(changes: &Arc<Changes>) -> impl Fn() + Send + 'static {
     let c = changes.clone();
     move || c.listed()
@@ -285,6 +331,7 @@ pub fn start(
         "services",
         relist.clone(),
         shutdown.clone(),
+        strip_service,
         move |s| c.service_changed(s),
         listed(&changes),
     );
@@ -295,6 +342,7 @@ pub fn start(
         "endpointslices",
         relist.clone(),
         shutdown.clone(),
+        strip_slice,
         move |s| c.slice_changed(s),
         listed(&changes),
     );
@@ -305,6 +353,7 @@ pub fn start(
         "node",
         relist.clone(),
         shutdown.clone(),
+        strip_managed_fields,
         move |_| c.config_changed(),
         listed(&changes),
     );
@@ -316,6 +365,7 @@ pub fn start(
             "kube-proxy configmap",
             relist.clone(),
             shutdown.clone(),
+            strip_managed_fields,
             move |_| c.config_changed(),
             listed(&changes),
         )

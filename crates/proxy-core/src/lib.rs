@@ -10,7 +10,8 @@ mod snapshot;
 pub use categorize::{categorize, Categorized, Hint, Hints};
 pub use snapshot::{
     service_key, slice_key, Endpoint, HealthCheck, ServiceName, ServicePort, ServicePortName,
-    Skipped, SliceName, Snapshot, SnapshotTracker,
+    Skipped, SliceName, Snapshot, SnapshotTracker, SOURCE_RANGES_ANNOTATION,
+    TRIGGER_TIME_ANNOTATION,
 };
 
 use ipnet::IpNet;

@@ -22,9 +22,9 @@ const SERVICE_NAME_LABEL: &str = "kubernetes.io/service-name";
 /// Label the EndpointSlice controller puts on slices of headless Services.
 const HEADLESS_LABEL: &str = "service.kubernetes.io/headless";
 /// The EndpointSlice controller's record of when the change that produced the slice happened.
-const TRIGGER_TIME_ANNOTATION: &str = "endpoints.kubernetes.io/last-change-trigger-time";
+pub const TRIGGER_TIME_ANNOTATION: &str = "endpoints.kubernetes.io/last-change-trigger-time";
 /// The pre-field spelling of loadBalancerSourceRanges (kube-proxy still honours it).
-const SOURCE_RANGES_ANNOTATION: &str = "service.beta.kubernetes.io/load-balancer-source-ranges";
+pub const SOURCE_RANGES_ANNOTATION: &str = "service.beta.kubernetes.io/load-balancer-source-ranges";
 /// kube-apiserver's default for sessionAffinityConfig.clientIP.timeoutSeconds.
 const DEFAULT_AFFINITY_TIMEOUT: u32 = 10800;
 

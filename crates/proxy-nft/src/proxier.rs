@@ -6,6 +6,7 @@ use crate::backend::{BackendError, Conntrack, ConntrackCli, ConntrackFilter, Nft
 use crate::diff::{diff, DiffStats, Programmed};
 use crate::fragments::Cache;
 use crate::model::{Chain, Set, Table};
+use crate::render::RenderStats;
 use proxy_core::{categorize, IpFamily, Protocol, ProxyConfig, Snapshot};
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
@@ -42,6 +43,8 @@ pub struct SyncReport {
     /// See `RenderStats` (kubeproxy_sync_proxy_rules_no_local_endpoints_total).
     pub no_local_endpoints_internal: usize,
     pub no_local_endpoints_external: usize,
+    /// The same two counts per family (`IpFamily as usize`), when the data plane keeps them.
+    pub no_local_endpoints_per_family: Option<[RenderStats; 2]>,
     /// conntrack deletions run for endpoints of UDP services that went away.
     pub conntrack_deletions: usize,
     /// A partial transaction failed and was replaced by a full rebuild: its error.
@@ -225,6 +228,7 @@ impl<N: Nft, C: Conntrack> NftProxier<N, C> {
             report.no_local_endpoints_external += stats.no_local_endpoints_external;
             report.endpoints += self.cache.reachable[f as usize];
         }
+        report.no_local_endpoints_per_family = Some(self.cache.stats.clone());
 
         let t2 = Instant::now();
         let frontends = udp_frontends(snap);
