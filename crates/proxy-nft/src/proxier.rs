@@ -2,7 +2,7 @@
 //! full rebuild when a partial transaction fails, adopts the table of a previous run, and
 //! clears stale UDP conntrack entries.
 
-use crate::backend::{BackendError, Conntrack, ConntrackCli, ConntrackFilter, Nft, NftCli};
+use crate::backend::{BackendError, Conntrack, ConntrackCli, ConntrackFilter, Nft, NftAuto};
 use crate::diff::{diff, DiffStats, Programmed};
 use crate::fragments::Cache;
 use crate::model::{Chain, Set, Table};
@@ -63,7 +63,7 @@ enum Known {
 }
 
 /// Programs a node's Service rules into nftables through an [`Nft`] backend.
-pub struct NftProxier<N: Nft = NftCli, C: Conntrack = ConntrackCli> {
+pub struct NftProxier<N: Nft = NftAuto, C: Conntrack = ConntrackCli> {
     cfg: ProxyConfig,
     nft: N,
     conntrack: C,
@@ -76,11 +76,13 @@ pub struct NftProxier<N: Nft = NftCli, C: Conntrack = ConntrackCli> {
     udp_frontends: BTreeMap<Frontend, BTreeSet<IpAddr>>,
 }
 
-impl NftProxier<NftCli, ConntrackCli> {
-    /// A proxier using the `nft` and `conntrack` tools of the current network namespace. Reads
-    /// an existing `switchboard` table once, to take it over without flushing it.
+impl NftProxier<NftAuto, ConntrackCli> {
+    /// A proxier for the current network namespace: transactions go to nf_tables over netlink
+    /// ([`NftAuto`], the `nft` CLI for what the encoder does not know), conntrack entries are
+    /// deleted with the `conntrack` tool. Reads an existing `switchboard` table once, to take
+    /// it over without flushing it.
     pub fn new(cfg: ProxyConfig) -> Result<Self, SyncError> {
-        Self::with_backends(cfg, NftCli::default(), ConntrackCli::default())
+        Self::with_backends(cfg, NftAuto::new(), ConntrackCli::default())
     }
 }
 

@@ -5,12 +5,15 @@ mod common;
 
 use common::*;
 use proxy_core::{Protocol, Scheduler, ServicePort};
-use proxy_nft::{ConntrackCli, NftCli, NftProxier};
+use proxy_nft::{ConntrackCli, NftAuto, NftProxier};
 
 fn proxier(lab: &Lab) -> NftProxier {
+    // The default backend: netlink, the nft CLI only for what its encoder does not know.
+    let nft = NftAuto::in_netns(&lab.node.name);
+    assert!(nft.has_netlink());
     NftProxier::with_backends(
         cfg(),
-        NftCli::in_netns(&lab.node.name),
+        nft,
         ConntrackCli::in_netns(&lab.node.name),
     )
     .unwrap()
