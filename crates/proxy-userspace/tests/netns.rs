@@ -367,3 +367,68 @@ fn udp_sessions_answer_from_the_service_address_and_end_when_idle() {
     let (second, _) = ask(&sock);
     assert_ne!(second, first);
 }
+
+#[test]
+fn ipv6_cluster_ip_node_port_and_udp() {
+    let _turn = serial();
+    let lab = Lab::dual_stack();
+    let n1 = lab.node("n1");
+    let client = lab.client_via("c1", &n1);
+    let ps = pods(&lab, &n1, &["p1", "p2"]);
+    let node6 = n1.ip6.expect("dual-stack node");
+    let cfg = ProxyConfig {
+        node_ips: vec![n1.ip.into(), node6.into()],
+        ..config(&n1, Scheduler::RoundRobin)
+    };
+    let mut proxy = Proxy::start(&n1, cfg.clone(), None);
+    let svc = service(
+        "web6",
+        "fd43::20",
+        json!({"type": "NodePort", "ipFamilies": ["IPv6"], "ports": [
+            {"name": "http", "port": 80, "protocol": "TCP", "nodePort": 30091},
+            {"name": "dns", "port": 53, "protocol": "UDP"}]}),
+        json!({}),
+    );
+    let endpoints: Vec<Value> = ps
+        .iter()
+        .map(|p| json!({"addresses": [p.ip6.expect("pod ip6").to_string()], "nodeName": p.node}))
+        .collect();
+    let slice6: EndpointSlice = serde_json::from_value(json!({
+        "metadata": {"name": "web6-x", "namespace": "default",
+                     "labels": {"kubernetes.io/service-name": "web6"}},
+        "addressType": "IPv6",
+        "endpoints": endpoints,
+        "ports": [{"name": "http", "port": 80, "protocol": "TCP"},
+                  {"name": "dns", "port": 53, "protocol": "UDP"}],
+    }))
+    .unwrap();
+    let report = proxy.sync(snapshot(&[svc], &[slice6], &cfg));
+    assert!(report.bind_errors.is_empty(), "{report:?}");
+    assert!(lo(&n1).contains("inet6 fd43::20/128"), "{}", lo(&n1));
+
+    let cip: SocketAddr = "[fd43::20]:80".parse().unwrap();
+    let mut seen: Vec<String> = (0..4).map(|_| ask_http(&client, cip).unwrap()).collect();
+    assert_eq!(seen[..2], seen[2..], "rr over two pods: {seen:?}");
+    seen.sort();
+    seen.dedup();
+    assert_eq!(seen, ["p1", "p2"]);
+    let np = SocketAddr::new(node6.into(), 30091);
+    assert!(["p1", "p2"].contains(&ask_http(&client, np).unwrap().as_str()));
+
+    let udp: SocketAddr = "[fd43::20]:53".parse().unwrap();
+    let (answer, from) = client
+        .run(move || -> std::io::Result<(String, SocketAddr)> {
+            let s = UdpSocket::bind("[::]:0")?;
+            s.set_read_timeout(Some(T))?;
+            s.send_to(b"q", udp)?;
+            let mut buf = [0u8; 512];
+            let (n, from) = s.recv_from(&mut buf)?;
+            Ok((String::from_utf8_lossy(&buf[..n]).to_string(), from))
+        })
+        .expect("UDP answer over IPv6");
+    assert_eq!(from, udp);
+    assert!(parse_answer(&answer).is_some(), "{answer}");
+
+    proxy.stop();
+    assert!(!lo(&n1).contains("fd43::20"), "{}", lo(&n1));
+}
