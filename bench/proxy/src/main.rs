@@ -1,6 +1,7 @@
 //! Data-plane benchmark. For each size (Services × 5 endpoints) it builds the Services and
 //! EndpointSlices, then inside a fresh network namespace measures: the cold full sync, the
-//! incremental sync after one endpoint changes (what the agent does), and, as the baseline in
+//! incremental sync after one endpoint changes (what the agent does: the changed slice goes
+//! into a `SnapshotTracker`, the proxier renders and diffs only that port), and, as the baseline in
 //! the same run, a naive full reload of the same ruleset (render everything, `nft -f` the whole
 //! table: kube-proxy's full sync) and a read-back of the table (`nft -j list table`, which a
 //! proxier that does not keep its own model pays on every sync). Each size runs in its own
@@ -10,7 +11,7 @@
 
 use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::discovery::v1::EndpointSlice;
-use proxy_core::{IpFamily, ProxyConfig, Snapshot};
+use proxy_core::{IpFamily, ProxyConfig, Snapshot, SnapshotTracker};
 use proxy_nft::{ConntrackCli, NftCli, NftProxier};
 use serde_json::json;
 use std::net::Ipv4Addr;
@@ -32,8 +33,8 @@ fn main() {
     } else {
         vec![1000, 10000, 50000]
     };
-    println!("| services | endpoints | build snapshot | full sync (cold) | incremental sync p50 / p95 (script bytes; p50 of its parts) | naive full reload p50 | ratio | read back table | peak RSS |");
-    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    println!("| services | endpoints | build snapshot | full sync (cold) | incremental sync p50 / p95 (script bytes; p50 of its parts: tracker update, render+diff, nft) | naive full reload p50 | ratio | read back table | peak RSS | RSS after the incremental syncs |");
+    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for n in sizes {
         let out = Command::new(&args[0])
             .args(["--one", &n.to_string()])
@@ -51,7 +52,7 @@ fn ip(i: usize, base: [u8; 4]) -> Ipv4Addr {
     Ipv4Addr::from(u32::from(Ipv4Addr::from(base)) + i as u32)
 }
 
-fn objects(n: usize, changed: Option<(usize, usize)>) -> (Vec<Service>, Vec<EndpointSlice>) {
+fn objects(n: usize) -> (Vec<Service>, Vec<EndpointSlice>) {
     let mut services = Vec::with_capacity(n);
     let mut slices = Vec::with_capacity(n);
     for i in 0..n {
@@ -64,26 +65,30 @@ fn objects(n: usize, changed: Option<(usize, usize)>) -> (Vec<Service>, Vec<Endp
             }))
             .expect("service"),
         );
-        let eps: Vec<serde_json::Value> = (0..ENDPOINTS)
-            .map(|j| {
-                let mut k = i * ENDPOINTS + j;
-                if changed == Some((i, j)) {
-                    k += n * ENDPOINTS;
-                }
-                json!({"addresses": [ip(k, [10, 64, 0, 0]).to_string()], "conditions": {"ready": true}, "nodeName": "node2"})
-            })
-            .collect();
-        slices.push(
-            serde_json::from_value(json!({
-                "metadata": {"name": format!("{name}-abcde"), "namespace": "bench", "labels": {"kubernetes.io/service-name": name}},
-                "addressType": "IPv4",
-                "ports": [{"name": "http", "port": 8080, "protocol": "TCP"}],
-                "endpoints": eps,
-            }))
-            .expect("slice"),
-        );
+        slices.push(slice(n, i, None));
     }
     (services, slices)
+}
+
+/// The slice of Service `i`; `changed` = (i, j) moves its endpoint j to another address.
+fn slice(n: usize, i: usize, changed: Option<(usize, usize)>) -> EndpointSlice {
+    let name = format!("svc-{i}");
+    let eps: Vec<serde_json::Value> = (0..ENDPOINTS)
+        .map(|j| {
+            let mut k = i * ENDPOINTS + j;
+            if changed == Some((i, j)) {
+                k += n * ENDPOINTS;
+            }
+            json!({"addresses": [ip(k, [10, 64, 0, 0]).to_string()], "conditions": {"ready": true}, "nodeName": "node2"})
+        })
+        .collect();
+    serde_json::from_value(json!({
+        "metadata": {"name": format!("{name}-abcde"), "namespace": "bench", "labels": {"kubernetes.io/service-name": name}},
+        "addressType": "IPv4",
+        "ports": [{"name": "http", "port": 8080, "protocol": "TCP"}],
+        "endpoints": eps,
+    }))
+    .expect("slice")
 }
 
 fn rss_kib(field: &str) -> u64 {
@@ -149,11 +154,14 @@ fn one(n: usize) {
         service_cidrs: vec!["10.96.0.0/12".parse().expect("cidr")],
         ..ProxyConfig::default()
     };
-    let (services, slices) = objects(n, None);
+    let (services, slices) = objects(n);
     let t = Instant::now();
     let snap = Snapshot::build(&services, &slices, &cfg);
     let build = t.elapsed();
     assert_eq!(snap.service_ports.len(), n);
+    drop(snap);
+    // The agent's path: a tracker fed every object once (first sync), then only changes.
+    let mut tracker = SnapshotTracker::from_objects(cfg.clone(), &services, &slices);
 
     let mut proxier = NftProxier::with_backends(
         cfg.clone(),
@@ -162,30 +170,32 @@ fn one(n: usize) {
     )
     .expect("proxier");
     let t = Instant::now();
-    let report = proxier.sync(&snap).expect("full sync");
+    let report = proxier.sync(tracker.snapshot()).expect("full sync");
     let full = t.elapsed();
     assert!(report.full);
 
-    // Incremental: one endpoint of one Service changes, the agent rebuilds the snapshot and syncs.
+    // Incremental: one endpoint of one Service changes; the agent updates the tracker with that
+    // slice and syncs.
     let mut incremental = Vec::new();
     let mut building = Vec::new();
     let mut rendering = Vec::new();
     let mut applying = Vec::new();
     let mut bytes = 0;
-    let mut last = snap;
     for r in 0..INCREMENTAL_RUNS {
-        let (svc, sl) = objects(n, Some(((r * 7919) % n, r % ENDPOINTS)));
+        let changed = slice(n, (r * 7919) % n, Some(((r * 7919) % n, r % ENDPOINTS)));
         let t = Instant::now();
-        let snap = Snapshot::build(&svc, &sl, &cfg);
+        tracker.apply_slice(&changed);
+        let snap = tracker.snapshot();
         building.push(t.elapsed());
-        let report = proxier.sync(&snap).expect("incremental sync");
+        let report = proxier.sync(snap).expect("incremental sync");
         incremental.push(t.elapsed());
         rendering.push(report.render);
         applying.push(report.apply);
         assert!(!report.full && !report.unchanged, "{report:?}");
         bytes = report.script_bytes;
-        last = snap;
     }
+    let rss_steady = rss_kib("VmRSS:");
+    let last = tracker.snapshot().clone();
 
     // Baseline: the same change applied as a naive full reload of the whole table.
     let mut naive = Vec::new();
@@ -204,7 +214,7 @@ fn one(n: usize) {
     let inc = median(incremental.clone());
     let naive50 = median(naive);
     println!(
-        "| {n} | {} | {} | {} | {} / {} ({bytes} B; build {}, render+diff {}, nft {}) | {} | {:.0}x | {} | {} MiB |",
+        "| {n} | {} | {} | {} | {} / {} ({bytes} B; {}, {}, {}) | {} | {:.0}x | {} | {} MiB | {} MiB |",
         n * ENDPOINTS,
         ms(build),
         ms(full),
@@ -217,5 +227,6 @@ fn one(n: usize) {
         naive50.as_secs_f64() / inc.as_secs_f64(),
         ms(median(readback)),
         rss_kib("VmHWM:") / 1024,
+        rss_steady / 1024,
     );
 }
