@@ -64,9 +64,9 @@ fn mix(mut h: u64) -> u64 {
     h ^ (h >> 31)
 }
 
-/// The rank each slot has in `name`'s preference order (0 = first choice): a permutation of
-/// `0..m` from a Fisher-Yates shuffle driven by splitmix64 seeded with the name.
-fn ranks(name: &str, m: usize) -> Vec<u32> {
+/// `name`'s preference order of the slots (first choice first): a permutation of `0..m` from
+/// a Fisher-Yates shuffle driven by splitmix64 seeded with the name.
+fn preference(name: &str, m: usize) -> Vec<u32> {
     let mut state = hash(0x6d68_7277, name.as_bytes());
     let mut next = || {
         state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
@@ -78,34 +78,38 @@ fn ranks(name: &str, m: usize) -> Vec<u32> {
         let j = (next() % (i as u64 + 1)) as usize;
         order.swap(i, j);
     }
-    let mut rank = vec![0u32; m];
-    for (r, slot) in order.iter().enumerate() {
-        rank[*slot as usize] = r as u32;
-    }
-    rank
+    order
 }
 
 /// The lookup table of size `m` for endpoints named `names` (distinct): entry `i` is the index
 /// into `names` of the endpoint owning slot `i`. Empty when there are no endpoints.
+///
+/// O(N·M) time and O(M) memory: one pass per endpoint over its preference order, keeping per
+/// slot the best rank seen so far.
 pub fn table<S: AsRef<str>>(names: &[S], m: usize) -> Vec<usize> {
     if names.is_empty() {
         return Vec::new();
     }
-    let ranks: Vec<Vec<u32>> = names.iter().map(|n| ranks(n.as_ref(), m)).collect();
-    (0..m)
-        .map(|slot| {
-            // Equal ranks are broken by a per-slot hash, then by name: still one fixed order
-            // of all names per slot, which is what keeps other endpoints' slots in place.
-            let key = |i: usize| {
-                let name = names[i].as_ref();
-                let tie = hash(slot as u64, name.as_bytes());
-                (ranks[i][slot], tie, name)
-            };
-            (0..names.len())
-                .min_by(|a, b| key(*a).cmp(&key(*b)))
-                .expect("at least one endpoint")
-        })
-        .collect()
+    let mut owner = vec![usize::MAX; m];
+    let mut best = vec![u32::MAX; m];
+    // Equal ranks are broken by a per-slot hash, then by name: still one fixed order of all
+    // names per slot, which is what keeps other endpoints' slots in place.
+    let tie_key = |i: usize, slot: usize| {
+        let name = names[i].as_ref();
+        (hash(slot as u64, name.as_bytes()), name)
+    };
+    for (i, name) in names.iter().enumerate() {
+        for (rank, slot) in preference(name.as_ref(), m).into_iter().enumerate() {
+            let (rank, slot) = (rank as u32, slot as usize);
+            if rank < best[slot]
+                || (rank == best[slot] && tie_key(i, slot) < tie_key(owner[slot], slot))
+            {
+                best[slot] = rank;
+                owner[slot] = i;
+            }
+        }
+    }
+    owner
 }
 
 #[cfg(test)]
