@@ -1,7 +1,7 @@
 //! The sync loop: kube-proxy's `syncProxyRules` driven by a [`Runner`]. Each sync looks up the
 //! objects that changed since the last one in the reflector stores, updates a
 //! `proxy_core::SnapshotTracker` with just those (the whole stores only on the first sync, after
-//! a re-list, a configuration change or at the periodic resync) and hands its snapshot to the
+//! a re-list or a configuration change) and hands its snapshot to the
 //! data plane (`proxy_nft::NftProxier`), which renders and applies only the difference. Around it: the kube-proxy
 //! ConfigMap and the Node are re-read when they change, and the metrics, health and
 //! health-check node port servers are updated from what the sync did.
@@ -255,11 +255,12 @@ impl ProxyLoop {
         }
         let cfg = self.proxy_config();
         // The whole stores when the tracker may not match them: first sync, a configuration
-        // change (endpoints' locality and the default scheduler are folded in), a re-list
-        // (deletions while no watch ran come without an event), and the periodic resync.
-        let whole = pending.listed
-            || reason == Reason::Periodic
-            || st.tracker.as_ref().is_none_or(|t| *t.config() != cfg);
+        // change (endpoints' locality and the default scheduler are folded in), and a re-list
+        // (deletions while no watch ran come without an event; the watches re-list every
+        // configSyncPeriod). Not at the periodic resync: rebuilding 50k Services takes about a
+        // second, which a change arriving meanwhile would wait for, and the tracker equals a
+        // rebuild by construction (proxy-core's property test).
+        let whole = pending.listed || st.tracker.as_ref().is_none_or(|t| *t.config() != cfg);
         let input = if whole {
             Input::Whole {
                 services: self.caches.services.state(),
