@@ -7,12 +7,17 @@
 //! proxier that does not keep its own model pays on every sync). Each size runs in its own
 //! process so that its peak memory is its own.
 //!
+//! The proxier uses the default backend (`NftAuto`: nf_tables netlink, one batch per
+//! transaction). A second table compares it with the `nft -f` CLI in the same run: a second
+//! proxier on the CLI, in its own namespace, goes through the same snapshots, its syncs
+//! interleaved with the first one's so that both see the same machine load.
+//!
 //! Run: `cargo run --release -p bench-proxy -- [SIZES...]` (default 1000 10000 50000), as root.
 
 use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use proxy_core::{IpFamily, ProxyConfig, Snapshot, SnapshotTracker};
-use proxy_nft::{ConntrackCli, NftCli, NftProxier};
+use proxy_nft::{ConntrackCli, NftAuto, NftCli, NftProxier};
 use serde_json::json;
 use std::net::Ipv4Addr;
 use std::process::Command;
@@ -33,8 +38,8 @@ fn main() {
     } else {
         vec![1000, 10000, 50000]
     };
-    println!("| services | endpoints | build snapshot | full sync (cold) | incremental sync p50 / p95 (script bytes; p50 of its parts: tracker update, render+diff, nft) | naive full reload p50 | ratio | read back table | peak RSS | RSS after the incremental syncs |");
-    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    let mut main_rows = Vec::new();
+    let mut backend_rows = Vec::new();
     for n in sizes {
         let out = Command::new(&args[0])
             .args(["--one", &n.to_string()])
@@ -44,7 +49,24 @@ fn main() {
             eprintln!("size {n} failed: {}", String::from_utf8_lossy(&out.stderr));
             continue;
         }
-        print!("{}", String::from_utf8_lossy(&out.stdout));
+        for line in String::from_utf8_lossy(&out.stdout).lines() {
+            if let Some(r) = line.strip_prefix("BACKENDS ") {
+                backend_rows.push(r.to_string());
+            } else {
+                main_rows.push(line.to_string());
+            }
+        }
+    }
+    println!("| services | endpoints | build snapshot | full sync (cold) | incremental sync p50 / p95 (script bytes; p50 of its parts: tracker update, render+diff, nft) | naive full reload p50 | ratio | read back table | peak RSS | RSS after the incremental syncs |");
+    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    for r in main_rows {
+        println!("{r}");
+    }
+    println!();
+    println!("| services | cold full sync apply: netlink / nft CLI (ratio) | incremental apply p50: netlink / nft CLI (ratio) | incremental apply p95: netlink / nft CLI | scripts sent via netlink / CLI fallback |");
+    println!("|---:|---:|---:|---:|---:|");
+    for r in backend_rows {
+        println!("{r}");
     }
 }
 
@@ -140,13 +162,19 @@ fn nft_in(ns: &str, args: &[&str], stdin: Option<&str>) {
     assert!(child.wait().expect("nft").success(), "nft {args:?} failed");
 }
 
-fn one(n: usize) {
-    let ns = Ns(format!("sbbench-{}-{n}", std::process::id()));
+fn netns(name: String) -> Ns {
     assert!(Command::new("ip")
-        .args(["netns", "add", &ns.0])
+        .args(["netns", "add", &name])
         .status()
         .expect("ip")
         .success());
+    Ns(name)
+}
+
+fn one(n: usize) {
+    let ns = netns(format!("sbbench-{}-{n}", std::process::id()));
+    // The same proxier driven through the nft CLI, for the backend comparison.
+    let cli_ns = netns(format!("sbbench-{}-{n}-cli", std::process::id()));
     let cfg = ProxyConfig {
         node_name: "node1".into(),
         node_ips: vec!["172.30.0.10".parse().expect("ip")],
@@ -163,16 +191,25 @@ fn one(n: usize) {
     // The agent's path: a tracker fed every object once (first sync), then only changes.
     let mut tracker = SnapshotTracker::from_objects(cfg.clone(), &services, &slices);
 
-    let mut proxier = NftProxier::with_backends(
+    let nft = NftAuto::in_netns(&ns.0);
+    assert!(nft.has_netlink(), "no netlink socket in {}", ns.0);
+    let counts = nft.counts();
+    let mut proxier = NftProxier::with_backends(cfg.clone(), nft, ConntrackCli::in_netns(&ns.0))
+        .expect("proxier");
+    let mut cli = NftProxier::with_backends(
         cfg.clone(),
-        NftCli::in_netns(&ns.0),
-        ConntrackCli::in_netns(&ns.0),
+        NftCli::in_netns(&cli_ns.0),
+        ConntrackCli::in_netns(&cli_ns.0),
     )
     .expect("proxier");
     let t = Instant::now();
     let report = proxier.sync(tracker.snapshot()).expect("full sync");
     let full = t.elapsed();
     assert!(report.full);
+    let full_apply = report.apply;
+    let report = cli.sync(tracker.snapshot()).expect("full sync (CLI)");
+    assert!(report.full);
+    let cli_full_apply = report.apply;
 
     // Incremental: one endpoint of one Service changes; the agent updates the tracker with that
     // slice and syncs.
@@ -180,6 +217,7 @@ fn one(n: usize) {
     let mut building = Vec::new();
     let mut rendering = Vec::new();
     let mut applying = Vec::new();
+    let mut cli_applying = Vec::new();
     let mut bytes = 0;
     for r in 0..INCREMENTAL_RUNS {
         let changed = slice(n, (r * 7919) % n, Some(((r * 7919) % n, r % ENDPOINTS)));
@@ -193,7 +231,16 @@ fn one(n: usize) {
         applying.push(report.apply);
         assert!(!report.full && !report.unchanged, "{report:?}");
         bytes = report.script_bytes;
+        let cli_report = cli.sync(snap).expect("incremental sync (CLI)");
+        assert!(
+            !cli_report.full && cli_report.script_bytes == bytes,
+            "{cli_report:?}"
+        );
+        cli_applying.push(cli_report.apply);
     }
+    let (via_netlink, via_cli) = counts.get();
+    drop(cli);
+    drop(cli_ns);
     let rss_steady = rss_kib("VmRSS:");
     let last = tracker.snapshot().clone();
 
@@ -213,6 +260,19 @@ fn one(n: usize) {
     }
     let inc = median(incremental.clone());
     let naive50 = median(naive);
+    let ratio = |a: Duration, b: Duration| b.as_secs_f64() / a.as_secs_f64().max(1e-9);
+    let (nl50, cli50) = (median(applying.clone()), median(cli_applying.clone()));
+    println!(
+        "BACKENDS | {n} | {} / {} ({:.1}x) | {} / {} ({:.1}x) | {} / {} | {via_netlink} / {via_cli} |",
+        ms(full_apply),
+        ms(cli_full_apply),
+        ratio(full_apply, cli_full_apply),
+        ms(nl50),
+        ms(cli50),
+        ratio(nl50, cli50),
+        ms(p95(applying.clone())),
+        ms(p95(cli_applying)),
+    );
     println!(
         "| {n} | {} | {} | {} | {} / {} ({bytes} B; {}, {}, {}) | {} | {:.0}x | {} | {} MiB | {} MiB |",
         n * ENDPOINTS,

@@ -10,6 +10,7 @@ use std::collections::HashSet;
 use std::io::Write;
 use std::net::IpAddr;
 use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 #[derive(Debug, thiserror::Error)]
@@ -220,9 +221,25 @@ pub struct NftAuto {
     cli: NftCli,
     /// Constructs already logged as falling back.
     logged: HashSet<String>,
-    /// How many scripts went through netlink and the CLI (for tests and benchmarks).
-    pub netlink_applied: usize,
-    pub cli_applied: usize,
+    counts: Arc<AutoCounts>,
+}
+
+/// How many scripts an [`NftAuto`] sent through netlink and through the CLI (shared, so a
+/// test or benchmark can read it after moving the backend into a proxier).
+#[derive(Debug, Default)]
+pub struct AutoCounts {
+    netlink: AtomicUsize,
+    cli: AtomicUsize,
+}
+
+impl AutoCounts {
+    /// (scripts applied through netlink, scripts applied through the CLI)
+    pub fn get(&self) -> (usize, usize) {
+        (
+            self.netlink.load(Ordering::Relaxed),
+            self.cli.load(Ordering::Relaxed),
+        )
+    }
 }
 
 impl NftAuto {
@@ -260,9 +277,13 @@ impl NftAuto {
             netlink,
             cli,
             logged: HashSet::new(),
-            netlink_applied: 0,
-            cli_applied: 0,
+            counts: Arc::default(),
         }
+    }
+
+    /// The counts of scripts per path.
+    pub fn counts(&self) -> Arc<AutoCounts> {
+        self.counts.clone()
     }
 
     /// Whether scripts can go through netlink at all.
@@ -282,7 +303,7 @@ impl Nft for NftAuto {
         if let Some(nl) = &mut self.netlink {
             match nl.encode(script) {
                 Ok(batch) => {
-                    self.netlink_applied += 1;
+                    self.counts.netlink.fetch_add(1, Ordering::Relaxed);
                     return nl.send(batch, script);
                 }
                 Err(u) => {
@@ -294,7 +315,7 @@ impl Nft for NftAuto {
                 }
             }
         }
-        self.cli_applied += 1;
+        self.counts.cli.fetch_add(1, Ordering::Relaxed);
         self.cli.apply(script)
     }
 

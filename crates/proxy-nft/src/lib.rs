@@ -12,7 +12,8 @@ mod proxier;
 mod render;
 
 pub use backend::{
-    BackendError, Conntrack, ConntrackCli, ConntrackFilter, Fake, FakeLog, Nft, NftAuto, NftCli,
+    AutoCounts, BackendError, Conntrack, ConntrackCli, ConntrackFilter, Fake, FakeLog, Nft,
+    NftAuto, NftCli,
 };
 pub use diff::{diff, DiffStats, Programmed};
 pub use model::{nft_family, Chain, Set, Table, TABLE};

@@ -276,11 +276,11 @@ fn unknown_syntax_is_refused_by_netlink_and_applied_by_the_cli_in_auto() {
     let mut auto = NftAuto::in_netns(&ns.name);
     assert!(auto.has_netlink());
     auto.apply(odd).unwrap();
-    assert_eq!((auto.netlink_applied, auto.cli_applied), (0, 1));
+    assert_eq!(auto.counts().get(), (0, 1));
     assert!(ruleset(&ns).contains("tcp dport 80 counter packets 0 bytes 0 accept"));
     // Scripts it understands still go through netlink, also after a fallback.
     auto.apply("add element ip switchboard cluster-ips { 10.43.9.10 }\n")
         .unwrap();
-    assert_eq!((auto.netlink_applied, auto.cli_applied), (1, 1));
+    assert_eq!(auto.counts().get(), (1, 1));
     assert!(ruleset(&ns).contains("10.43.9.10"));
 }
