@@ -11,12 +11,7 @@ fn proxier(lab: &Lab) -> NftProxier {
     // The default backend: netlink, the nft CLI only for what its encoder does not know.
     let nft = NftAuto::in_netns(&lab.node.name);
     assert!(nft.has_netlink());
-    NftProxier::with_backends(
-        cfg(),
-        nft,
-        ConntrackCli::in_netns(&lab.node.name),
-    )
-    .unwrap()
+    NftProxier::with_backends(cfg(), nft, ConntrackCli::in_netns(&lab.node.name)).unwrap()
 }
 
 fn web(eps: &[&str]) -> ServicePort {
