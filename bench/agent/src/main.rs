@@ -134,7 +134,15 @@ fn progress(msg: &str) {
 impl Bench {
     async fn start(args: Args, bin: PathBuf) -> Result<Bench> {
         std::env::set_var("NO_COLOR", "1");
-        let server = tokio::task::block_in_place(|| TestServer::start(bin.to_str().unwrap()));
+        // No LoadBalancer Services here: the server's LoadBalancer controller is off. (It
+        // re-plans over every Service at each Service change, which made writing 50k filler
+        // Services quadratic: server CPU in lb::plan.)
+        let server = tokio::task::block_in_place(|| {
+            TestServer::start_with(
+                bin.to_str().unwrap(),
+                &["--load-balancer-mode", "off"],
+            )
+        });
         let lab = Lab::new();
         // The echo pod on n1; the client is a pod on n2, where the measured agent runs: a
         // ClusterIP is DNATed at the client's node and crosses the LAN to n1 exactly as the
