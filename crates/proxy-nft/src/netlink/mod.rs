@@ -35,6 +35,18 @@ pub fn encode_script(script: &str) -> Result<Vec<Vec<u8>>, Unsupported> {
     Ok(script::encode(script, &mut none)?.msgs)
 }
 
+/// As [`encode_script`], for a script that runs after `base` (whose set declarations it may
+/// use, as an incremental transaction uses those of the full load before it).
+pub fn encode_script_after(base: &str, script: &str) -> Result<Vec<Vec<u8>>, Unsupported> {
+    let mut known: HashMap<SetKey, SetType> = HashMap::new();
+    for (k, t) in script::encode(base, &mut known.clone())?.declared {
+        if let Some(t) = t {
+            known.insert(k, t);
+        }
+    }
+    Ok(script::encode(script, &mut known)?.msgs)
+}
+
 /// A NETLINK_NETFILTER socket of one network namespace, and what it knows of the sets there.
 pub struct NftNetlink {
     fd: OwnedFd,

@@ -672,14 +672,17 @@ impl<'k> Encoder<'k> {
         };
         let mut m = start();
         let mut count = 0;
+        // libnftnl numbers element attributes 1, 2, ... across the messages of one command,
+        // counting the one that overflowed a message twice.
+        let mut index: u16 = 0;
         let mut i = 0;
         while i < elems.len() {
             let e = &elems[i];
             let before = m.len();
             let lits: Vec<&str> = e.key.iter().map(|s| s.as_str()).collect();
             let key = encode_fields(&ty.key, &lits)?;
-            // libnftnl numbers the elements of a message 1, 2, ...
-            m.begin(count as u16 + 1);
+            index = index.wrapping_add(1);
+            m.begin(index);
             m.data_value(1, &key);
             if add {
                 match (&ty.data, &e.value) {
