@@ -63,6 +63,9 @@ struct Inner {
     cluster: Set,
     local: Set,
     counts: HashMap<SocketAddr, Count>,
+    /// Endpoints that left while connections to them were open: their metrics go once the
+    /// last one ends (noticed at the next update).
+    departed: HashMap<SocketAddr, Count>,
     /// ClientIP affinity: client → (endpoint, last use).
     affinity: HashMap<IpAddr, (SocketAddr, Instant)>,
 }
@@ -103,6 +106,7 @@ impl Balancer {
                 cluster: Set::default(),
                 local: Set::default(),
                 counts: HashMap::new(),
+                departed: HashMap::new(),
                 affinity: HashMap::new(),
             }),
         }
@@ -135,18 +139,30 @@ impl Balancer {
             cluster,
             local,
             counts,
+            departed,
             affinity,
             ..
         } = &mut *inner;
         let present = |e: &SocketAddr| cluster.endpoints.contains(e) || local.endpoints.contains(e);
-        counts.retain(|e, c| {
-            let keep = present(e);
-            if !keep && c.active.load(Ordering::Relaxed) == 0 {
-                if let Some(m) = &self.metrics {
-                    m.active.remove(&EndpointLabels::new(&self.name, e));
-                }
+        let gone: Vec<SocketAddr> = counts.keys().filter(|e| !present(e)).copied().collect();
+        for e in gone {
+            if let Some(c) = counts.remove(&e) {
+                departed.insert(e, c);
             }
-            keep
+        }
+        // An endpoint that came back takes its open connections' count with it.
+        let back: Vec<SocketAddr> = departed.keys().filter(|e| present(e)).copied().collect();
+        for e in back {
+            if let Some(c) = departed.remove(&e) {
+                counts.insert(e, c);
+            }
+        }
+        departed.retain(|e, c| {
+            let open = c.active.load(Ordering::Relaxed) > 0;
+            if !open {
+                self.forget_metrics(e);
+            }
+            open
         });
         for e in cluster.endpoints.iter().chain(&local.endpoints) {
             if !counts.contains_key(e) {
@@ -167,6 +183,16 @@ impl Balancer {
         let now = Instant::now();
         let timeout = affinity_timeout.unwrap_or_default();
         affinity.retain(|_, (e, t)| present(e) && now.duration_since(*t) < timeout);
+    }
+
+    /// Drops the label sets of `endpoint`, so that endpoint churn does not grow `/metrics`.
+    fn forget_metrics(&self, endpoint: &SocketAddr) {
+        if let Some(m) = &self.metrics {
+            let l = EndpointLabels::new(&self.name, endpoint);
+            m.active.remove(&l);
+            m.connections.remove(&l);
+            m.dial_failures.remove(&l);
+        }
     }
 
     /// Whether `endpoint` is still in `pool` (a UDP session re-picks when it is not).
@@ -217,6 +243,7 @@ impl Balancer {
             local,
             counts,
             affinity,
+            ..
         } = &mut *inner;
         let set = match pool {
             Pool::Cluster => cluster,
@@ -266,6 +293,22 @@ impl Balancer {
             m.dial_failures
                 .get_or_create(&EndpointLabels::new(&self.name, &endpoint))
                 .inc();
+        }
+    }
+}
+
+impl Drop for Balancer {
+    /// The service port is gone: so are its metrics.
+    fn drop(&mut self) {
+        let inner = self.inner.get_mut().unwrap_or_else(|e| e.into_inner());
+        let endpoints: Vec<SocketAddr> = inner
+            .counts
+            .keys()
+            .chain(inner.departed.keys())
+            .copied()
+            .collect();
+        for e in endpoints {
+            self.forget_metrics(&e);
         }
     }
 }
@@ -427,6 +470,37 @@ mod tests {
         assert_eq!(b.active(), vec![(e[0], 2), (e[1], 1), (e[2], 0)]);
         let l3 = b.pick(Pool::Cluster, client(1), &[]).unwrap();
         assert_eq!(l3.endpoint, e[2]);
+    }
+
+    #[test]
+    fn metrics_of_departed_endpoints_go_once_their_connections_end() {
+        let mut registry = prometheus_client::registry::Registry::default();
+        let metrics = Metrics::register(&mut registry);
+        let text = |r: &prometheus_client::registry::Registry| {
+            let mut out = String::new();
+            prometheus_client::encoding::text::encode(&mut out, r).unwrap();
+            out
+        };
+        let e = eps(2);
+        let b = Balancer::new("default/web:http/tcp".into(), Some(metrics));
+        b.update(Scheduler::RoundRobin, None, e.clone(), vec![]);
+        let held = b.pick(Pool::Cluster, client(1), &[]).unwrap();
+        assert_eq!(held.endpoint, e[0]);
+        let gauge = format!(
+            "switchboard_userspace_active_connections{{service_port=\"default/web:http/tcp\",endpoint=\"{}\"}} 1",
+            e[0]
+        );
+        assert!(text(&registry).contains(&gauge), "{}", text(&registry));
+        // e[0] leaves with its connection open: its series stay while it lasts.
+        b.update(Scheduler::RoundRobin, None, e[1..].to_vec(), vec![]);
+        assert!(text(&registry).contains(&gauge));
+        drop(held);
+        b.update(Scheduler::RoundRobin, None, e[1..].to_vec(), vec![]);
+        let after = text(&registry);
+        assert!(!after.contains(&e[0].to_string()), "{after}");
+        assert!(after.contains(&e[1].to_string()), "{after}");
+        drop(b);
+        assert!(!text(&registry).contains(&e[1].to_string()));
     }
 
     #[test]
