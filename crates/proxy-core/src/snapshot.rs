@@ -203,7 +203,7 @@ impl Snapshot {
         }
         for (name, svc) in &services {
             let slices = by_service.remove(name).unwrap_or_default();
-            let a = svc.assemble(name, slices, cfg);
+            let a = svc.assemble(name, svc.ports.clone(), slices, cfg);
             snap.skipped.extend(a.skipped);
             if let Some(hc) = a.health_check {
                 snap.health_checks.insert(name.clone(), hc);
@@ -259,8 +259,8 @@ pub struct SnapshotTracker {
     cfg: ProxyConfig,
     services: BTreeMap<ServiceName, ParsedService>,
     slices: BTreeMap<SliceName, ParsedSlice>,
-    /// Slices by the Service their label names.
-    slices_of: BTreeMap<ServiceName, BTreeSet<SliceName>>,
+    /// Slices by the Service their label names, in name order (few per Service: a Vec).
+    slices_of: BTreeMap<ServiceName, Vec<SliceName>>,
     /// Skips of each object (non-empty only), from which `snap.skipped` is rebuilt in the
     /// order `build` lists them: slices by name, then Services by name.
     slice_skips: BTreeMap<SliceName, Vec<Skipped>>,
@@ -323,9 +323,10 @@ impl SnapshotTracker {
     pub fn apply_service(&mut self, svc: &Service) {
         let name = service_key(svc);
         self.remove_ports(&name);
-        self.services
-            .insert(name.clone(), ParsedService::parse(svc));
-        self.assemble(&name);
+        let mut parsed = ParsedService::parse(svc);
+        let templates = std::mem::take(&mut parsed.ports);
+        self.services.insert(name.clone(), parsed);
+        self.assemble(&name, templates);
     }
 
     /// A Service was deleted.
@@ -349,10 +350,10 @@ impl SnapshotTracker {
         }
         let service = parsed.service.clone();
         if let Some(svc) = &service {
-            self.slices_of
-                .entry(svc.clone())
-                .or_default()
-                .insert(name.clone());
+            let of = self.slices_of.entry(svc.clone()).or_default();
+            if let Err(at) = of.binary_search(&name) {
+                of.insert(at, name.clone());
+            }
         }
         self.slices.insert(name, parsed);
         if let Some(old) = old.filter(|o| Some(o) != service.as_ref()) {
@@ -379,7 +380,7 @@ impl SnapshotTracker {
         }
         let svc = old.service?;
         if let Some(set) = self.slices_of.get_mut(&svc) {
-            set.remove(name);
+            set.retain(|s| s != name);
             if set.is_empty() {
                 self.slices_of.remove(&svc);
             }
@@ -389,25 +390,39 @@ impl SnapshotTracker {
 
     fn reassemble(&mut self, name: &ServiceName) {
         if self.services.contains_key(name) {
-            self.remove_ports(name);
-            self.assemble(name);
+            // The ports as last assembled are the templates: only their endpoints change.
+            let templates = self.remove_ports(name);
+            self.assemble(name, templates);
         }
     }
 
-    /// Removes what the assembled Service `name` put into the snapshot.
-    fn remove_ports(&mut self, name: &ServiceName) {
-        if let Some(old) = self.services.get(name) {
-            for sp in &old.ports {
-                self.snap.service_ports.remove(&sp.name);
-            }
-        }
+    /// Removes what the assembled Service `name` put into the snapshot; returns its ports.
+    fn remove_ports(&mut self, name: &ServiceName) -> Vec<ServicePort> {
+        let first = ServicePortName {
+            service: name.clone(),
+            port: String::new(),
+            protocol: Protocol::Tcp,
+        };
+        let keys: Vec<ServicePortName> = self
+            .snap
+            .service_ports
+            .range(first..)
+            .take_while(|(k, _)| &k.service == name)
+            .map(|(k, _)| k.clone())
+            .collect();
+        let ports = keys
+            .iter()
+            .filter_map(|k| self.snap.service_ports.remove(k))
+            .map(|sp| Arc::try_unwrap(sp).unwrap_or_else(|sp| (*sp).clone()))
+            .collect();
         self.snap.health_checks.remove(name);
         if self.service_skips.remove(name).is_some() {
             self.skips_changed = true;
         }
+        ports
     }
 
-    fn assemble(&mut self, name: &ServiceName) {
+    fn assemble(&mut self, name: &ServiceName, templates: Vec<ServicePort>) {
         let Some(svc) = self.services.get(name) else {
             return;
         };
@@ -418,7 +433,7 @@ impl SnapshotTracker {
             .flatten()
             .filter_map(|s| self.slices.get(s))
             .collect();
-        let a = svc.assemble(name, slices, &self.cfg);
+        let a = svc.assemble(name, templates, slices, &self.cfg);
         if !a.skipped.is_empty() {
             self.service_skips.insert(name.clone(), a.skipped);
             self.skips_changed = true;
@@ -440,8 +455,8 @@ struct ParsedSlice {
     trigger_time: Option<DateTime<Utc>>,
     /// The Service it belongs to; `None` when it is not proxied (headless, FQDN, unlabelled).
     service: Option<ServiceName>,
-    /// Per port: its endpoints in slice order.
-    ports: Vec<(ServicePortName, Vec<Endpoint>)>,
+    /// Per port (name, protocol): its endpoints in slice order.
+    ports: Vec<(String, Protocol, Vec<Endpoint>)>,
     skipped: Vec<Skipped>,
 }
 
@@ -535,11 +550,6 @@ impl ParsedSlice {
                 );
                 continue;
             };
-            let key = ServicePortName {
-                service: service.clone(),
-                port: port.name.clone().unwrap_or_default(),
-                protocol,
-            };
             let mut eps = Vec::new();
             for ep in &slice.endpoints {
                 // kube-proxy uses the first address only; the API allows exactly one today.
@@ -579,7 +589,8 @@ impl ParsedSlice {
                     hints: Hints::of(ep, node_name, zone),
                 });
             }
-            out.ports.push((key, eps));
+            out.ports
+                .push((port.name.clone().unwrap_or_default(), protocol, eps));
         }
         out.service = Some(service);
         out
@@ -592,7 +603,8 @@ struct ParsedService {
     /// The scheduler annotation, parsed (`None`: absent, the node's default applies).
     scheduler: Option<Result<Scheduler, String>>,
     skipped: Vec<Skipped>,
-    /// Without endpoints, with the scheduler still to be resolved.
+    /// Without endpoints, with the scheduler still to be resolved. The tracker keeps them only
+    /// in its snapshot (this is emptied once assembled).
     ports: Vec<ServicePort>,
     /// externalTrafficPolicy Local on a LoadBalancer: its healthCheckNodePort.
     health_check_node_port: Option<u16>,
@@ -823,6 +835,7 @@ impl ParsedService {
     fn assemble(
         &self,
         name: &ServiceName,
+        templates: Vec<ServicePort>,
         slices: Vec<&ParsedSlice>,
         cfg: &ProxyConfig,
     ) -> Assembled {
@@ -845,24 +858,28 @@ impl ParsedService {
             }
         };
         skipped.extend(self.skipped.iter().cloned());
-        let mut endpoints: BTreeMap<&ServicePortName, BTreeMap<(IpAddr, u16), &Endpoint>> =
+        let mut endpoints: BTreeMap<(&String, Protocol), BTreeMap<(IpAddr, u16), &Endpoint>> =
             BTreeMap::new();
         for slice in slices {
-            for (key, eps) in &slice.ports {
-                let m = endpoints.entry(key).or_default();
+            for (port, protocol, eps) in &slice.ports {
+                let m = endpoints.entry((port, *protocol)).or_default();
                 for ep in eps {
                     m.entry((ep.ip, ep.port)).or_insert(ep);
                 }
             }
         }
-        let ports: Vec<ServicePort> = self
-            .ports
-            .iter()
-            .map(|p| {
-                let mut sp = p.clone();
+        let ports: Vec<ServicePort> = templates
+            .into_iter()
+            .map(|mut sp| {
                 sp.scheduler = scheduler;
-                sp.endpoints = endpoints
-                    .remove(&p.name)
+                let key = endpoints
+                    .keys()
+                    .find(|(port, protocol)| {
+                        **port == sp.name.port && *protocol == sp.name.protocol
+                    })
+                    .copied();
+                sp.endpoints = key
+                    .and_then(|k| endpoints.remove(&k))
                     .map(|m| m.into_values().cloned().collect())
                     .unwrap_or_default();
                 sp
