@@ -78,6 +78,32 @@ fn every_golden_script_lists_the_same_through_netlink_and_nft() {
     }
 }
 
+#[test]
+fn anonymous_address_sets_list_the_same_through_netlink_and_nft() {
+    let via_netlink = Netns::new();
+    let via_cli = Netns::new();
+    let script = "add table ip switchboard
+add chain ip switchboard services
+add rule ip switchboard services ip saddr != { 10.42.0.0/16, 10.45.0.0/16 } meta mark set meta mark | 0x00004000
+add rule ip switchboard services ip daddr { 192.168.1.1, 10.0.0.0/12 } drop
+add table ip6 switchboard
+add chain ip6 switchboard services
+add rule ip6 switchboard services ip6 saddr != { fd00:42::/56, fd00:45::1 } drop
+add rule ip6 switchboard services ip6 daddr { ::/64, fd00::/8 } drop
+";
+    NftNetlink::in_netns(&via_netlink.name)
+        .unwrap()
+        .apply(script)
+        .unwrap();
+    via_cli.nft_apply(script).unwrap();
+    let listed = ruleset(&via_netlink);
+    assert!(
+        listed.contains("ip saddr != { 10.42.0.0/16, 10.45.0.0/16 }"),
+        "{listed}"
+    );
+    assert_eq!(listed, ruleset(&via_cli));
+}
+
 #[derive(Clone, Debug)]
 struct SvcSpec {
     endpoints: Vec<bool>,

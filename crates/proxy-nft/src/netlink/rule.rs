@@ -598,6 +598,81 @@ impl RuleEnc<'_, '_, '_> {
         Ok(())
     }
 
+    /// `ip saddr [!=] { A/N, B/M, C }`: a lookup in an anonymous interval set. Ranges that
+    /// overlap, touch, or reach the top of the address space make nft merge or mark elements
+    /// in ways not reproduced here: refused.
+    fn address_set(&mut self, f: Field, invert: bool, w: &mut Words) -> Res<()> {
+        let Load::Payload { base, offset, len } = f.load else {
+            return unsupported("anonymous set of a non-address");
+        };
+        if !matches!(f.ty, Dtype::Ipv4Addr | Dtype::Ipv6Addr) {
+            return unsupported("anonymous set of a non-address");
+        }
+        let body = w.braced()?;
+        let bits = len * 8;
+        let mut ranges: Vec<(u128, u128)> = Vec::new();
+        for item in body.split(|x| x == ",") {
+            let [lit] = item else {
+                return unsupported("anonymous set item");
+            };
+            let (addr, plen) = parse_prefix(f.ty, lit)?;
+            if plen == 0 {
+                return unsupported("/0 in an anonymous set");
+            }
+            let mut a = 0u128;
+            for b in &addr {
+                a = (a << 8) | *b as u128;
+            }
+            let host = (1u128 << (bits - plen)) - 1;
+            ranges.push((a & !host, (a & !host) | host));
+        }
+        ranges.sort();
+        let top = if bits == 128 {
+            u128::MAX
+        } else {
+            (1u128 << bits) - 1
+        };
+        for pair in ranges.windows(2) {
+            if pair[1].0 <= pair[0].1.saturating_add(1) {
+                return unsupported("overlapping or adjacent ranges in an anonymous set");
+            }
+        }
+        if ranges.is_empty() || ranges.last().is_some_and(|r| r.1 == top) {
+            return unsupported("anonymous set reaching the top of the address space");
+        }
+        let bytes = |v: u128| v.to_be_bytes()[16 - len as usize..].to_vec();
+        let mut elements = Vec::new();
+        let mut size = 2 * ranges.len() as u32;
+        if ranges[0].0 != 0 {
+            elements.push((bytes(0), true));
+            size += 1;
+        }
+        for (a, b) in &ranges {
+            elements.push((bytes(*a), false));
+            elements.push((bytes(b + 1), true));
+        }
+        // nft's (protocol description, template field) of the matched address.
+        let typeof_field = match (f.ty, offset) {
+            (Dtype::Ipv4Addr, 12) => (12, 11),
+            (Dtype::Ipv4Addr, 16) => (12, 12),
+            (Dtype::Ipv6Addr, 8) => (13, 8),
+            (Dtype::Ipv6Addr, 24) => (13, 9),
+            _ => return unsupported("anonymous set of this field"),
+        };
+        let table = self.table;
+        let id = self.enc.anonymous_interval_set(
+            self.fam,
+            table,
+            f.ty,
+            typeof_field,
+            &elements,
+            size,
+        )?;
+        payload(&mut self.m, base, offset, len, 1);
+        lookup(&mut self.m, "__set%d", id, 1, None, invert);
+        Ok(())
+    }
+
     /// A selector (one field or a concatenation) and what is done with it: a set lookup, a
     /// verdict map, or a comparison with a value.
     fn selector(&mut self, w: &mut Words) -> Res<()> {
@@ -667,7 +742,7 @@ impl RuleEnc<'_, '_, '_> {
         };
         let lit = w.next()?;
         if lit == "{" {
-            return unsupported("anonymous set");
+            return self.address_set(f, op == NFT_CMP_NEQ, w);
         }
         match f.ty {
             Dtype::Ipv4Addr | Dtype::Ipv6Addr => {

@@ -197,7 +197,9 @@ mod set_attr {
 
 pub const NFT_SET_ANONYMOUS: u32 = 0x1;
 pub const NFT_SET_CONSTANT: u32 = 0x2;
+pub const NFT_SET_INTERVAL: u32 = 0x4;
 pub const NFT_SET_MAP: u32 = 0x8;
+pub const NFT_SET_ELEM_INTERVAL_END: u32 = 0x1;
 pub const NFT_SET_TIMEOUT: u32 = 0x10;
 pub const NFT_SET_EVAL: u32 = 0x20;
 
@@ -639,6 +641,71 @@ impl<'k> Encoder<'k> {
         m.put(set_attr::USERDATA, &set_userdata(ty, true, None));
         self.push(m);
         self.elements(fam, table, name, Some(id), ty, elems, true)?;
+        Ok(id)
+    }
+
+    /// An anonymous constant interval set of addresses (`ip saddr != { A/N, B/M }`): NEWSET and
+    /// its elements as nft's segment tree writes them (a start element per range, an
+    /// end-flagged element one past its end, and one at 0 when the first range does not start
+    /// there). `typeof` is (protocol description, field) of the matched header field, which nft
+    /// records in the set's userdata. Returns the set's id.
+    pub fn anonymous_interval_set(
+        &mut self,
+        fam: Family,
+        table: &str,
+        key: Dtype,
+        typeof_field: (u32, u32),
+        elements: &[(Vec<u8>, bool)],
+        size: u32,
+    ) -> Res<u32> {
+        let id = self.new_set_id();
+        let name = "__set%d";
+        let mut m = Msg::nft(NFT_MSG_NEWSET, NLM_F_CREATE, 0, fam.nfproto());
+        m.str(set_attr::TABLE, table);
+        m.str(set_attr::NAME, name);
+        m.u32(
+            set_attr::FLAGS,
+            NFT_SET_ANONYMOUS | NFT_SET_CONSTANT | NFT_SET_INTERVAL,
+        );
+        m.u32(set_attr::KEY_TYPE, key.id());
+        m.u32(set_attr::KEY_LEN, key.len() as u32);
+        m.u32(set_attr::ID, id);
+        m.begin(set_attr::DESC);
+        m.u32(1, size);
+        m.end();
+        let mut u = Vec::new();
+        u.extend_from_slice(&[0, 4]);
+        u.extend_from_slice(&key.byteorder().to_ne_bytes());
+        u.extend_from_slice(&[2, 4]); // MERGE_ELEMENTS
+        u.extend_from_slice(&1u32.to_ne_bytes());
+        // KEY_TYPEOF { TYPEOF_EXPR = EXPR_PAYLOAD (7), TYPEOF_DATA { desc, field } }
+        u.extend_from_slice(&[3, 20, 0, 4]);
+        u.extend_from_slice(&7u32.to_ne_bytes());
+        u.extend_from_slice(&[1, 12, 0, 4]);
+        u.extend_from_slice(&typeof_field.0.to_ne_bytes());
+        u.extend_from_slice(&[1, 4]);
+        u.extend_from_slice(&typeof_field.1.to_ne_bytes());
+        m.put(set_attr::USERDATA, &u);
+        self.push(m);
+
+        let mut m = Msg::nft(NFT_MSG_NEWSETELEM, NLM_F_CREATE, 0, fam.nfproto());
+        m.str(1, table);
+        m.str(2, name);
+        m.u32(4, id);
+        m.begin(3);
+        for (i, (k, end)) in elements.iter().enumerate() {
+            m.begin(i as u16 + 1);
+            if *end {
+                m.u32(3, NFT_SET_ELEM_INTERVAL_END);
+            }
+            m.data_value(1, k);
+            m.end();
+        }
+        m.end();
+        if m.len() > u16::MAX as usize {
+            return unsupported("anonymous set too large for one message");
+        }
+        self.push(m);
         Ok(id)
     }
 
