@@ -858,8 +858,9 @@ impl ParsedService {
             }
         };
         skipped.extend(self.skipped.iter().cloned());
-        let mut endpoints: BTreeMap<(&String, Protocol), BTreeMap<(IpAddr, u16), &Endpoint>> =
-            BTreeMap::new();
+        // (port name, protocol) → endpoints by address and port.
+        type ByPort<'a> = BTreeMap<(&'a String, Protocol), BTreeMap<(IpAddr, u16), &'a Endpoint>>;
+        let mut endpoints: ByPort = BTreeMap::new();
         for slice in slices {
             for (port, protocol, eps) in &slice.ports {
                 let m = endpoints.entry((port, *protocol)).or_default();

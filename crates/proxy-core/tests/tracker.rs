@@ -98,17 +98,17 @@ fn slice_strategy() -> impl Strategy<Value = EndpointSlice> {
 
 #[derive(Clone, Debug)]
 enum Op {
-    ApplyService(Service),
+    ApplyService(Box<Service>),
     DeleteService(usize),
-    ApplySlice(EndpointSlice),
+    ApplySlice(Box<EndpointSlice>),
     DeleteSlice(usize),
 }
 
 fn op_strategy() -> impl Strategy<Value = Op> {
     prop_oneof![
-        3 => service_strategy().prop_map(Op::ApplyService),
+        3 => service_strategy().prop_map(|s| Op::ApplyService(Box::new(s))),
         1 => (0..4usize).prop_map(Op::DeleteService),
-        4 => slice_strategy().prop_map(Op::ApplySlice),
+        4 => slice_strategy().prop_map(|s| Op::ApplySlice(Box::new(s))),
         1 => (0..6usize).prop_map(Op::DeleteSlice),
     ]
 }
@@ -125,7 +125,7 @@ proptest! {
             match op {
                 Op::ApplyService(s) => {
                     tracker.apply_service(s);
-                    services.insert(service_key(s), s.clone());
+                    services.insert(service_key(s), (**s).clone());
                 }
                 Op::DeleteService(i) => {
                     let key = proxy_core::ServiceName { namespace: "default".into(), name: format!("svc{i}") };
@@ -134,7 +134,7 @@ proptest! {
                 }
                 Op::ApplySlice(s) => {
                     tracker.apply_slice(s);
-                    slices.insert(slice_key(s), s.clone());
+                    slices.insert(slice_key(s), (**s).clone());
                 }
                 Op::DeleteSlice(i) => {
                     let key = proxy_core::ServiceName { namespace: "default".into(), name: format!("slice{i}") };
