@@ -4,7 +4,7 @@
 //! named network namespace; [`Fake`] records what it was asked, for unit tests.
 
 use crate::model::{nft_family, TABLE};
-use crate::netlink::NftNetlink;
+use crate::netlink::{NftNetlink, SendFailure};
 use proxy_core::IpFamily;
 use std::collections::HashSet;
 use std::io::Write;
@@ -302,10 +302,21 @@ impl Nft for NftAuto {
     fn apply(&mut self, script: &str) -> Result<(), BackendError> {
         if let Some(nl) = &mut self.netlink {
             match nl.encode(script) {
-                Ok(batch) => {
-                    self.counts.netlink.fetch_add(1, Ordering::Relaxed);
-                    return nl.send(batch, script);
-                }
+                Ok(batch) => match nl.send_batch(batch, script) {
+                    Ok(()) => {
+                        self.counts.netlink.fetch_add(1, Ordering::Relaxed);
+                        return Ok(());
+                    }
+                    Err(SendFailure::Failed(e)) => {
+                        self.counts.netlink.fetch_add(1, Ordering::Relaxed);
+                        return Err(e);
+                    }
+                    // The kernel never saw it: the CLI can still apply it.
+                    Err(SendFailure::NotSent(e)) => {
+                        tracing::warn!(error = %e, "netlink socket refused the batch; using the nft CLI");
+                        nl.forget_sets();
+                    }
+                },
                 Err(u) => {
                     if self.logged.insert(u.construct().to_string()) {
                         tracing::debug!(construct = %u, "nft script not encodable as netlink; using the nft CLI");

@@ -19,7 +19,7 @@ pub use diff::{diff, DiffStats, Programmed};
 pub use model::{nft_family, Chain, Set, Table, TABLE};
 pub use netlink::{
     encode_script as netlink_messages, encode_script_after as netlink_messages_after, NftNetlink,
-    Unsupported,
+    SendFailure, Unsupported,
 };
 pub use proxier::{adopted_from_json, stale_udp_filters, NftProxier, SyncError, SyncReport};
 pub use render::{render, render_family, RenderStats, MASQ_MARK};

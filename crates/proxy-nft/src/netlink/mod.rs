@@ -136,6 +136,14 @@ impl NftNetlink {
     /// Sends an encoded script as one transaction and reads every acknowledgement; on an error
     /// the kernel has applied nothing.
     pub fn send(&mut self, enc: EncodedScript, script: &str) -> Result<(), BackendError> {
+        self.send_batch(enc, script).map_err(|f| match f {
+            SendFailure::NotSent(e) | SendFailure::Failed(e) => e,
+        })
+    }
+
+    /// As [`NftNetlink::send`], telling apart a batch the kernel never received (the socket
+    /// refused it: safe to send the script another way) from one it received.
+    pub fn send_batch(&mut self, enc: EncodedScript, script: &str) -> Result<(), SendFailure> {
         let batch = enc.0;
         let n = batch.msgs.len();
         if n == 0 {
@@ -178,19 +186,19 @@ impl NftNetlink {
         if buf.len() + 4096 > self.sndbuf {
             self.sndbuf = (buf.len() + 65536).next_power_of_two();
             setsockopt(&self.fd, sockopt::SndBufForce, &self.sndbuf)
-                .map_err(|e| nl_err("SO_SNDBUFFORCE", e))?;
+                .map_err(|e| SendFailure::NotSent(nl_err("SO_SNDBUFFORCE", e)))?;
         }
         let want_rcv = (n * 1024 + (1 << 20)).min(1 << 30);
         if want_rcv > self.rcvbuf {
             self.rcvbuf = want_rcv.next_power_of_two();
             setsockopt(&self.fd, sockopt::RcvBufForce, &self.rcvbuf)
-                .map_err(|e| nl_err("SO_RCVBUFFORCE", e))?;
+                .map_err(|e| SendFailure::NotSent(nl_err("SO_RCVBUFFORCE", e)))?;
         }
         loop {
             match send(self.fd.as_raw_fd(), &buf, MsgFlags::empty()) {
                 Ok(_) => break,
                 Err(nix::errno::Errno::EINTR) => continue,
-                Err(e) => return Err(nl_err("sending the batch", e)),
+                Err(e) => return Err(SendFailure::NotSent(nl_err("sending the batch", e))),
             }
         }
         // The kernel processed the batch inside send(): every reply is queued now.
@@ -207,7 +215,7 @@ impl NftNetlink {
                     lost = true;
                     continue;
                 }
-                Err(e) => return Err(nl_err("reading acknowledgements", e)),
+                Err(e) => return Err(SendFailure::Failed(nl_err("reading acknowledgements", e))),
             };
             for (ty, seq, payload) in messages(&rbuf[..len]) {
                 if ty != NLMSG_ERROR || payload.len() < 4 {
@@ -246,19 +254,19 @@ impl NftNetlink {
                     errors.len() - MAX_REPORTED_ERRORS
                 ));
             }
-            return Err(BackendError::Failed {
+            return Err(SendFailure::Failed(BackendError::Failed {
                 cmd: "nf_tables netlink batch (nothing applied)".into(),
                 stderr: text.join("\n"),
-            });
+            }));
         }
         if lost || acks != n {
-            return Err(nl_err(
+            return Err(SendFailure::Failed(nl_err(
                 "the batch's outcome is unknown",
                 format!(
                     "{acks} of {n} messages acknowledged{}",
                     if lost { ", replies lost (ENOBUFS)" } else { "" }
                 ),
-            ));
+            )));
         }
         for (f, t) in &batch.dropped_tables {
             self.sets.retain(|(ff, tt, _), _| !(ff == f && tt == t));
@@ -275,6 +283,16 @@ impl NftNetlink {
         }
         Ok(())
     }
+}
+
+/// Why [`NftNetlink::send_batch`] failed.
+#[derive(Debug)]
+pub enum SendFailure {
+    /// The socket did not take the batch: the kernel saw nothing.
+    NotSent(BackendError),
+    /// The kernel received the batch and refused it (nothing applied), or its outcome could
+    /// not be read.
+    Failed(BackendError),
 }
 
 /// An encoded script, ready for [`NftNetlink::send`].
