@@ -134,13 +134,21 @@ fn progress(msg: &str) {
 impl Bench {
     async fn start(args: Args, bin: PathBuf) -> Result<Bench> {
         std::env::set_var("NO_COLOR", "1");
-        // No LoadBalancer Services here: the server's LoadBalancer controller is off. (It
-        // re-plans over every Service at each Service change, which made writing 50k filler
-        // Services quadratic: server CPU in lb::plan.)
+        // The server runs no controller that would touch what the bench writes: every
+        // EndpointSlice here is written by the bench, as the timed writes are. (Both controllers
+        // look at every Service per Service change, which does not scale to 50k: the
+        // LoadBalancer one re-plans over all Services, and the EndpointSlice one scans every
+        // slice for each Service it syncs; at 50k its resync kept both of the server's runtime
+        // workers busy for minutes and the API stopped answering.)
         let server = tokio::task::block_in_place(|| {
             TestServer::start_with(
                 bin.to_str().unwrap(),
-                &["--load-balancer-mode", "off"],
+                &[
+                    "--load-balancer-mode",
+                    "off",
+                    "--controllers",
+                    "*,-endpoint,-endpointslice,-endpointslicemirroring",
+                ],
             )
         });
         let lab = Lab::new();
@@ -177,13 +185,6 @@ impl Bench {
         let kube = kube::Client::try_from(
             kube::Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default()).await?,
         )?;
-        // The measured Service: a selector over the real pod, endpoints from the controllers.
-        let svc: Service = serde_json::from_value(
-            json!({"metadata": {"name": "bench"}, "spec": {"selector": {"app": "bench"}, "ports": [{"port": 80, "targetPort": 80}]}}),
-        )?;
-        Api::<Service>::namespaced(kube.clone(), "default")
-            .create(&PostParams::default(), &svc)
-            .await?;
         let b = Bench {
             args,
             bin,
@@ -198,6 +199,8 @@ impl Bench {
             services: 0,
             probes: 0,
         };
+        // The measured Service: its EndpointSlice holds the real pod.
+        b.service("bench", &[b.pod_ip]).await?;
         Ok(b)
     }
 
