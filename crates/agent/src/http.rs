@@ -49,15 +49,19 @@ fn json_response(code: StatusCode, body: String, extra: &[(&'static str, String)
     (code, headers, body).into_response()
 }
 
+/// The data plane `/proxyMode` names: set by the data plane once it has synced, so a mode
+/// switched by a ConfigMap edit shows there.
+pub type ProxyMode = Arc<std::sync::RwLock<&'static str>>;
+
 #[derive(Clone)]
 struct MetricsState {
     registry: Arc<Registry>,
-    mode: &'static str,
+    mode: ProxyMode,
 }
 
 /// `/metrics` (Prometheus text, or OpenMetrics when asked), `/proxyMode`, and `/healthz`
 /// answering `ok` as kube-proxy's metrics server does.
-pub fn metrics_router(registry: Arc<Registry>, mode: &'static str) -> Router {
+pub fn metrics_router(registry: Arc<Registry>, mode: ProxyMode) -> Router {
     Router::new()
         .route(
             "/metrics",
@@ -72,10 +76,8 @@ pub fn metrics_router(registry: Arc<Registry>, mode: &'static str) -> Router {
         .route(
             "/proxyMode",
             get(|State(s): State<MetricsState>| async move {
-                (
-                    [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
-                    s.mode,
-                )
+                let mode: &'static str = *s.mode.read().unwrap_or_else(|e| e.into_inner());
+                ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], mode)
             }),
         )
         .route(

@@ -172,6 +172,7 @@ pub async fn run(
     let mut registry = Registry::default();
     let metrics = metrics::ProxyMetrics::register(&mut registry);
     let userspace_metrics = proxy_userspace::Metrics::register(&mut registry);
+    let proxy_mode: http::ProxyMode = Arc::new(std::sync::RwLock::new(effective.data_plane()));
     let health = Arc::new(health::ProxyHealth::new(2 * effective.sync_period));
     let components = components::start(
         &args.components,
@@ -206,8 +207,7 @@ pub async fn run(
         tracing::info!(address = %l.local_addr()?, "metrics server listening");
         servers.push(http::spawn_server(
             l,
-            // The mode at start; a ConfigMap edit that switches data planes is not reflected.
-            http::metrics_router(registry.clone(), effective.data_plane()),
+            http::metrics_router(registry.clone(), proxy_mode.clone()),
             token.clone(),
         ));
     }
@@ -266,7 +266,7 @@ pub async fn run(
         effective,
         node_name,
         service_cidrs: cfg.service_cidrs.clone(),
-        factory: userspace::factory(userspace_metrics),
+        factory: userspace::factory(userspace_metrics, proxy_mode),
         config_sync_period: relist_tx,
         config_map_name: args.kube_proxy_configmap.clone(),
         started: chrono::Utc::now(),

@@ -5,6 +5,7 @@
 //! addresses on `lo` and the listeners.
 
 use crate::config;
+use crate::http::ProxyMode;
 use crate::proxy::{DataPlane, DataPlaneFactory};
 use proxy_core::{IpFamily, ProxyConfig, Snapshot};
 use proxy_nft::{Nft, NftCli, NftProxier, SyncReport, Table};
@@ -17,6 +18,8 @@ pub struct Switching {
     mode: &'static str,
     handle: Handle,
     metrics: Metrics,
+    /// What `/proxyMode` answers: the data plane of the last successful sync.
+    proxy_mode: ProxyMode,
     nft: Option<NftProxier>,
     userspace: Option<UserspaceProxier>,
     /// The other data plane's leftovers (from this run or an earlier one) are gone.
@@ -25,13 +28,14 @@ pub struct Switching {
 
 /// The factory the agent runs with: sockets of the userspace data plane run on the runtime
 /// the factory is called from (the agent's).
-pub fn factory(metrics: Metrics) -> DataPlaneFactory {
+pub fn factory(metrics: Metrics, proxy_mode: ProxyMode) -> DataPlaneFactory {
     std::sync::Arc::new(move |cfg| {
         Ok(Box::new(Switching {
             cfg,
             mode: config::DATA_PLANE,
             handle: Handle::current(),
             metrics: metrics.clone(),
+            proxy_mode: proxy_mode.clone(),
             nft: None,
             userspace: None,
             swept: None,
@@ -72,6 +76,14 @@ impl DataPlane for Switching {
     }
 
     fn sync(&mut self, snap: &Snapshot) -> anyhow::Result<SyncReport> {
+        let report = self.sync_mode(snap)?;
+        *self.proxy_mode.write().unwrap_or_else(|e| e.into_inner()) = self.mode;
+        Ok(report)
+    }
+}
+
+impl Switching {
+    fn sync_mode(&mut self, snap: &Snapshot) -> anyhow::Result<SyncReport> {
         if self.mode == config::USERSPACE {
             if let Some(mut n) = self.nft.take() {
                 n.cleanup()?;

@@ -17,6 +17,18 @@ fn lo_addresses(node: &Node) -> String {
         .to_string()
 }
 
+/// What the agent in `node` answers on `/proxyMode`.
+fn proxy_mode(node: &Node) -> String {
+    let out = node.exec(&[
+        "curl",
+        "-s",
+        "--max-time",
+        "3",
+        "http://127.0.0.1:10249/proxyMode",
+    ]);
+    String::from_utf8_lossy(&out.stdout).to_string()
+}
+
 fn nft_tables(node: &Node) -> String {
     String::from_utf8_lossy(&node.exec(&["nft", "list", "tables"]).stdout).to_string()
 }
@@ -107,6 +119,7 @@ fn userspace_mode_serves_cluster_ips_node_ports_and_udp_in_turn() {
         "no nftables table in userspace mode:\n{}",
         nft_tables(n1)
     );
+    assert_eq!(proxy_mode(n1), "userspace");
 
     // rr: each pod in strict turn.
     let seq = c.ask_many(addr, 9);
@@ -278,6 +291,7 @@ fn a_configmap_edit_switches_between_nftables_and_userspace_without_a_restart() 
     let n1 = c.node("n1").clone();
     assert!(nft_tables(&n1).contains("table ip switchboard"));
     assert!(!lo_addresses(&n1).contains("lo:sbus"));
+    assert_eq!(proxy_mode(&n1), "nftables");
     // In nftables mode the lc annotation is served as random, and the agent says who has lc.
     assert!(
         c.agent(0).wait_for_log(
@@ -317,6 +331,7 @@ fn a_configmap_edit_switches_between_nftables_and_userspace_without_a_restart() 
     let pods: Vec<&str> = held.iter().map(|(_, p)| p.as_str()).collect();
     assert_eq!(pods, ["p1", "p2", "p3"]);
     assert!(c.agent(0).log_contains("switching data planes"));
+    assert_eq!(proxy_mode(&n1), "userspace");
 
     put(&c, "apiVersion: kubeproxy.config.k8s.io/v1alpha1\nkind: KubeProxyConfiguration\nmode: nftables\n");
     eventually(30, "n1 back on nftables", || {
@@ -324,4 +339,5 @@ fn a_configmap_edit_switches_between_nftables_and_userspace_without_a_restart() 
             .then_some(())
     });
     c.wait_all_answer(addr, &["p1", "p2", "p3"]);
+    assert_eq!(proxy_mode(&n1), "nftables");
 }
