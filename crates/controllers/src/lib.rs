@@ -7,6 +7,7 @@
 //! README has the theory.
 
 pub mod endpoints;
+pub mod hints;
 pub mod mirroring;
 pub mod pods;
 pub mod probe;

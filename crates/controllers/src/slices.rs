@@ -5,6 +5,7 @@
 //! then new slices of at most `max_endpoints_per_slice`), and a placeholder slice when there
 //! is nothing to publish.
 
+use crate::hints::Heuristic;
 use crate::pods;
 use k8s_openapi::api::core::v1::{ObjectReference, Pod, Service};
 use k8s_openapi::api::discovery::v1::{Endpoint, EndpointConditions, EndpointPort, EndpointSlice};
@@ -480,6 +481,21 @@ fn reconcile_ports(
             };
             slice.endpoints.push(ep);
         }
+    }
+    // 4. Topology hints (upstream's `trafficdist.ReconcileHints`): an unchanged slice whose
+    // hints are missing, wrong or stale is updated; everything written gets its hints.
+    let heuristic = Heuristic::of(svc);
+    let stale: Vec<String> = unchanged
+        .iter()
+        .filter(|n| heuristic.needs_update(&by_name[*n]))
+        .cloned()
+        .collect();
+    to_update.extend(stale);
+    for s in create.iter_mut() {
+        heuristic.update(s);
+    }
+    for n in &to_update {
+        heuristic.update(by_name.get_mut(n).expect("slice to update"));
     }
     Plan {
         create,

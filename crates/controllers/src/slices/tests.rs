@@ -440,6 +440,97 @@ fn zones_come_from_nodes_and_unknown_nodes_are_skipped_only_when_required() {
     assert!(plan.create[0].endpoints.is_empty(), "only the placeholder");
 }
 
+/// Applies a plan to a list of slices, as the API would (creates get a name).
+fn apply(slices: &mut Vec<EndpointSlice>, plan: Plan) {
+    for d in &plan.delete {
+        slices.retain(|s| s.metadata.name != d.metadata.name);
+    }
+    for u in plan.update {
+        let i = slices
+            .iter()
+            .position(|s| s.metadata.name == u.metadata.name)
+            .expect("updated slice exists");
+        slices[i] = u;
+    }
+    for (i, mut c) in plan.create.into_iter().enumerate() {
+        c.metadata.name = Some(format!("created-{}-{i}", slices.len()));
+        slices.push(c);
+    }
+}
+
+#[test]
+fn traffic_distribution_hints_follow_the_service_and_are_then_stable() {
+    let mut svc = nginx_service("nginx");
+    let mut pods = many_pods(250);
+    // Pods on two nodes in two zones; one is not ready.
+    for (i, p) in pods.iter_mut().enumerate() {
+        p.spec.as_mut().unwrap().node_name = Some(format!("node{}", i % 2));
+    }
+    patch_status(&mut pods[3], "10.42.0.3", false);
+    let zone_of = |n: &str| NodeLookup::Known(Some(format!("zone-{n}")));
+    let opts = Options::default();
+    let mut slices: Vec<EndpointSlice> = Vec::new();
+    let sync = |svc: &Service, pods: &[Pod], slices: &mut Vec<EndpointSlice>| {
+        let pod_refs: Vec<&Pod> = pods.iter().collect();
+        let refs: Vec<&EndpointSlice> = slices.iter().collect();
+        let plan = reconcile(svc, &pod_refs, &refs, &zone_of, &opts, None);
+        let writes = plan.create.len() + plan.update.len() + plan.delete.len();
+        apply(slices, plan);
+        writes
+    };
+    let hinted = |slices: &[EndpointSlice]| -> Vec<(Option<String>, Option<String>)> {
+        slices
+            .iter()
+            .flat_map(|s| s.endpoints.iter())
+            .filter_map(|e| e.hints.as_ref())
+            .map(|h| {
+                (
+                    h.for_zones.as_ref().map(|z| z[0].name.clone()),
+                    h.for_nodes.as_ref().map(|n| n[0].name.clone()),
+                )
+            })
+            .collect()
+    };
+    assert_eq!(sync(&svc, &pods, &mut slices), 3);
+    assert!(
+        hinted(&slices).is_empty(),
+        "no trafficDistribution, no hints"
+    );
+    // PreferClose: every slice was unchanged, each is rewritten with zone hints once.
+    svc.spec.as_mut().unwrap().traffic_distribution = Some("PreferClose".into());
+    assert_eq!(sync(&svc, &pods, &mut slices), 3);
+    for e in slices.iter().flat_map(|s| s.endpoints.iter()) {
+        let ready = e.conditions.as_ref().unwrap().ready == Some(true);
+        let want = ready.then(|| format!("zone-{}", e.node_name.as_deref().unwrap()));
+        let got = e
+            .hints
+            .as_ref()
+            .and_then(|h| h.for_zones.as_ref())
+            .map(|z| z[0].name.clone());
+        assert_eq!(got, want, "{e:?}");
+        assert!(e.hints.as_ref().is_none_or(|h| h.for_nodes.is_none()));
+    }
+    assert_eq!(hinted(&slices).len(), 249);
+    assert_eq!(sync(&svc, &pods, &mut slices), 0, "stable");
+    // A new pod lands in one slice, hinted; the others stay untouched.
+    let mut p = pod("new", "uid-new", (80, "http"));
+    p.spec.as_mut().unwrap().node_name = Some("node1".into());
+    patch_status(&mut p, "10.99.0.1", true);
+    pods.push(p);
+    assert_eq!(sync(&svc, &pods, &mut slices), 1);
+    assert_eq!(hinted(&slices).len(), 250);
+    // PreferSameNode adds node hints; removing trafficDistribution removes every hint.
+    svc.spec.as_mut().unwrap().traffic_distribution = Some("PreferSameNode".into());
+    assert_eq!(sync(&svc, &pods, &mut slices), 3);
+    assert!(hinted(&slices)
+        .iter()
+        .all(|(z, n)| z.as_deref().unwrap().strip_prefix("zone-") == n.as_deref()));
+    svc.spec.as_mut().unwrap().traffic_distribution = None;
+    assert_eq!(sync(&svc, &pods, &mut slices), 3);
+    assert!(hinted(&slices).is_empty());
+    assert_eq!(sync(&svc, &pods, &mut slices), 0, "stable");
+}
+
 #[test]
 fn dual_stack_services_get_one_slice_group_per_family() {
     let svc = service(

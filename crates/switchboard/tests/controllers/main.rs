@@ -3,7 +3,7 @@
 //! Endpoints within 100 ms (seen through kube-rs watches), 100 Services over 1,000 pods
 //! converging and a restart writing nothing, selectorless Services mirrored, slices collected
 //! with their owners, the readiness prober, the `default` ServiceAccounts and graceful pod
-//! deletion without a kubelet.
+//! deletion without a kubelet; topology hints for `trafficDistribution`.
 
 mod latency;
 mod prober;
@@ -12,3 +12,4 @@ mod scale;
 mod selectorless;
 mod standalone_pods;
 mod support;
+mod topology;
