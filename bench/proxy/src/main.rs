@@ -63,8 +63,8 @@ fn main() {
         println!("{r}");
     }
     println!();
-    println!("| services | cold full sync apply: netlink / nft CLI (ratio) | incremental apply p50: netlink / nft CLI (ratio) | incremental apply p95: netlink / nft CLI | scripts sent via netlink / CLI fallback |");
-    println!("|---:|---:|---:|---:|---:|");
+    println!("| services | cold full sync apply: netlink / nft CLI (ratio) | incremental apply p50: netlink / nft CLI (ratio) | incremental apply p95: netlink / nft CLI | scripts sent via netlink / CLI fallback | netlink one-element transaction p50: plain / goto verdict |");
+    println!("|---:|---:|---:|---:|---:|---:|");
     for r in backend_rows {
         println!("{r}");
     }
@@ -162,6 +162,38 @@ fn nft_in(ns: &str, args: &[&str], stdin: Option<&str>) {
     assert!(child.wait().expect("nft").success(), "nft {args:?} failed");
 }
 
+/// What the kernel alone costs per transaction on this table: one netlink batch adding and one
+/// deleting an element of `cluster-ips` (no verdict), against the same with a `goto` element in
+/// `service-ips`, which makes the kernel re-validate every chain reachable from the base chains.
+fn kernel_floor(ns: &str) -> (Duration, Duration) {
+    use proxy_nft::Nft;
+    let mut nl = proxy_nft::NftNetlink::in_netns(ns).expect("netlink socket");
+    let t = "ip switchboard";
+    let mut plain = Vec::new();
+    let mut verdict = Vec::new();
+    for i in 0..7 {
+        let script = format!("add element {t} cluster-ips {{ 10.111.0.{i} }}\n");
+        let start = Instant::now();
+        nl.apply(&script).expect("plain element");
+        plain.push(start.elapsed());
+        nl.apply(&format!(
+            "delete element {t} cluster-ips {{ 10.111.0.{i} }}\n"
+        ))
+        .expect("plain element");
+        let script = format!(
+            "add element {t} service-ips {{ 10.111.0.{i} . tcp . 80 : goto service-bench/svc-0/tcp/http }}\n"
+        );
+        let start = Instant::now();
+        nl.apply(&script).expect("verdict element");
+        verdict.push(start.elapsed());
+        nl.apply(&format!(
+            "delete element {t} service-ips {{ 10.111.0.{i} . tcp . 80 }}\n"
+        ))
+        .expect("verdict element");
+    }
+    (median(plain), median(verdict))
+}
+
 fn netns(name: String) -> Ns {
     assert!(Command::new("ip")
         .args(["netns", "add", &name])
@@ -241,6 +273,7 @@ fn one(n: usize) {
     let (via_netlink, via_cli) = counts.get();
     drop(cli);
     drop(cli_ns);
+    let (plain, verdict) = kernel_floor(&ns.0);
     let rss_steady = rss_kib("VmRSS:");
     let last = tracker.snapshot().clone();
 
@@ -263,7 +296,7 @@ fn one(n: usize) {
     let ratio = |a: Duration, b: Duration| b.as_secs_f64() / a.as_secs_f64().max(1e-9);
     let (nl50, cli50) = (median(applying.clone()), median(cli_applying.clone()));
     println!(
-        "BACKENDS | {n} | {} / {} ({:.1}x) | {} / {} ({:.1}x) | {} / {} | {via_netlink} / {via_cli} |",
+        "BACKENDS | {n} | {} / {} ({:.1}x) | {} / {} ({:.1}x) | {} / {} | {via_netlink} / {via_cli} | {} / {} |",
         ms(full_apply),
         ms(cli_full_apply),
         ratio(full_apply, cli_full_apply),
@@ -272,6 +305,8 @@ fn one(n: usize) {
         ratio(nl50, cli50),
         ms(p95(applying.clone())),
         ms(p95(cli_applying)),
+        ms(plain),
+        ms(verdict),
     );
     println!(
         "| {n} | {} | {} | {} | {} / {} ({bytes} B; {}, {}, {}) | {} | {:.0}x | {} | {} MiB | {} MiB |",

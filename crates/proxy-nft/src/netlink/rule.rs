@@ -787,3 +787,26 @@ impl RuleEnc<'_, '_, '_> {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn register_numbers_as_nft_prints_them() {
+        // 128-bit registers where a slot starts one, NFT_REG32_xx otherwise.
+        let got: Vec<u32> = (0..12).map(reg).collect();
+        assert_eq!(got, [1, 9, 10, 11, 2, 13, 14, 15, 3, 17, 18, 19]);
+    }
+
+    #[test]
+    fn prefixes() {
+        assert_eq!(
+            parse_prefix(Dtype::Ipv4Addr, "10.42.0.0/16").unwrap(),
+            (vec![10, 42, 0, 0], 16)
+        );
+        assert_eq!(parse_prefix(Dtype::Ipv4Addr, "10.1.2.3").unwrap().1, 32);
+        assert!(parse_prefix(Dtype::Ipv4Addr, "10.0.0.0/33").is_err());
+        assert!(parse_prefix(Dtype::Ipv4Addr, "fd00::/8").is_err());
+    }
+}

@@ -843,3 +843,131 @@ pub fn parse_verdict(words: &[String]) -> Res<(i32, Option<&str>)> {
         _ => return unsupported(format!("verdict {w:?}")),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn words_split_braces_semicolons_and_commas_but_not_quotes() {
+        assert_eq!(
+            tokenize(
+                r#"add set ip t s { type ipv4_addr; flags dynamic,timeout; comment "a, b; {c}"; }"#
+            ),
+            [
+                "add",
+                "set",
+                "ip",
+                "t",
+                "s",
+                "{",
+                "type",
+                "ipv4_addr",
+                ";",
+                "flags",
+                "dynamic",
+                ",",
+                "timeout",
+                ";",
+                "comment",
+                r#""a, b; {c}""#,
+                ";",
+                "}"
+            ]
+        );
+        assert_eq!(
+            tokenize("dnat ip6 to [fd00::1]:80"),
+            ["dnat", "ip6", "to", "[fd00::1]:80"]
+        );
+    }
+
+    #[test]
+    fn durations_in_milliseconds() {
+        assert_eq!(parse_duration_ms("60s").unwrap(), 60_000);
+        assert_eq!(parse_duration_ms("1h30m").unwrap(), 5_400_000);
+        assert_eq!(parse_duration_ms("250ms").unwrap(), 250);
+        assert!(parse_duration_ms("10").is_err());
+        assert!(parse_duration_ms("3w").is_err());
+    }
+
+    #[test]
+    fn set_declarations() {
+        let d = parse_set_decl(
+            &tokenize("type ipv4_addr; size 65535; flags dynamic,timeout; timeout 600s;"),
+            false,
+        )
+        .unwrap();
+        assert_eq!(d.flags, NFT_SET_EVAL | NFT_SET_TIMEOUT);
+        assert_eq!((d.size, d.timeout_ms), (Some(65535), Some(600_000)));
+        let d = parse_set_decl(
+            &tokenize("type ipv4_addr . inet_proto . inet_service : verdict; comment \"x\""),
+            true,
+        )
+        .unwrap();
+        let ty = d.ty.unwrap();
+        assert_eq!(concat_id(&ty.key), 0x730d);
+        assert_eq!(fields_len(&ty.key), 12);
+        assert_eq!(ty.data, Some(SetData::Verdict));
+        assert_eq!(d.comment.as_deref(), Some("x"));
+        // A set declared with a map's type (or the reverse) and unknown keywords are refused.
+        assert!(parse_set_decl(&tokenize("type ipv4_addr : verdict;"), false).is_err());
+        assert!(parse_set_decl(&tokenize("typeof ip saddr;"), false).is_err());
+        assert!(parse_set_decl(&tokenize("type ipv4_addr; flags interval;"), false).is_err());
+    }
+
+    #[test]
+    fn elements_with_keys_and_values() {
+        let e = parse_elements(&tokenize(
+            "10.0.0.1 . tcp . 80 : goto svc, 10.0.0.2 . udp . 53 : drop",
+        ))
+        .unwrap();
+        assert_eq!(e.len(), 2);
+        assert_eq!(e[0].key, ["10.0.0.1", "tcp", "80"]);
+        assert_eq!(
+            e[0].value.as_deref(),
+            Some(&["goto".to_string(), "svc".to_string()][..])
+        );
+        let e = parse_elements(&tokenize("0 : 10.42.0.11 . 8080")).unwrap();
+        assert_eq!(
+            e[0].value.as_deref(),
+            Some(&["10.42.0.11".to_string(), "8080".to_string()][..])
+        );
+        // Ranges and prefixes are interval syntax, which named sets here never use.
+        assert!(parse_elements(&tokenize("10.0.0.0/8")).is_err());
+        assert!(parse_elements(&tokenize("10.0.0.1-10.0.0.9")).is_err());
+    }
+
+    #[test]
+    fn concatenated_keys_pad_each_field_to_four_bytes() {
+        let ty = [Dtype::Ipv4Addr, Dtype::InetProto, Dtype::InetService];
+        assert_eq!(
+            encode_fields(&ty, &["10.43.0.20", "tcp", "80"]).unwrap(),
+            [10, 43, 0, 20, 6, 0, 0, 0, 0, 80, 0, 0]
+        );
+        // A single field keeps its own length.
+        assert_eq!(
+            encode_fields(&[Dtype::InetService], &["80"]).unwrap(),
+            [0, 80]
+        );
+        assert_eq!(
+            split_concat_id(concat_id(&ty)).unwrap(),
+            ty.to_vec(),
+            "type ids round-trip"
+        );
+    }
+
+    #[test]
+    fn unknown_commands_are_unsupported_not_misencoded() {
+        let mut none: HashMap<SetKey, SetType> = HashMap::new();
+        for script in [
+            "insert rule ip t c drop",
+            "add rule ip t c tcp dport 80 accept",
+            "add rule inet t c drop",
+            "add chain ip t c { type filter hook ingress priority 0; }",
+            "add element ip t s { 10.0.0.1 }",
+            "replace rule ip t c handle 4 drop",
+        ] {
+            assert!(encode(script, &mut none).is_err(), "{script}");
+        }
+    }
+}
