@@ -233,15 +233,25 @@ impl<N: Nft, C: Conntrack> NftProxier<N, C> {
         report.no_local_endpoints_per_family = Some(self.cache.stats.clone());
 
         let t2 = Instant::now();
-        let frontends = udp_frontends(snap);
-        for filter in stale_udp_filters(&self.udp_frontends, &frontends) {
-            if let Err(e) = self.conntrack.delete_udp(&filter) {
-                // Stale entries age out (UDP: 30-120 s); not worth failing the sync for.
-                tracing::warn!(error = %e, "deleting stale UDP conntrack entries");
+        // Only UDP ports have frontends: when none changed, neither did the frontends (and a
+        // walk over every port would be the one cost of this sync that grows with the table).
+        let udp_changed = delta.changes.iter().any(|c| {
+            c.old
+                .iter()
+                .chain(&c.new)
+                .any(|sp| sp.name.protocol == Protocol::Udp)
+        });
+        if udp_changed {
+            let frontends = udp_frontends(snap);
+            for filter in stale_udp_filters(&self.udp_frontends, &frontends) {
+                if let Err(e) = self.conntrack.delete_udp(&filter) {
+                    // Stale entries age out (UDP: 30-120 s); not worth failing the sync for.
+                    tracing::warn!(error = %e, "deleting stale UDP conntrack entries");
+                }
+                report.conntrack_deletions += 1;
             }
-            report.conntrack_deletions += 1;
+            self.udp_frontends = frontends;
         }
-        self.udp_frontends = frontends;
         apply_time += t2.elapsed();
         report.render = render_time;
         report.apply = apply_time;

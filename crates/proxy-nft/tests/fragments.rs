@@ -147,7 +147,7 @@ fn config(masquerade_all: bool) -> ProxyConfig {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 200, failure_persistence: None, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 64, failure_persistence: None, ..ProptestConfig::default() })]
 
     #[test]
     fn every_transaction_is_the_whole_diff_and_the_model_the_whole_render(
