@@ -9,6 +9,7 @@ mod configmap;
 mod endpoints_http;
 mod ipv6;
 mod lab;
+mod mh;
 mod nodeport;
 mod restart;
 mod support;
