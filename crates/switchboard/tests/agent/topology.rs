@@ -14,8 +14,7 @@ fn zone_hints_keep_traffic_in_the_nodes_zone_until_no_endpoint_is_hinted_for_it(
     let p3 = c.pod("n2", "p3", &[("app", "topo")]);
     c.kubectl(&["label", "node", "n1", "topology.kubernetes.io/zone=zone-a"]);
     c.kubectl(&["label", "node", "n2", "topology.kubernetes.io/zone=zone-b"]);
-    // No selector: the test writes the EndpointSlice, hints included (the server's controller
-    // does not write hints).
+    // No selector: the test writes the EndpointSlice and its hints, to vary them one by one.
     k8s_apply(
         &c,
         json!({"apiVersion": "v1", "kind": "Service",
@@ -90,4 +89,33 @@ fn only_p1(c: &Cluster, addr: std::net::SocketAddr) {
 
 fn k8s_apply(c: &Cluster, obj: serde_json::Value) {
     test_support::netlab::k8s::apply(&c.server, &obj);
+}
+
+#[test]
+fn prefer_close_service_stays_in_each_nodes_zone_with_the_controllers_hints() {
+    let c = Cluster::start(&[]);
+    c.kubectl(&["label", "node", "n1", "topology.kubernetes.io/zone=zone-a"]);
+    c.kubectl(&["label", "node", "n2", "topology.kubernetes.io/zone=zone-b"]);
+    c.pod("n1", "p1", &[("app", "zoned")]);
+    c.pod("n2", "p3", &[("app", "zoned")]);
+    // The server's EndpointSlice controller hints each ready endpoint for its node's zone.
+    let svc = c.service(
+        "zoned",
+        &[("app", "zoned")],
+        json!({"trafficDistribution": "PreferClose"}),
+        json!({}),
+    );
+    let addr = cluster_ip(&svc, 80);
+    // c1 enters at n1 (zone-a), c2 at n2 (zone-b): each node keeps to its zone's pod.
+    let c2 = c.lab.client_via("c2", &c.nodes[1]);
+    for (client, want) in [(&c.client, "p1"), (&c2, "p3")] {
+        eventually(30, &format!("only {want} answers {}", client.name), || {
+            let got: BTreeSet<String> = ask_many_from(client, addr, 20).into_iter().collect();
+            (got == BTreeSet::from([want.to_string()])).then_some(())
+        });
+    }
+    // Without trafficDistribution the controller removes the hints: both pods again.
+    let svc = c.service("zoned", &[("app", "zoned")], json!({}), json!({}));
+    assert!(svc["spec"].get("trafficDistribution").is_none(), "{svc}");
+    c.wait_all_answer(addr, &["p1", "p3"]);
 }
