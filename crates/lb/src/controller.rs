@@ -1,8 +1,12 @@
-//! The I/O half: reflectors for Services, IPAddressPools, Namespaces and Nodes; every change
-//! wakes one loop that runs the [`Planner`] over the whole cache (LoadBalancer Services are
-//! few, and a whole-picture round keeps the decisions deterministic), then writes only the
-//! statuses that differ and an Event for every changed outcome. Nothing is decided before all
-//! four initial lists are complete.
+//! The I/O half: reflectors for Services, IPAddressPools, Namespaces and Nodes, and one loop
+//! that decides incrementally, as MetalLB's controller does. A changed Service is decided
+//! alone against what the others hold ([`Planner::plan_service`]); only Services that are or
+//! were LoadBalancers reach the loop. A whole round over every LoadBalancer Service runs at
+//! start (the allocator is rebuilt from the stored statuses), after a relist, when a pool,
+//! a namespace's labels or a node's ServiceLB view change, when a Service gave up an address
+//! or ports someone may be waiting for, and every `resync`. Only statuses that differ are
+//! written, with an Event for every changed outcome. Nothing is decided before all four
+//! initial lists are complete.
 
 use crate::crd::IpAddressPool;
 use crate::plan::{self, Mode, Outcome, PlanConfig, Planner};
@@ -12,15 +16,16 @@ use futures::StreamExt;
 use k8s_openapi::api::core::v1::{Event, Namespace, Node, ObjectReference, Service};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
 use kube::api::{Api, Patch, PatchParams, PostParams};
-use kube::runtime::reflector::{self, Store};
+use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{watcher, WatchStreamExt};
 use kube::Client;
 use serde::de::DeserializeOwned;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fmt::Debug;
 use std::future::Future;
 use std::net::IpAddr;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::Notify;
 
@@ -39,6 +44,8 @@ pub struct LbConfig {
     pub coalesce: Duration,
     /// Everything is looked at again this often.
     pub resync: Duration,
+    /// Work counters, updated after every round.
+    pub stats: Arc<LbStats>,
 }
 
 /// The class a Service names to be served by Switchboard (with no class it is served too).
@@ -53,11 +60,55 @@ impl Default for LbConfig {
             component: "switchboard-lb".into(),
             coalesce: Duration::from_millis(20),
             resync: Duration::from_secs(60),
+            stats: Arc::default(),
         }
     }
 }
 
-fn cache<K>(api: Api<K>, notify: Arc<Notify>) -> Store<K>
+/// Work counters, shared with whoever started the controller (tests read them).
+#[derive(Debug, Default)]
+pub struct LbStats {
+    /// Service decisions made (a whole round counts every LoadBalancer Service of ours).
+    pub decided: AtomicU64,
+    /// Whole rounds (start, relist, pool / namespace-label / node changes, releases, resync).
+    pub whole_rounds: AtomicU64,
+    /// `status.loadBalancer` writes.
+    pub status_writes: AtomicU64,
+}
+
+/// What the watches tell the loop.
+#[derive(Default)]
+struct Changes {
+    /// Services to decide again, by key.
+    services: HashSet<String>,
+    /// Everything is to be looked at again.
+    all: bool,
+}
+
+struct Shared {
+    changes: Mutex<Changes>,
+    notify: Notify,
+}
+
+impl Shared {
+    fn changes(&self) -> std::sync::MutexGuard<'_, Changes> {
+        // A panic while holding the lock leaves plain data behind; go on with it.
+        self.changes.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn service(&self, key: String) {
+        self.changes().services.insert(key);
+        self.notify.notify_one();
+    }
+
+    fn all(&self) {
+        self.changes().all = true;
+        self.notify.notify_one();
+    }
+}
+
+/// A reflector whose events go through `on_event`.
+fn cache<K>(api: Api<K>, mut on_event: impl FnMut(&watcher::Event<K>) + Send + 'static) -> Store<K>
 where
     K: kube::Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
 {
@@ -67,14 +118,96 @@ where
     tokio::spawn(async move {
         let mut stream = std::pin::pin!(stream);
         while let Some(ev) = stream.next().await {
-            if let Err(e) = ev {
+            match ev {
+                Ok(ev) => on_event(&ev),
                 // The backoff retries; the relist brings the store up to date.
-                tracing::warn!(kind = %K::kind(&()), error = %e, "watch failed");
+                Err(e) => tracing::warn!(kind = %K::kind(&()), error = %e, "watch failed"),
             }
-            notify.notify_one();
         }
     });
     reader
+}
+
+/// Services: only those that are, or were, LoadBalancers reach the loop, so the many
+/// ClusterIP Services of a cluster cost one set lookup per change here and nothing after.
+fn watch_services(api: Api<Service>, shared: Arc<Shared>) -> Store<Service> {
+    let is_lb =
+        |s: &Service| s.spec.as_ref().and_then(|s| s.type_.as_deref()) == Some("LoadBalancer");
+    // Keys last seen as LoadBalancer, to see one stop being one.
+    let mut lb_keys: HashSet<String> = HashSet::new();
+    let mut relisted: HashSet<String> = HashSet::new();
+    cache(api, move |ev| match ev {
+        watcher::Event::Apply(s) => {
+            let key = plan::key_of(s);
+            let was = if is_lb(s) {
+                !lb_keys.insert(key.clone())
+            } else {
+                lb_keys.remove(&key)
+            };
+            if was || is_lb(s) {
+                shared.service(key);
+            }
+        }
+        watcher::Event::Delete(s) => {
+            let key = plan::key_of(s);
+            if lb_keys.remove(&key) {
+                shared.service(key);
+            }
+        }
+        watcher::Event::Init => relisted.clear(),
+        watcher::Event::InitApply(s) => {
+            if is_lb(s) {
+                relisted.insert(plan::key_of(s));
+            }
+        }
+        watcher::Event::InitDone => {
+            lb_keys = std::mem::take(&mut relisted);
+            shared.all();
+        }
+    })
+}
+
+/// A cache whose changes call for a whole round when `project` (what the planner uses of the
+/// object) changes; other changes (a Node's heartbeat) cost nothing.
+fn watch_projected<K, P>(
+    api: Api<K>,
+    shared: Arc<Shared>,
+    project: impl Fn(&K) -> P + Send + 'static,
+) -> Store<K>
+where
+    K: kube::Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
+    P: PartialEq + Send + 'static,
+{
+    let mut seen: HashMap<String, P> = HashMap::new();
+    let mut relisted: HashMap<String, P> = HashMap::new();
+    let name = |o: &K| {
+        format!(
+            "{}/{}",
+            o.meta().namespace.as_deref().unwrap_or_default(),
+            o.meta().name.as_deref().unwrap_or_default()
+        )
+    };
+    cache(api, move |ev| match ev {
+        watcher::Event::Apply(o) => {
+            let p = project(o);
+            if seen.get(&name(o)) != Some(&p) {
+                seen.insert(name(o), p);
+                shared.all();
+            }
+        }
+        watcher::Event::Delete(o) => {
+            seen.remove(&name(o));
+            shared.all();
+        }
+        watcher::Event::Init => relisted.clear(),
+        watcher::Event::InitApply(o) => {
+            relisted.insert(name(o), project(o));
+        }
+        watcher::Event::InitDone => {
+            seen = std::mem::take(&mut relisted);
+            shared.all();
+        }
+    })
 }
 
 /// Runs the controller until `shutdown` completes.
@@ -83,15 +216,25 @@ pub async fn run(
     cfg: LbConfig,
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
-    let notify = Arc::new(Notify::new());
-    let services = cache(Api::<Service>::all(client.clone()), notify.clone());
+    let shared = Arc::new(Shared {
+        changes: Mutex::new(Changes::default()),
+        notify: Notify::new(),
+    });
+    let services = watch_services(Api::<Service>::all(client.clone()), shared.clone());
     let pools_api = match &cfg.pool_namespace {
         Some(ns) => Api::<IpAddressPool>::namespaced(client.clone(), ns),
         None => Api::<IpAddressPool>::all(client.clone()),
     };
-    let pools = cache(pools_api, notify.clone());
-    let namespaces = cache(Api::<Namespace>::all(client.clone()), notify.clone());
-    let nodes = cache(Api::<Node>::all(client.clone()), notify.clone());
+    // A pool's spec is all it is; its status (counters, some day) is not.
+    let pools = watch_projected(pools_api, shared.clone(), |p: &IpAddressPool| {
+        serde_json::to_value(&p.spec).ok()
+    });
+    let namespaces = watch_projected(
+        Api::<Namespace>::all(client.clone()),
+        shared.clone(),
+        |n: &Namespace| n.metadata.labels.clone(),
+    );
+    let nodes = watch_projected(Api::<Node>::all(client.clone()), shared.clone(), lb_node);
     let mut ctl = Controller {
         client,
         planner: Planner::new(PlanConfig {
@@ -114,17 +257,42 @@ pub async fn run(
             return;
         }
         tracing::info!(class = %ctl.cfg.class, mode = ?ctl.cfg.mode, "LoadBalancer controller started");
+        shared.all();
         loop {
             tokio::time::sleep(ctl.cfg.coalesce).await;
-            let retry = ctl.round(&services, &pools, &namespaces, &nodes).await;
+            let (keys, all) = {
+                let mut c = shared.changes();
+                (std::mem::take(&mut c.services), std::mem::take(&mut c.all))
+            };
+            let (mut retry_all, mut retry_keys) = (false, false);
+            if all {
+                retry_all = ctl.round(&services, &pools, &namespaces, &nodes).await;
+            } else if !keys.is_empty() {
+                let (failed, released) = ctl.services(keys, &services, &namespaces).await;
+                retry_keys = !failed.is_empty();
+                shared.changes().services.extend(failed);
+                if released {
+                    retry_all = ctl.round(&services, &pools, &namespaces, &nodes).await;
+                }
+            }
+            if retry_all {
+                shared.changes().all = true;
+            }
+            let retry = retry_all || retry_keys;
+            ctl.publish_stats();
             let wait = if retry {
                 Duration::from_secs(1)
             } else {
                 ctl.cfg.resync
             };
             tokio::select! {
-                _ = notify.notified() => {}
-                _ = tokio::time::sleep(wait) => {}
+                _ = shared.notify.notified() => {}
+                _ = tokio::time::sleep(wait) => {
+                    if !retry {
+                        // The periodic look at everything.
+                        shared.changes().all = true;
+                    }
+                }
             }
         }
     };
@@ -227,41 +395,96 @@ impl Controller {
         let mut retry = false;
         for (key, outcome) in &outcomes {
             let Some(svc) = by_key.get(key) else { continue };
-            let uid = svc.metadata.uid.clone().unwrap_or_default();
-            let want: BTreeSet<IpAddr> = outcome.ips().iter().copied().collect();
-            let have: BTreeSet<IpAddr> = plan::status_ips(svc).into_iter().collect();
-            let has_hostname = svc
-                .status
-                .as_ref()
-                .and_then(|s| s.load_balancer.as_ref())
-                .and_then(|l| l.ingress.as_ref())
-                .is_some_and(|i| i.iter().any(|i| i.ip.is_none()));
-            if want != have || has_hostname {
-                if let Err(e) = self.write_status(svc, outcome.ips()).await {
-                    tracing::warn!(service = %key, error = %e, "writing status.loadBalancer failed");
-                    retry = true;
-                    continue;
-                }
-                tracing::info!(service = %key, outcome = ?outcome, "LoadBalancer status written");
-            }
-            let changed = self
-                .last
-                .get(key)
-                .is_none_or(|(u, o)| u != &uid || o != outcome);
-            if changed {
-                let (kind, reason, message) = describe(key, outcome);
-                // At a restart, an address already in the status is not news.
-                let news = !(matches!(outcome, Outcome::Pool { .. } | Outcome::ServiceLb { .. })
-                    && want == have
-                    && !self.last.contains_key(key));
-                if news {
-                    self.event(svc, kind, reason, &message).await;
-                }
-                self.last.insert(key.clone(), (uid, outcome.clone()));
-            }
+            retry |= !self.apply(svc, key, outcome).await;
         }
         self.last.retain(|k, _| outcomes.contains_key(k));
         retry
+    }
+
+    /// Decides the Services that changed, each alone (the older first). Returns the keys
+    /// whose write failed, and whether one gave up something others may be waiting for.
+    async fn services(
+        &mut self,
+        keys: HashSet<String>,
+        services: &Store<Service>,
+        namespaces: &Store<Namespace>,
+    ) -> (Vec<String>, bool) {
+        let mut work: Vec<(String, Option<Arc<Service>>)> = keys
+            .into_iter()
+            .map(|key| {
+                let (ns, name) = key.split_once('/').unwrap_or(("", key.as_str()));
+                let svc = services.get(&ObjectRef::new(name).within(ns));
+                (key, svc)
+            })
+            .collect();
+        work.sort_by_key(|(k, s)| (s.as_deref().map(creation_of), k.clone()));
+        let (mut failed, mut released) = (Vec::new(), false);
+        for (key, svc) in work {
+            let ns = key.split_once('/').map(|(ns, _)| ns).unwrap_or_default();
+            let labels = namespaces
+                .get(&ObjectRef::new(ns))
+                .and_then(|n| n.metadata.labels.clone());
+            let change = self
+                .planner
+                .plan_service(&key, svc.as_deref(), labels.as_ref());
+            released |= change.released;
+            match (change.outcome, svc) {
+                (Some(outcome), Some(svc)) => {
+                    if !self.apply(&svc, &key, &outcome).await {
+                        failed.push(key);
+                    }
+                }
+                _ => {
+                    self.last.remove(&key);
+                }
+            }
+        }
+        (failed, released)
+    }
+
+    /// Writes one Service's status if it differs, and an Event if its outcome changed; false
+    /// when the write failed.
+    async fn apply(&mut self, svc: &Service, key: &str, outcome: &Outcome) -> bool {
+        let uid = svc.metadata.uid.clone().unwrap_or_default();
+        let want: BTreeSet<IpAddr> = outcome.ips().iter().copied().collect();
+        let have: BTreeSet<IpAddr> = plan::status_ips(svc).into_iter().collect();
+        let has_hostname = svc
+            .status
+            .as_ref()
+            .and_then(|s| s.load_balancer.as_ref())
+            .and_then(|l| l.ingress.as_ref())
+            .is_some_and(|i| i.iter().any(|i| i.ip.is_none()));
+        if want != have || has_hostname {
+            self.cfg.stats.status_writes.fetch_add(1, Ordering::Relaxed);
+            if let Err(e) = self.write_status(svc, outcome.ips()).await {
+                tracing::warn!(service = %key, error = %e, "writing status.loadBalancer failed");
+                return false;
+            }
+            tracing::info!(service = %key, outcome = ?outcome, "LoadBalancer status written");
+        }
+        let changed = self
+            .last
+            .get(key)
+            .is_none_or(|(u, o)| u != &uid || o != outcome);
+        if changed {
+            let (kind, reason, message) = describe(key, outcome);
+            // At a restart, an address already in the status is not news.
+            let news = !(matches!(outcome, Outcome::Pool { .. } | Outcome::ServiceLb { .. })
+                && want == have
+                && !self.last.contains_key(key));
+            if news {
+                self.event(svc, kind, reason, &message).await;
+            }
+            self.last.insert(key.to_string(), (uid, outcome.clone()));
+        }
+        true
+    }
+
+    fn publish_stats(&self) {
+        let s = &self.cfg.stats;
+        s.decided.store(self.planner.decided, Ordering::Relaxed);
+        s.whole_rounds
+            .store(self.planner.whole_rounds, Ordering::Relaxed);
     }
 
     async fn write_status(&self, svc: &Service, ips: &[IpAddr]) -> kube::Result<()> {
@@ -295,6 +518,14 @@ impl Controller {
         )
         .await;
     }
+}
+
+fn creation_of(svc: &Service) -> String {
+    svc.metadata
+        .creation_timestamp
+        .as_ref()
+        .map(|t| t.0.to_string())
+        .unwrap_or_default()
 }
 
 /// The Event an outcome deserves: (type, reason, message), worded like MetalLB's.

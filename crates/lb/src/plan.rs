@@ -1,11 +1,12 @@
 //! The reconciler's pure half: from the Services, pools, namespaces and nodes in the caches to
 //! the ingress every LoadBalancer Service of ours should have, or why it waits. Keeps the
-//! allocator between rounds (MetalLB's controller does the same), so an address once given
-//! stays put while it remains valid.
+//! allocator and the ServiceLB ports between rounds (MetalLB's controller does the same), so
+//! an address once given stays put while it remains valid, and a change to one Service is
+//! decided for that Service alone ([`Planner::plan_service`]).
 
 use crate::alloc::{AllocError, Allocator, Families, Port, SharingKey, SvcRequest};
 use crate::pool::Pool;
-use crate::servicelb::{self, LbNode, LbOutcome, LbService};
+use crate::servicelb::{self, LbNode, LbOutcome, LbService, Taken};
 use k8s_openapi::api::core::v1::Service;
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
@@ -222,8 +223,24 @@ pub struct PlanConfig {
 pub struct Planner {
     pub cfg: PlanConfig,
     pub alloc: Allocator,
-    /// Services ServiceLB placed in the last round: they keep their ports first.
-    servicelb_holders: BTreeSet<String>,
+    /// The ports ServiceLB gave: their holders keep them first.
+    taken: Taken,
+    /// Pools and nodes of the last whole round, for single-Service decisions in between.
+    nodes: Vec<LbNode>,
+    /// Work done: Services decided (one per Service in a whole round, one per
+    /// `plan_service`), and whole rounds. Tests count them to show the work is linear.
+    pub decided: u64,
+    pub whole_rounds: u64,
+}
+
+/// What a change to one Service did.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ServiceChange {
+    /// Its outcome; None when it is not (or no longer) a LoadBalancer Service of ours.
+    pub outcome: Option<Outcome>,
+    /// It gave up an address or ServiceLB ports: a Service waiting for them may now fit,
+    /// so everything should be looked at again (MetalLB reprocesses all after a delete).
+    pub released: bool,
 }
 
 impl Planner {
@@ -231,7 +248,64 @@ impl Planner {
         Planner {
             cfg,
             alloc: Allocator::new(),
-            servicelb_holders: BTreeSet::new(),
+            taken: Taken::default(),
+            nodes: Vec::new(),
+            decided: 0,
+            whole_rounds: 0,
+        }
+    }
+
+    /// Decides one changed (or deleted: `svc` None) Service against what the others hold,
+    /// with the pools and nodes of the last whole round. A Service that is not a
+    /// LoadBalancer of ours and held nothing costs two map lookups.
+    pub fn plan_service(
+        &mut self,
+        key: &str,
+        svc: Option<&Service>,
+        namespace_labels: Option<&BTreeMap<String, String>>,
+    ) -> ServiceChange {
+        let Some(svc) = svc.filter(|s| is_ours(s, &self.cfg.class)) else {
+            let released = self.alloc.unassign(key) | self.taken.release(key);
+            return ServiceChange {
+                outcome: None,
+                released,
+            };
+        };
+        self.decided += 1;
+        let req = request(svc, namespace_labels);
+        let before_ips = self.alloc.allocation(key).map(|(_, ips)| ips.to_vec());
+        let before_lb = self.taken.held(key).cloned();
+        let pool = if self.cfg.mode == Mode::ServiceLb {
+            None
+        } else {
+            self.pool_outcome(svc, &req)
+        };
+        let outcome = match pool {
+            Some(o) => {
+                self.taken.release(key);
+                o
+            }
+            None => {
+                self.alloc.unassign(key);
+                self.taken.release(key);
+                let eligible = servicelb::eligible_nodes(&self.nodes);
+                match self.taken.place(&eligible, &lb_service(svc)) {
+                    LbOutcome::Ingress { ips, nodes } => Outcome::ServiceLb { ips, nodes },
+                    LbOutcome::Pending(r) => Outcome::Pending(r),
+                }
+            }
+        };
+        let after_ips = self.alloc.allocation(key).map(|(_, ips)| ips.to_vec());
+        // Gave up an address, or ServiceLB ports on some node.
+        let released = before_ips.is_some_and(|b| Some(&b) != after_ips.as_ref())
+            || before_lb.is_some_and(|(nodes, ports)| {
+                self.taken.held(key).is_none_or(|(n, p)| {
+                    !nodes.iter().all(|x| n.contains(x)) || !ports.iter().all(|x| p.contains(x))
+                })
+            });
+        ServiceChange {
+            outcome: Some(outcome),
+            released,
         }
     }
 
@@ -244,7 +318,9 @@ impl Planner {
         namespace_labels: &BTreeMap<String, BTreeMap<String, String>>,
         nodes: &[LbNode],
     ) -> BTreeMap<String, Outcome> {
+        self.whole_rounds += 1;
         self.alloc.set_pools(pools);
+        self.nodes = nodes.to_vec();
         let ours: BTreeMap<String, &Service> = services
             .iter()
             .filter(|s| is_ours(s, &self.cfg.class))
@@ -270,6 +346,7 @@ impl Planner {
         let mut out = BTreeMap::new();
         let mut to_servicelb: Vec<&Service> = Vec::new();
         for svc in order {
+            self.decided += 1;
             let req = request(svc, namespace_labels.get(&req_ns(svc)));
             if self.cfg.mode == Mode::ServiceLb {
                 self.alloc.unassign(&req.key);
@@ -285,23 +362,14 @@ impl Planner {
         }
         to_servicelb.sort_by_key(|s| {
             let k = key_of(s);
-            (!self.servicelb_holders.contains(&k), creation(s), k)
+            (!self.taken.holds(&k), creation(s), k)
         });
-        let lb: Vec<LbService> = to_servicelb
-            .iter()
-            .map(|s| LbService {
-                key: key_of(s),
-                families: families(s),
-                ports: ports(s),
-            })
-            .collect();
-        self.servicelb_holders.clear();
-        for (k, o) in servicelb::plan(nodes, &lb) {
+        let lb: Vec<LbService> = to_servicelb.iter().map(|s| lb_service(s)).collect();
+        let (placed, taken) = servicelb::plan_taken(nodes, &lb);
+        self.taken = taken;
+        for (k, o) in placed {
             let o = match o {
-                LbOutcome::Ingress { ips, nodes } => {
-                    self.servicelb_holders.insert(k.clone());
-                    Outcome::ServiceLb { ips, nodes }
-                }
+                LbOutcome::Ingress { ips, nodes } => Outcome::ServiceLb { ips, nodes },
                 LbOutcome::Pending(r) => Outcome::Pending(r),
             };
             out.insert(k, o);
@@ -377,6 +445,14 @@ impl Planner {
             }
             Err(e) => pending(e),
         }
+    }
+}
+
+fn lb_service(svc: &Service) -> LbService {
+    LbService {
+        key: key_of(svc),
+        families: families(svc),
+        ports: ports(svc),
     }
 }
 

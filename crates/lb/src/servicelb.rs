@@ -55,28 +55,74 @@ pub fn eligible_nodes(nodes: &[LbNode]) -> Vec<&LbNode> {
         .collect()
 }
 
-/// Places Services in the order given (the caller puts Services that already hold their
-/// ports first, then the older before the newer) and reports each one's ingress or why it waits.
-pub fn plan(nodes: &[LbNode], services: &[LbService]) -> Vec<(String, LbOutcome)> {
-    let eligible = eligible_nodes(nodes);
-    // node -> port -> the Service holding it
-    let mut taken: BTreeMap<&str, BTreeMap<&Port, &str>> = BTreeMap::new();
-    let mut out = Vec::new();
-    for svc in services {
+/// Which Service holds which port on which node: klipper-lb's hostPorts. Kept by the planner
+/// between changes, so one Service is placed against the others without re-placing them all.
+#[derive(Clone, Debug, Default)]
+pub struct Taken {
+    /// node -> port -> the Service holding it.
+    by_node: BTreeMap<String, BTreeMap<Port, String>>,
+    /// Service -> (nodes, ports) it holds.
+    held: BTreeMap<String, (Vec<String>, Vec<Port>)>,
+}
+
+impl Taken {
+    pub fn holds(&self, key: &str) -> bool {
+        self.held.contains_key(key)
+    }
+
+    /// What `key` holds: (nodes, ports).
+    pub fn held(&self, key: &str) -> Option<&(Vec<String>, Vec<Port>)> {
+        self.held.get(key)
+    }
+
+    /// Frees what `key` holds; true when it held something.
+    pub fn release(&mut self, key: &str) -> bool {
+        let Some((nodes, ports)) = self.held.remove(key) else {
+            return false;
+        };
+        for n in &nodes {
+            if let Some(held) = self.by_node.get_mut(n) {
+                for p in &ports {
+                    if held.get(p).is_some_and(|k| k == key) {
+                        held.remove(p);
+                    }
+                }
+                if held.is_empty() {
+                    self.by_node.remove(n);
+                }
+            }
+        }
+        true
+    }
+
+    /// Places one Service on the eligible nodes where its ports are free (it must hold
+    /// nothing: `release` it first), and records what it then holds.
+    pub fn place(&mut self, eligible: &[&LbNode], svc: &LbService) -> LbOutcome {
+        let o = self.fit(eligible, svc);
+        if let LbOutcome::Ingress { nodes, .. } = &o {
+            for n in nodes {
+                let held = self.by_node.entry(n.clone()).or_default();
+                for p in &svc.ports {
+                    held.insert(p.clone(), svc.key.clone());
+                }
+            }
+            self.held
+                .insert(svc.key.clone(), (nodes.clone(), svc.ports.clone()));
+        }
+        o
+    }
+
+    fn fit(&self, eligible: &[&LbNode], svc: &LbService) -> LbOutcome {
         if eligible.is_empty() {
-            out.push((
-                svc.key.clone(),
-                LbOutcome::Pending("no ready node to take ServiceLB traffic".into()),
-            ));
-            continue;
+            return LbOutcome::Pending("no ready node to take ServiceLB traffic".into());
         }
         let mut clashes: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
         let mut free: Vec<&LbNode> = Vec::new();
-        for n in &eligible {
-            let held = taken.get(n.name.as_str());
+        for n in eligible {
+            let held = self.by_node.get(n.name.as_str());
             let mut ok = true;
             for p in &svc.ports {
-                if let Some(other) = held.and_then(|h| h.get(p)) {
+                if let Some(other) = held.and_then(|h| h.get(p)).filter(|o| **o != svc.key) {
                     ok = false;
                     clashes
                         .entry(format!("{p} is already used by {other}"))
@@ -98,11 +144,7 @@ pub fn plan(nodes: &[LbNode], services: &[LbService]) -> Vec<(String, LbOutcome)
                     )
                 })
                 .collect();
-            out.push((
-                svc.key.clone(),
-                LbOutcome::Pending(format!("ServiceLB port conflict: {}", why.join("; "))),
-            ));
-            continue;
+            return LbOutcome::Pending(format!("ServiceLB port conflict: {}", why.join("; ")));
         }
         let mut ips: Vec<IpAddr> = free
             .iter()
@@ -113,27 +155,31 @@ pub fn plan(nodes: &[LbNode], services: &[LbService]) -> Vec<(String, LbOutcome)
         ips.sort();
         ips.dedup();
         if ips.is_empty() {
-            out.push((
-                svc.key.clone(),
-                LbOutcome::Pending(format!("no ServiceLB node has a {} address", svc.families)),
-            ));
-            continue;
+            return LbOutcome::Pending(format!("no ServiceLB node has a {} address", svc.families));
         }
-        for n in &free {
-            let held = taken.entry(n.name.as_str()).or_default();
-            for p in &svc.ports {
-                held.insert(p, svc.key.as_str());
-            }
+        LbOutcome::Ingress {
+            ips,
+            nodes: free.iter().map(|n| n.name.clone()).collect(),
         }
-        out.push((
-            svc.key.clone(),
-            LbOutcome::Ingress {
-                ips,
-                nodes: free.iter().map(|n| n.name.clone()).collect(),
-            },
-        ));
     }
-    out
+}
+
+/// Places Services in the order given (the caller puts Services that already hold their
+/// ports first, then the older before the newer) and reports each one's ingress or why it
+/// waits; also what they then hold.
+pub fn plan_taken(nodes: &[LbNode], services: &[LbService]) -> (Vec<(String, LbOutcome)>, Taken) {
+    let eligible = eligible_nodes(nodes);
+    let mut taken = Taken::default();
+    let out = services
+        .iter()
+        .map(|svc| (svc.key.clone(), taken.place(&eligible, svc)))
+        .collect();
+    (out, taken)
+}
+
+/// [`plan_taken`] without the holdings.
+pub fn plan(nodes: &[LbNode], services: &[LbService]) -> Vec<(String, LbOutcome)> {
+    plan_taken(nodes, services).0
 }
 
 #[cfg(test)]

@@ -377,3 +377,158 @@ fn dual_stack_service() {
     );
     assert_eq!(got["default/ds"], "pool d: 10.0.0.1,fc00::1");
 }
+
+fn cluster_ip(name: &str) -> Service {
+    serde_json::from_value(json!({
+        "metadata": {"name": name, "namespace": "default"},
+        "spec": {"type": "ClusterIP", "ports": [{"port": 80}]},
+    }))
+    .unwrap()
+}
+
+#[test]
+fn services_created_one_by_one_cost_one_decision_each() {
+    let mut p = planner(Mode::Auto);
+    p.plan(
+        vec![pool("lab", &["10.0.0.0/23"])],
+        &[],
+        &BTreeMap::new(),
+        &[],
+    );
+    let n = 400;
+    let mut all: Vec<Service> = Vec::new();
+    let mut outcomes = BTreeMap::new();
+    for i in 0..n {
+        // Ten ClusterIP Services per LoadBalancer one: they cost no decision at all.
+        for j in 0..10 {
+            let c = cluster_ip(&format!("c{i}-{j}"));
+            let change = p.plan_service(&key_of(&c), Some(&c), None);
+            assert_eq!(change.outcome, None);
+            assert!(!change.released);
+            all.push(c);
+        }
+        let s = svc(&format!("lb{i}"), (i % 60) as u32, 80, json!({}));
+        let change = p.plan_service(&key_of(&s), Some(&s), None);
+        assert!(!change.released);
+        outcomes.insert(key_of(&s), change.outcome.expect("ours"));
+        // The API writes the status the controller decided; the watch brings the Service
+        // back, and deciding it again changes nothing.
+        let mut written = s.clone();
+        written.status = Some(
+            serde_json::from_value(json!({"loadBalancer": {"ingress": outcomes[&key_of(&s)]
+                .ips().iter().map(|ip| json!({"ip": ip.to_string()})).collect::<Vec<_>>()}}))
+            .unwrap(),
+        );
+        let again = p.plan_service(&key_of(&s), Some(&written), None);
+        assert_eq!(again.outcome.as_ref(), Some(&outcomes[&key_of(&s)]));
+        all.push(written);
+    }
+    // Two decisions per LoadBalancer Service (its creation, its status write), none for the
+    // ClusterIP ones, and no whole round: linear in the Services created. A whole round per
+    // change, as before, would have made n * (n + 1) decisions.
+    assert_eq!(p.decided, 2 * n as u64);
+    assert_eq!(p.whole_rounds, 1);
+    let ips: BTreeSet<IpAddr> = outcomes.values().flat_map(|o| o.ips().to_vec()).collect();
+    assert_eq!(ips.len(), n, "every Service got its own address");
+    assert_eq!(
+        outcomes.values().map(show).next().unwrap(),
+        "pool lab: 10.0.0.0"
+    );
+    // A whole round (a restart, the resync) agrees with what was decided one by one.
+    let refs: Vec<&Service> = all.iter().collect();
+    let whole = p.plan(
+        vec![pool("lab", &["10.0.0.0/23"])],
+        &refs,
+        &BTreeMap::new(),
+        &[],
+    );
+    assert_eq!(whole, outcomes);
+    let mut fresh = planner(Mode::Auto);
+    let restart = fresh.plan(
+        vec![pool("lab", &["10.0.0.0/23"])],
+        &refs,
+        &BTreeMap::new(),
+        &[],
+    );
+    assert_eq!(restart, outcomes);
+}
+
+#[test]
+fn a_release_asks_for_a_whole_round_that_serves_the_waiting() {
+    let mut p = planner(Mode::Auto);
+    p.plan(
+        vec![pool("lab", &["10.0.0.1-10.0.0.2"])],
+        &[],
+        &BTreeMap::new(),
+        &[],
+    );
+    let s: Vec<Service> = (0..3)
+        .map(|i| svc(&format!("s{i}"), i, 80, json!({})))
+        .collect();
+    let shown: Vec<String> = s
+        .iter()
+        .map(|x| show(&p.plan_service(&key_of(x), Some(x), None).outcome.unwrap()))
+        .collect();
+    assert_eq!(
+        shown,
+        [
+            "pool lab: 10.0.0.1",
+            "pool lab: 10.0.0.2",
+            "pending: Failed to allocate IP for \"default/s2\": no available IPs"
+        ]
+    );
+    // Deciding the waiting one again alone releases nothing.
+    assert!(!p.plan_service("default/s2", Some(&s[2]), None).released);
+    // s0 is deleted: its address is free, and the loop must look at everything.
+    let gone = p.plan_service("default/s0", None, None);
+    assert_eq!(
+        gone,
+        ServiceChange {
+            outcome: None,
+            released: true
+        }
+    );
+    let refs: Vec<&Service> = s[1..].iter().collect();
+    let whole = p.plan(
+        vec![pool("lab", &["10.0.0.1-10.0.0.2"])],
+        &refs,
+        &BTreeMap::new(),
+        &[],
+    );
+    assert_eq!(show(&whole["default/s2"]), "pool lab: 10.0.0.1");
+    // A type change away from LoadBalancer releases too.
+    let mut c = s[1].clone();
+    c.spec.as_mut().unwrap().type_ = Some("ClusterIP".into());
+    assert!(p.plan_service("default/s1", Some(&c), None).released);
+}
+
+#[test]
+fn servicelb_one_by_one_keeps_ports_and_a_release_is_reported() {
+    let mut p = planner(Mode::ServiceLb);
+    let nodes = [node("n1", "192.168.0.1"), node("n2", "192.168.0.2")];
+    p.plan(vec![], &[], &BTreeMap::new(), &nodes);
+    let a = svc("a", 1, 80, json!({}));
+    let b = svc("b", 2, 80, json!({}));
+    let c = svc("c", 3, 81, json!({}));
+    let d = |p: &mut Planner, s: &Service| {
+        show(&p.plan_service(&key_of(s), Some(s), None).outcome.unwrap())
+    };
+    assert_eq!(d(&mut p, &a), "servicelb: 192.168.0.1,192.168.0.2");
+    assert_eq!(
+        d(&mut p, &b),
+        "pending: ServiceLB port conflict: TCP/80 is already used by default/a on node(s) n1,n2"
+    );
+    assert_eq!(d(&mut p, &c), "servicelb: 192.168.0.1,192.168.0.2");
+    // a again (its status came back): it keeps its port.
+    assert_eq!(d(&mut p, &a), "servicelb: 192.168.0.1,192.168.0.2");
+    assert_eq!(p.decided, 4);
+    // a moves to port 8080: port 80 is released, and the whole round gives it to b.
+    let a2 = svc("a", 1, 8080, json!({}));
+    let change = p.plan_service("default/a", Some(&a2), None);
+    assert!(change.released);
+    let whole = p.plan(vec![], &[&a2, &b, &c], &BTreeMap::new(), &nodes);
+    assert_eq!(
+        show(&whole["default/b"]),
+        "servicelb: 192.168.0.1,192.168.0.2"
+    );
+}

@@ -1,8 +1,10 @@
 //! LoadBalancer Services against a real `switchboard server` with the real kubectl: addresses
 //! from MetalLB IPAddressPools (`ipam`), the k3s ServiceLB way (`servicelb`), and (`l2`) L2
-//! announcement in network namespaces with failover.
+//! announcement in network namespaces with failover; (`incremental`) work linear in the
+//! Services created.
 
 mod bench;
+mod incremental;
 mod ipam;
 pub mod l2;
 mod servicelb;
