@@ -8,6 +8,7 @@
 
 pub mod endpoints;
 pub mod hints;
+mod index;
 pub mod mirroring;
 pub mod pods;
 pub mod probe;

@@ -4,6 +4,7 @@
 //! owners are gone; and a periodic resync. Nothing is reconciled before every initial list
 //! is complete.
 
+use crate::index::{PodIndex, ServiceIndex, SliceIndex, StoreIndex};
 use crate::queue::Queue;
 use crate::slices::{NodeLookup, Plan, LABEL_MANAGED_BY, LABEL_SERVICE_NAME};
 use crate::trigger::TriggerTimeTracker;
@@ -62,8 +63,14 @@ pub(crate) struct Ctx {
     endpoints: Store<Endpoints>,
     slices: Store<EndpointSlice>,
     nodes: Store<Node>,
+    /// Each index is updated under its own lock together with its store (see [`informer`]),
+    /// so a lookup under that lock sees the two agree.
+    service_index: Arc<Mutex<ServiceIndex>>,
+    pod_index: Arc<Mutex<PodIndex>>,
+    slice_index: Arc<Mutex<SliceIndex>>,
     pub(crate) queue: Arc<Queue<Key>>,
-    gc: Arc<Queue<String>>,
+    /// Slices (namespace, name) whose owners may be gone.
+    gc: Arc<Queue<Key>>,
     endpoints_trigger: TriggerTimeTracker,
     slices_trigger: TriggerTimeTracker,
     expect: Mutex<HashMap<Key, Vec<(Expect, Instant)>>>,
@@ -87,11 +94,31 @@ fn oref<K: Resource<DynamicType = ()>>(ns: &str, name: &str) -> ObjectRef<K> {
 /// `on_relist` runs after every complete (re)list.
 pub(crate) async fn informer<K>(
     api: Api<K>,
-    mut writer: reflector::store::Writer<K>,
+    writer: reflector::store::Writer<K>,
     on_change: impl Fn(Option<Arc<K>>, Option<&K>) + Send,
     on_relist: impl Fn() + Send,
 ) where
     K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
+{
+    informer_indexed(api, writer, Arc::new(Mutex::new(())), on_change, on_relist).await
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// [`informer`] that also keeps `index` exactly in step with the store: each event goes to
+/// both under the index's lock, and after a (re)list — where kube-rs swaps the whole store at
+/// `InitDone` — the index is rebuilt from the new store, the only whole-store pass.
+pub(crate) async fn informer_indexed<K, I>(
+    api: Api<K>,
+    mut writer: reflector::store::Writer<K>,
+    index: Arc<Mutex<I>>,
+    on_change: impl Fn(Option<Arc<K>>, Option<&K>) + Send,
+    on_relist: impl Fn() + Send,
+) where
+    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
+    I: StoreIndex<K>,
 {
     let store = writer.as_reader();
     let mut stream = watcher::watcher(api, watcher::Config::default())
@@ -101,21 +128,38 @@ pub(crate) async fn informer<K>(
         match stream.try_next().await {
             Ok(Some(ev)) => match &ev {
                 Event::Apply(o) => {
-                    let old = store.get(&ObjectRef::from_obj(o));
-                    writer.apply_watcher_event(&ev);
+                    let old = {
+                        let mut ix = lock(&index);
+                        let old = store.get(&ObjectRef::from_obj(o));
+                        writer.apply_watcher_event(&ev);
+                        ix.apply(o);
+                        old
+                    };
                     on_change(old, Some(o));
                 }
                 Event::Delete(o) => {
-                    let old = store
-                        .get(&ObjectRef::from_obj(o))
-                        .unwrap_or_else(|| Arc::new(o.clone()));
-                    writer.apply_watcher_event(&ev);
+                    let old = {
+                        let mut ix = lock(&index);
+                        let old = store
+                            .get(&ObjectRef::from_obj(o))
+                            .unwrap_or_else(|| Arc::new(o.clone()));
+                        writer.apply_watcher_event(&ev);
+                        ix.delete(o);
+                        old
+                    };
                     on_change(Some(old), None);
                 }
                 Event::InitDone => {
-                    writer.apply_watcher_event(&ev);
+                    {
+                        let mut ix = lock(&index);
+                        writer.apply_watcher_event(&ev);
+                        let all = store.state();
+                        ix.rebuild(all.iter().map(Arc::as_ref));
+                    }
                     on_relist();
                 }
+                // Init and InitApply only fill kube-rs's buffer for the next store; the store
+                // (and so the index) changes at InitDone.
                 _ => writer.apply_watcher_event(&ev),
             },
             Ok(None) => return,
@@ -139,10 +183,11 @@ impl Ctx {
         labels: Option<&std::collections::BTreeMap<String, String>>,
         out: &mut BTreeSet<Key>,
     ) {
-        for s in self.services.state() {
-            if s.metadata.namespace.as_deref() != Some(ns) {
+        let ix = lock(&self.service_index);
+        for name in ix.candidates(ns, labels) {
+            let Some(s) = self.services.get(&oref(ns, &name)) else {
                 continue;
-            }
+            };
             if let Some(sel) = pods::service_selector(&s) {
                 if pods::selector_matches(sel, labels) {
                     out.insert(key_of(s.as_ref()));
@@ -187,8 +232,7 @@ impl Ctx {
             }
         }
         if self.owners_missing_from_stores(slice) {
-            self.gc
-                .add(slice.metadata.namespace.clone().unwrap_or_default());
+            self.gc.add(key_of(slice));
         }
     }
 
@@ -206,14 +250,20 @@ impl Ctx {
         }
     }
 
+    /// At start-up, after a re-list and on resync (`on_slice` hands slices whose owners are
+    /// gone to the garbage collector).
     fn enqueue_all_slices(&self) {
-        let mut namespaces = BTreeSet::new();
         for s in self.slices.state() {
             self.on_slice(&s);
-            namespaces.insert(s.metadata.namespace.clone().unwrap_or_default());
         }
-        for ns in namespaces {
-            self.gc.add(ns);
+    }
+
+    /// An owner (`Service` or `Endpoints`) is gone: its slices go to the garbage collector,
+    /// which deletes those whose every owner is gone.
+    fn collect_owned_by(&self, kind: &str, owner: &Key) {
+        let names = lock(&self.slice_index).owned_by(&owner.0, kind, &owner.1);
+        for name in names {
+            self.gc.add((owner.0.clone(), name));
         }
     }
 
@@ -278,27 +328,19 @@ impl Ctx {
             return Vec::new();
         };
         let ns = pods::namespace_of(&svc.metadata);
-        self.pods
-            .state()
-            .into_iter()
-            .filter(|p| {
-                p.metadata.namespace.as_deref() == Some(ns)
-                    && pods::selector_matches(sel, p.metadata.labels.as_ref())
-            })
+        let ix = lock(&self.pod_index);
+        ix.candidates(ns, sel)
+            .iter()
+            .filter_map(|name| self.pods.get(&oref(ns, name)))
+            .filter(|p| pods::selector_matches(sel, p.metadata.labels.as_ref()))
             .collect()
     }
 
     fn slices_managed_by(&self, key: &Key, manager: &str) -> Vec<Arc<EndpointSlice>> {
-        self.slices
-            .state()
-            .into_iter()
-            .filter(|s| {
-                s.metadata.namespace.as_deref() == Some(key.0.as_str())
-                    && s.metadata.labels.as_ref().is_some_and(|l| {
-                        l.get(LABEL_SERVICE_NAME) == Some(&key.1)
-                            && l.get(LABEL_MANAGED_BY).map(String::as_str) == Some(manager)
-                    })
-            })
+        let ix = lock(&self.slice_index);
+        ix.managed_by(&key.0, &key.1, manager)
+            .iter()
+            .filter_map(|name| self.slices.get(&oref(&key.0, name)))
             .collect()
     }
 
@@ -569,18 +611,15 @@ impl Ctx {
         Ok(uid.as_deref() == Some(o.uid.as_str()))
     }
 
-    /// The garbage collector for one namespace: slices whose every owner is gone are deleted.
-    async fn collect_garbage(&self, ns: &str) -> kube::Result<()> {
-        let candidates: Vec<Arc<EndpointSlice>> = self
+    /// The garbage collector for one slice: deleted if its every owner is gone.
+    async fn collect_garbage(&self, slice: &Key) -> kube::Result<()> {
+        let ns = slice.0.as_str();
+        let candidates = self
             .slices
-            .state()
-            .into_iter()
-            .filter(|s| {
-                s.metadata.namespace.as_deref() == Some(ns) && self.owners_missing_from_stores(s)
-            })
-            .collect();
+            .get(&oref(ns, &slice.1))
+            .filter(|s| self.owners_missing_from_stores(s));
         let api: Api<EndpointSlice> = Api::namespaced(self.client.clone(), ns);
-        for s in candidates {
+        if let Some(s) = candidates {
             let mut alive = false;
             for o in s.metadata.owner_references.iter().flatten() {
                 if self.owner_exists(ns, o).await? {
@@ -589,7 +628,7 @@ impl Ctx {
                 }
             }
             if alive {
-                continue;
+                return Ok(());
             }
             let name = s.metadata.name.clone().unwrap_or_default();
             let dp = DeleteParams {
@@ -653,30 +692,34 @@ async fn worker(ctx: Arc<Ctx>) {
 }
 
 async fn gc_worker(ctx: Arc<Ctx>) {
-    while let Some(ns) = ctx.gc.get().await {
-        if let Err(e) = ctx.collect_garbage(&ns).await {
-            tracing::warn!(namespace = %ns, error = %e, "garbage collection failed, retrying");
-            ctx.gc.add_after(ns.clone(), Duration::from_secs(1));
+    while let Some(slice) = ctx.gc.get().await {
+        if let Err(e) = ctx.collect_garbage(&slice).await {
+            tracing::warn!(namespace = %slice.0, endpointslice = %slice.1, error = %e, "garbage collection failed, retrying");
+            ctx.gc.add_after(slice.clone(), Duration::from_secs(1));
         }
-        ctx.gc.done(&ns);
+        ctx.gc.done(&slice);
     }
 }
 
-fn spawn_informer<K>(
+#[allow(clippy::too_many_arguments)]
+fn spawn_informer<K, I>(
     tasks: &mut tokio::task::JoinSet<()>,
     client: &Client,
     ctx: &Arc<Ctx>,
     writer: reflector::store::Writer<K>,
+    index: Arc<Mutex<I>>,
     on_change: fn(&Ctx, Option<Arc<K>>, Option<&K>),
     on_relist: fn(&Ctx),
 ) where
     K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
+    I: StoreIndex<K> + 'static,
 {
     let api: Api<K> = Api::all(client.clone());
     let (c1, c2) = (Arc::downgrade(ctx), Arc::downgrade(ctx));
-    tasks.spawn(informer(
+    tasks.spawn(informer_indexed(
         api,
         writer,
+        index,
         move |old, new| {
             if let Some(c) = c1.upgrade() {
                 on_change(&c, old, new)
@@ -714,6 +757,9 @@ impl Controllers {
             endpoints,
             slices,
             nodes,
+            service_index: Arc::default(),
+            pod_index: Arc::default(),
+            slice_index: Arc::default(),
             queue: Queue::new(),
             gc: Queue::new(),
             endpoints_trigger: TriggerTimeTracker::new(),
@@ -728,13 +774,15 @@ impl Controllers {
             &client,
             &ctx,
             w_services,
+            ctx.service_index.clone(),
             |c, old, new| {
                 let obj = new.cloned().map(Arc::new).or(old);
                 if let Some(s) = obj {
-                    c.queue.add(key_of(s.as_ref()));
+                    let key = key_of(s.as_ref());
                     if new.is_none() {
-                        c.gc.add(s.metadata.namespace.clone().unwrap_or_default());
+                        c.collect_owned_by("Service", &key);
                     }
+                    c.queue.add(key);
                 }
             },
             |c| c.enqueue_all_services(),
@@ -744,6 +792,7 @@ impl Controllers {
             &client,
             &ctx,
             w_pods,
+            ctx.pod_index.clone(),
             |c, old, new| c.on_pod(old, new),
             |c| c.enqueue_all_services(),
         );
@@ -752,13 +801,15 @@ impl Controllers {
             &client,
             &ctx,
             w_endpoints,
+            Arc::new(Mutex::new(())),
             |c, old, new| {
                 let obj = new.cloned().map(Arc::new).or(old);
                 if let Some(e) = obj {
-                    c.queue.add(key_of(e.as_ref()));
+                    let key = key_of(e.as_ref());
                     if new.is_none() {
-                        c.gc.add(e.metadata.namespace.clone().unwrap_or_default());
+                        c.collect_owned_by("Endpoints", &key);
                     }
+                    c.queue.add(key);
                 }
             },
             |c| c.enqueue_all_endpoints(),
@@ -768,6 +819,7 @@ impl Controllers {
             &client,
             &ctx,
             w_slices,
+            ctx.slice_index.clone(),
             |c, old, new| {
                 if let Some(s) = new.or(old.as_deref()) {
                     c.on_slice(s);
@@ -780,6 +832,7 @@ impl Controllers {
             &client,
             &ctx,
             w_nodes,
+            Arc::new(Mutex::new(())),
             |c, old, new| {
                 // A node's zone is copied into endpoints: a change touches every Service.
                 let zone = |n: Option<&Node>| {
