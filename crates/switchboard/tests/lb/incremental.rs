@@ -99,3 +99,76 @@ fn services_created_one_by_one_cost_linear_work() {
     });
     rt.shutdown_timeout(Duration::from_secs(10));
 }
+
+/// Creates `n` ClusterIP Services through the API, `inflight` at a time; the wall time.
+async fn create_cluster_ips(client: kube::Client, n: usize, inflight: usize) -> Duration {
+    use futures::StreamExt;
+    let services: Api<Service> = Api::namespaced(client, "default");
+    let started = Instant::now();
+    futures::stream::iter(0..n)
+        .map(|i| {
+            let services = services.clone();
+            async move {
+                let c: Service =
+                    serde_json::from_value(json!({"metadata": {"name": format!("c{i}")},
+                    "spec": {"ports": [{"port": 80}], "selector": {"app": format!("a{i}")}}}))
+                    .unwrap();
+                services.create(&PostParams::default(), &c).await.unwrap();
+            }
+        })
+        .buffer_unordered(inflight)
+        .collect::<Vec<()>>()
+        .await;
+    started.elapsed()
+}
+
+/// Benchmark (`cargo test -p switchboard --test lb -- --ignored bench_cluster_ip_writes
+/// --nocapture`; LB_BENCH_SERVICES, default 5000): the time to create ClusterIP Services
+/// through the API with the server's LoadBalancer controller on (`auto`, the default) and
+/// off, alternating in the same run. Before the controller was incremental every Service
+/// write started a round over every Service, so `auto` grew quadratically.
+#[test]
+#[ignore = "benchmark"]
+fn bench_cluster_ip_writes_lb_auto_vs_off() {
+    let n: usize = std::env::var("LB_BENCH_SERVICES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(5000);
+    std::env::set_var("NO_COLOR", "1");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let mut results: Vec<(&str, Duration)> = Vec::new();
+    for mode in ["off", "auto", "off", "auto"] {
+        let mut server = TestServer::start_with(
+            env!("CARGO_BIN_EXE_switchboard"),
+            &["--load-balancer-mode", mode],
+        );
+        let took = rt.block_on(async {
+            let client = controllers::client_from_kubeconfig(&server.kubeconfig)
+                .await
+                .unwrap();
+            create_cluster_ips(client, n, 8).await
+        });
+        eprintln!(
+            "lb mode {mode:>4}: {n} ClusterIP Services in {:.2} s ({:.0}/s)",
+            took.as_secs_f64(),
+            n as f64 / took.as_secs_f64()
+        );
+        results.push((mode, took));
+        server.stop();
+    }
+    let total = |m: &str| -> f64 {
+        results
+            .iter()
+            .filter(|(x, _)| *x == m)
+            .map(|(_, d)| d.as_secs_f64())
+            .sum()
+    };
+    eprintln!(
+        "auto / off: {:.2} (sum of two runs each)",
+        total("auto") / total("off")
+    );
+}
