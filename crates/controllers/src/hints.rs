@@ -119,9 +119,13 @@ mod tests {
     }
 
     fn svc(td: Option<&str>, annotations: &[(&str, &str)]) -> Service {
-        let mut s = Service::default();
-        s.spec = Some(Default::default());
-        s.spec.as_mut().unwrap().traffic_distribution = td.map(String::from);
+        let mut s = Service {
+            spec: Some(k8s_openapi::api::core::v1::ServiceSpec {
+                traffic_distribution: td.map(String::from),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
         if !annotations.is_empty() {
             s.metadata.annotations = Some(
                 annotations
