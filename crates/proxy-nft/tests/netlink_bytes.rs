@@ -165,6 +165,22 @@ fn compare(name: &str, ns: &Netns, script: &str) {
     assert_eq!(want.len(), got.len(), "{name}: number of messages");
 }
 
+/// The encoder writes what nft 1.0.6 (Debian bookworm) writes; another nft version may order
+/// attributes or fill set userdata differently without the kernel state differing (that is
+/// `netlink_kernel.rs`'s check). Other versions skip the byte comparison, saying so.
+fn nft_is_the_reference_version() -> bool {
+    let out = Command::new("nft").arg("--version").output().unwrap();
+    let v = String::from_utf8_lossy(&out.stdout).into_owned();
+    let ok = v.starts_with("nftables v1.0.6 ");
+    if !ok {
+        eprintln!(
+            "byte comparison skipped: {} is not nftables v1.0.6",
+            v.trim()
+        );
+    }
+    ok
+}
+
 fn goldens() -> Vec<(String, String)> {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/golden");
     let mut out = Vec::new();
@@ -184,6 +200,9 @@ fn goldens() -> Vec<(String, String)> {
 
 #[test]
 fn every_golden_script_encodes_as_nft_does() {
+    if !nft_is_the_reference_version() {
+        return;
+    }
     let ns = Netns::new();
     for (name, script) in goldens() {
         compare(&name, &ns, &script);
@@ -273,6 +292,9 @@ fn transactions(snaps: &[proxy_core::Snapshot]) -> Vec<String> {
 
 #[test]
 fn incremental_transactions_encode_as_nft_does() {
+    if !nft_is_the_reference_version() {
+        return;
+    }
     use proxy_core::Scheduler;
     let web = || service("web", "10.43.0.20", &["10.42.0.11", "10.42.0.12"]);
     let mut moved = web();
@@ -377,8 +399,10 @@ add rule ip6 switchboard services ip6 daddr { ::/64, fd00::/8 } drop
 
 #[test]
 fn anonymous_address_sets_encode_as_nft_does() {
-    let ns = Netns::new();
-    compare("address sets", &ns, ADDRESS_SETS);
+    if nft_is_the_reference_version() {
+        let ns = Netns::new();
+        compare("address sets", &ns, ADDRESS_SETS);
+    }
     // What the encoder leaves to the CLI: ranges nft would merge or mark open.
     for odd in [
         "add rule ip switchboard services ip saddr { 10.42.0.0/16, 10.43.0.0/16 } drop\n",
