@@ -1,7 +1,8 @@
 //! The nftables data plane: [`render`] turns a `proxy_core::Snapshot` into the tables
 //! `ip switchboard` and `ip6 switchboard` (a pure function, golden-tested), and [`NftProxier`]
-//! applies only what changed since its last sync, as one atomic `nft -f` transaction. Start at
-//! [`NftProxier::sync`]; the crate README explains the ruleset.
+//! applies only what changed since its last sync, as one atomic transaction: an nf_tables
+//! netlink batch ([`NftNetlink`], through [`NftAuto`]), or `nft -f` for what its encoder does not
+//! know. Start at [`NftProxier::sync`]; the crate README explains the ruleset.
 
 mod backend;
 mod diff;
