@@ -172,6 +172,15 @@ impl Cache {
         let mut old = self.ids.iter().peekable();
         let mut new = snap.service_ports.iter().peekable();
         loop {
+            // The common case first: the same `Arc` at the same place means the same name, so
+            // no string comparison.
+            if let (Some((_, id)), Some((_, sp))) = (old.peek(), new.peek()) {
+                if Arc::ptr_eq(self.slot(**id), sp) {
+                    old.next();
+                    new.next();
+                    continue;
+                }
+            }
             let ord = match (old.peek(), new.peek()) {
                 (None, None) => break,
                 (Some(_), None) => std::cmp::Ordering::Less,
