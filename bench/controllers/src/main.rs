@@ -16,6 +16,7 @@ use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 
@@ -34,6 +35,13 @@ struct Args {
     /// Readiness flips measured per size.
     #[arg(long, default_value_t = 200)]
     flips: usize,
+    /// Also (or, with `--pods ''`, only) measure convergence after creating this many
+    /// Services with one pod each (0: skip).
+    #[arg(long, default_value_t = 0)]
+    scale_services: usize,
+    /// How long the scale run may wait for convergence.
+    #[arg(long, default_value_t = 1200)]
+    scale_timeout_secs: u64,
 }
 
 const NS: &str = "bench";
@@ -289,6 +297,135 @@ async fn flips(client: &Client, n: usize) -> Result<Vec<Sample>> {
     Ok(out)
 }
 
+/// The scale run: `n` pods, then `n` Services each selecting one of them (`solo=qI` next to a
+/// shared `app=scale`, as a deployment per Service would look), then the wait until every
+/// Service's slice holds its pod. Meanwhile a probe reads one object every 500 ms: how long
+/// the API stops answering while the controllers work.
+async fn scale(client: &Client, n: usize, limit: Duration) -> Result<String> {
+    let ns: Namespace = serde_json::from_value(json!({"metadata": {"name": NS}}))?;
+    let namespaces = Api::<Namespace>::all(client.clone());
+    namespaces.create(&PostParams::default(), &ns).await?;
+    let pods: Api<Pod> = Api::namespaced(client.clone(), NS);
+    let scale_pod = |i: usize| -> Result<Pod> {
+        Ok(serde_json::from_value(json!({
+            "metadata": {"name": format!("q-{i}"), "labels": {"app": "scale", "solo": format!("q{i}")}},
+            "spec": {"nodeName": "node1", "containers": [{"name": "app", "image": "registered", "ports": [{"containerPort": 80}]}]},
+            "status": {"phase": "Running", "podIP": ip(i), "podIPs": [{"ip": ip(i)}], "conditions": [{"type": "Ready", "status": "True"}]},
+        }))?)
+    };
+    pods.create(&PostParams::default(), &scale_pod(0)?).await?;
+    let t0 = Instant::now();
+    let results: Vec<Result<()>> = futures::stream::iter(1..n)
+        .map(|i| {
+            let pods = pods.clone();
+            let p = scale_pod(i);
+            async move {
+                pods.create(&PostParams::default(), &p?).await?;
+                Ok(())
+            }
+        })
+        .buffer_unordered(32)
+        .collect()
+        .await;
+    results.into_iter().collect::<Result<Vec<()>>>()?;
+    let pods_took = t0.elapsed();
+    // Every Service whose slice holds one endpoint, from a watch opened before the Services.
+    let (tx, mut done) = mpsc::unbounded_channel::<String>();
+    let slices: Api<EndpointSlice> = Api::namespaced(client.clone(), NS);
+    let watch = tokio::spawn(async move {
+        let mut stream = watcher::watcher(slices, watcher::Config::default()).boxed();
+        while let Some(ev) = stream.next().await {
+            if let Ok(watcher::Event::Apply(s) | watcher::Event::InitApply(s)) = ev {
+                let svc = s
+                    .metadata
+                    .labels
+                    .as_ref()
+                    .and_then(|l| l.get("kubernetes.io/service-name"))
+                    .cloned();
+                if let (Some(svc), 1) = (svc, s.endpoints.len()) {
+                    if tx.send(svc).is_err() {
+                        return;
+                    }
+                }
+            }
+        }
+    });
+    // (worst answer time so far, start of the GET in flight).
+    let probe_state = Arc::new(Mutex::new((Duration::ZERO, None::<Instant>)));
+    let (probe_ns, ps) = (namespaces.clone(), probe_state.clone());
+    let probe = tokio::spawn(async move {
+        loop {
+            let t = Instant::now();
+            ps.lock().unwrap().1 = Some(t);
+            let _ = probe_ns.get(NS).await;
+            {
+                let mut g = ps.lock().unwrap();
+                g.0 = g.0.max(t.elapsed());
+                g.1 = None;
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    });
+    let services: Api<Service> = Api::namespaced(client.clone(), NS);
+    let t1 = Instant::now();
+    let creating = futures::stream::iter(0..n)
+        .map(|i| {
+            let services = services.clone();
+            async move {
+                let svc: Service = serde_json::from_value(json!({"metadata": {"name": format!("svc-{i}")}, "spec": {"selector": {"app": "scale", "solo": format!("q{i}")}, "ports": [{"name": "web", "port": 80, "targetPort": 80}]}}))?;
+                services.create(&PostParams::default(), &svc).await?;
+                Ok::<(), anyhow::Error>(())
+            }
+        })
+        .buffer_unordered(32)
+        .collect::<Vec<_>>();
+    let mut seen = std::collections::HashSet::new();
+    let mut creating = std::pin::pin!(creating);
+    let mut created: Option<Duration> = None;
+    let deadline = tokio::time::Instant::now() + limit;
+    let converged = loop {
+        tokio::select! {
+            r = &mut creating, if created.is_none() => {
+                r.into_iter().collect::<Result<Vec<()>>>()?;
+                created = Some(t1.elapsed());
+            }
+            svc = done.recv() => {
+                let Some(svc) = svc else { bail!("slice watch ended") };
+                seen.insert(svc);
+                if seen.len() == n && created.is_some() {
+                    break Some(t1.elapsed());
+                }
+            }
+            _ = tokio::time::sleep_until(deadline) => break None,
+        }
+    };
+    watch.abort();
+    probe.abort();
+    // The worst GET, counting one still waiting now.
+    let worst = {
+        let g = probe_state.lock().unwrap();
+        g.0.max(g.1.map(|t| t.elapsed()).unwrap_or_default())
+    };
+    let created = created.map_or("not done".to_string(), |c| {
+        format!("{:.1} s", c.as_secs_f64())
+    });
+    Ok(match converged {
+        Some(c) => format!(
+            "| {n} | {:.1} s | {created} | {:.1} s | {:.2} s |",
+            pods_took.as_secs_f64(),
+            c.as_secs_f64(),
+            worst.as_secs_f64(),
+        ),
+        None => format!(
+            "| {n} | {:.1} s | {created} | not within {} s ({} of {n} Services) | {:.2} s |",
+            pods_took.as_secs_f64(),
+            limit.as_secs(),
+            seen.len(),
+            worst.as_secs_f64(),
+        ),
+    })
+}
+
 fn percentile(v: &[Duration], q: f64) -> f64 {
     let mut v = v.to_vec();
     v.sort();
@@ -302,7 +439,9 @@ async fn main() -> Result<()> {
         Some(b) => b.clone(),
         None => std::env::current_exe()?.with_file_name("switchboard"),
     };
-    if args.pods.iter().any(|p| p % SHARDS != 0 || *p <= 100) {
+    // `--pods 0`: no latency run (only the scale run).
+    let sizes: Vec<usize> = args.pods.iter().copied().filter(|p| *p != 0).collect();
+    if sizes.iter().any(|p| p % SHARDS != 0 || *p <= 100) {
         bail!("--pods: each count must be a multiple of {SHARDS} above 100");
     }
     if !bin.exists() {
@@ -311,9 +450,11 @@ async fn main() -> Result<()> {
             bin.display()
         );
     }
-    println!("| pods | Services | populate + converge | pod write (baseline) p50 | p99 | pod change -> EndpointSlice p50 | p99 | ratio p50 |");
-    println!("|---|---|---|---|---|---|---|---|");
-    for &pods_n in &args.pods {
+    if !sizes.is_empty() {
+        println!("| pods | Services | populate + converge | pod write (baseline) p50 | p99 | pod change -> EndpointSlice p50 | p99 | ratio p50 |");
+        println!("|---|---|---|---|---|---|---|---|");
+    }
+    for &pods_n in &sizes {
         let server = Server::start(&bin)?;
         let client = server.client().await?;
         let started = Instant::now();
@@ -333,6 +474,20 @@ async fn main() -> Result<()> {
             synced.as_secs_f64(),
             s50 / w50
         );
+    }
+    if args.scale_services > 0 {
+        let server = Server::start(&bin)?;
+        let client = server.client().await?;
+        let row = scale(
+            &client,
+            args.scale_services,
+            Duration::from_secs(args.scale_timeout_secs),
+        )
+        .await?;
+        println!();
+        println!("| Services (1 pod each) | pods created in | Services created in | every slice filled after (from first Service) | slowest GET meanwhile |");
+        println!("|---|---|---|---|---|");
+        println!("{row}");
     }
     Ok(())
 }
