@@ -40,7 +40,10 @@ impl TestServer {
     }
 
     fn start_stopped(bin: &str) -> TestServer {
-        let dir = tempfile::Builder::new().prefix("switchboard-test-").tempdir().expect("temp dir");
+        let dir = tempfile::Builder::new()
+            .prefix("switchboard-test-")
+            .tempdir()
+            .expect("temp dir");
         let data_dir = dir.path().to_path_buf();
         TestServer {
             bin: PathBuf::from(bin),
@@ -73,7 +76,10 @@ impl TestServer {
             .arg("--listen")
             .arg(self.addr.to_string())
             .args(extra)
-            .env("RUST_LOG", std::env::var("SWITCHBOARD_TEST_LOG").unwrap_or_else(|_| "info".into()))
+            .env(
+                "RUST_LOG",
+                std::env::var("SWITCHBOARD_TEST_LOG").unwrap_or_else(|_| "info".into()),
+            )
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
@@ -85,7 +91,11 @@ impl TestServer {
             let mut sent = false;
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
                 if !sent && line.contains("API server listening") {
-                    if let Some(addr) = line.split("address=").nth(1).and_then(|r| r.split_whitespace().next()) {
+                    if let Some(addr) = line
+                        .split("address=")
+                        .nth(1)
+                        .and_then(|r| r.split_whitespace().next())
+                    {
                         let _ = tx.send(addr.to_string());
                         sent = true;
                     }
@@ -103,7 +113,10 @@ impl TestServer {
             }
         };
         self.addr = addr.parse().expect("listen address");
-        self.token = std::fs::read_to_string(self.data_dir.join("admin.token")).expect("admin.token").trim().to_string();
+        self.token = std::fs::read_to_string(self.data_dir.join("admin.token"))
+            .expect("admin.token")
+            .trim()
+            .to_string();
         self.child = Some(child);
     }
 
@@ -118,7 +131,10 @@ impl TestServer {
     /// SIGTERM and wait for a clean exit; returns whether it exited successfully.
     pub fn stop(&mut self) -> bool {
         if let Some(mut c) = self.child.take() {
-            let _ = Command::new("kill").arg("-TERM").arg(c.id().to_string()).status();
+            let _ = Command::new("kill")
+                .arg("-TERM")
+                .arg(c.id().to_string())
+                .status();
             let deadline = Instant::now() + Duration::from_secs(20);
             while Instant::now() < deadline {
                 if let Ok(Some(st)) = c.try_wait() {
@@ -158,7 +174,11 @@ impl TestServer {
 
     /// Runs kubectl with `args`; stdin empty.
     pub fn kubectl(&self, args: &[&str]) -> Output {
-        self.kubectl_cmd().args(args).stdin(Stdio::null()).output().expect("running kubectl")
+        self.kubectl_cmd()
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .expect("running kubectl")
     }
 
     /// Runs kubectl with `stdin` piped in (e.g. `apply -f -`).
@@ -172,7 +192,12 @@ impl TestServer {
             .stderr(Stdio::piped())
             .spawn()
             .expect("running kubectl");
-        child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(stdin.as_bytes())
+            .unwrap();
         child.wait_with_output().expect("kubectl output")
     }
 
@@ -214,5 +239,9 @@ pub fn kubectl_path() -> PathBuf {
 
 /// stdout and stderr of a command, as one string (stdout first).
 pub fn output_text(o: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
 }

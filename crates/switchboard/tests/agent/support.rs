@@ -247,6 +247,19 @@ pub fn ask_many_from(ns: &netlab::Netns, addr: SocketAddr, n: usize) -> Vec<Stri
     })
 }
 
+/// [`ask_many_from`] for `eventually` loops: `None` when any request fails (a Service whose
+/// rules are not there yet refuses or times out).
+pub fn try_ask_many_from(ns: &netlab::Netns, addr: SocketAddr, n: usize) -> Option<Vec<String>> {
+    ns.run(move || {
+        (0..n)
+            .map(|_| {
+                let body = http_get(addr, T).ok()?;
+                parse_answer(&body).map(|a| a.0)
+            })
+            .collect()
+    })
+}
+
 /// The Service's ClusterIP with `port`.
 pub fn cluster_ip(svc: &Value, port: u16) -> SocketAddr {
     let ip: IpAddr = svc["spec"]["clusterIP"]

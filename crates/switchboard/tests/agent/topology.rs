@@ -82,7 +82,9 @@ fn zone_hints_keep_traffic_in_the_nodes_zone_until_no_endpoint_is_hinted_for_it(
 /// Waits until 20 requests in a row are all answered by p1.
 fn only_p1(c: &Cluster, addr: std::net::SocketAddr) {
     eventually(20, "only p1 (zone-a) answers from n1", || {
-        let got: BTreeSet<String> = ask_many_from(&c.client, addr, 20).into_iter().collect();
+        let got: BTreeSet<String> = try_ask_many_from(&c.client, addr, 20)?
+            .into_iter()
+            .collect();
         (got == BTreeSet::from(["p1".to_string()])).then_some(())
     });
 }
@@ -110,7 +112,7 @@ fn prefer_close_service_stays_in_each_nodes_zone_with_the_controllers_hints() {
     let c2 = c.lab.client_via("c2", &c.nodes[1]);
     for (client, want) in [(&c.client, "p1"), (&c2, "p3")] {
         eventually(30, &format!("only {want} answers {}", client.name), || {
-            let got: BTreeSet<String> = ask_many_from(client, addr, 20).into_iter().collect();
+            let got: BTreeSet<String> = try_ask_many_from(client, addr, 20)?.into_iter().collect();
             (got == BTreeSet::from([want.to_string()])).then_some(())
         });
     }

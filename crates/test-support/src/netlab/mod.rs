@@ -377,6 +377,11 @@ impl Lab {
                 // with the port-unreachable errors a REJECT sends, and starve them.
                 ("net/ipv4/conf/all/send_redirects", "0"),
                 ("net/ipv4/conf/default/send_redirects", "0"),
+                // The per-host ICMP rate limit (a burst of 6, then one a second) makes a
+                // REJECT's port-unreachable depend on how many unreachables the same client
+                // got before (while a rule was not there yet, say): tests check the rules, so
+                // every refusal must come back.
+                ("net/ipv4/icmp_ratelimit", "0"),
             ],
         );
         if self.v6 {
@@ -385,6 +390,7 @@ impl Lab {
                 &[
                     ("net/ipv6/conf/all/forwarding", "1"),
                     ("net/ipv6/conf/default/forwarding", "1"),
+                    ("net/ipv6/icmp/ratelimit", "0"),
                 ],
             );
         }
