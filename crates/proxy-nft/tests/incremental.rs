@@ -6,7 +6,7 @@ mod common;
 
 use common::*;
 use proptest::prelude::*;
-use proxy_core::{Endpoint, IpFamily, Protocol, Scheduler, ServicePort, Snapshot};
+use proxy_core::{IpFamily, ServicePort, Snapshot};
 use proxy_nft::{ConntrackCli, NftCli, NftProxier};
 use serde_json::Value;
 
@@ -69,97 +69,6 @@ fn full_load(ns: &Netns, snap: &Snapshot) {
     for t in proxy_nft::render(snap, &cfg()) {
         ns.nft_apply(&t.full_script()).unwrap();
     }
-}
-
-#[derive(Clone, Debug)]
-struct SvcSpec {
-    endpoints: Vec<bool>,
-    scheduler: Scheduler,
-    affinity: Option<u32>,
-    node_port: bool,
-    udp: bool,
-    etp_local: bool,
-    dual_stack: bool,
-    terminating_first: bool,
-}
-
-fn svc_spec() -> impl Strategy<Value = Option<SvcSpec>> {
-    let sched = prop_oneof![
-        Just(Scheduler::Random),
-        Just(Scheduler::RoundRobin),
-        Just(Scheduler::SourceHash),
-        Just(Scheduler::Maglev)
-    ];
-    proptest::option::weighted(
-        0.8,
-        (
-            proptest::collection::vec(any::<bool>(), 4),
-            sched,
-            prop_oneof![Just(None), Just(Some(60u32)), Just(Some(120u32))],
-            any::<bool>(),
-            any::<bool>(),
-            any::<bool>(),
-            any::<bool>(),
-            any::<bool>(),
-        )
-            .prop_map(
-                |(
-                    endpoints,
-                    scheduler,
-                    affinity,
-                    node_port,
-                    udp,
-                    etp_local,
-                    dual_stack,
-                    terminating_first,
-                )| SvcSpec {
-                    endpoints,
-                    scheduler,
-                    affinity,
-                    node_port,
-                    udp,
-                    etp_local,
-                    dual_stack,
-                    terminating_first,
-                },
-            ),
-    )
-}
-
-fn build(specs: &[Option<SvcSpec>]) -> Snapshot {
-    let mut ports = Vec::new();
-    for (i, spec) in specs.iter().enumerate() {
-        let Some(s) = spec else { continue };
-        let mut sp: ServicePort = service(&format!("svc{i}"), &format!("10.43.0.{}", 10 + i), &[]);
-        for (j, on) in s.endpoints.iter().enumerate() {
-            if *on {
-                let mut e: Endpoint = endpoint(&format!("10.42.0.{}", 10 + j), 8080, j % 2 == 0);
-                if j == 0 && s.terminating_first {
-                    e.ready = false;
-                    e.terminating = true;
-                }
-                sp.endpoints.push(e);
-                if s.dual_stack {
-                    sp.endpoints
-                        .push(endpoint(&format!("fd00:42::{}", 10 + j), 8080, j % 2 == 0));
-                }
-            }
-        }
-        if s.dual_stack {
-            sp.cluster_ips.push(ip(&format!("fd00:43::{}", 10 + i)));
-        }
-        sp.scheduler = s.scheduler;
-        sp.affinity_timeout = s.affinity;
-        if s.udp {
-            sp.name.protocol = Protocol::Udp;
-        }
-        if s.node_port {
-            sp.node_port = Some(30000 + i as u16);
-            sp.external_policy_local = s.etp_local;
-        }
-        ports.push(sp);
-    }
-    snapshot(ports)
 }
 
 proptest! {

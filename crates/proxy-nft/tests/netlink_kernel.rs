@@ -7,7 +7,6 @@ mod common;
 
 use common::*;
 use proptest::prelude::*;
-use proxy_core::{Endpoint, Protocol, Scheduler, ServicePort, Snapshot};
 use proxy_nft::{ConntrackCli, Nft, NftAuto, NftCli, NftNetlink, NftProxier};
 use std::path::PathBuf;
 
@@ -102,90 +101,6 @@ add rule ip6 switchboard services ip6 daddr { ::/64, fd00::/8 } drop
         "{listed}"
     );
     assert_eq!(listed, ruleset(&via_cli));
-}
-
-#[derive(Clone, Debug)]
-struct SvcSpec {
-    endpoints: Vec<bool>,
-    scheduler: Scheduler,
-    affinity: Option<u32>,
-    node_port: bool,
-    udp: bool,
-    etp_local: bool,
-    dual_stack: bool,
-    load_balancer: bool,
-}
-
-fn svc_spec() -> impl Strategy<Value = Option<SvcSpec>> {
-    let sched = prop_oneof![
-        Just(Scheduler::Random),
-        Just(Scheduler::RoundRobin),
-        Just(Scheduler::SourceHash),
-        Just(Scheduler::Maglev)
-    ];
-    proptest::option::weighted(
-        0.8,
-        (
-            proptest::collection::vec(any::<bool>(), 4),
-            sched,
-            prop_oneof![Just(None), Just(Some(60u32)), Just(Some(120u32))],
-            any::<bool>(),
-            any::<bool>(),
-            any::<bool>(),
-            any::<bool>(),
-            any::<bool>(),
-        )
-            .prop_map(
-                |(endpoints, scheduler, affinity, node_port, udp, etp_local, dual_stack, lb)| {
-                    SvcSpec {
-                        endpoints,
-                        scheduler,
-                        affinity,
-                        node_port,
-                        udp,
-                        etp_local,
-                        dual_stack,
-                        load_balancer: lb,
-                    }
-                },
-            ),
-    )
-}
-
-fn build(specs: &[Option<SvcSpec>]) -> Snapshot {
-    let mut ports = Vec::new();
-    for (i, spec) in specs.iter().enumerate() {
-        let Some(s) = spec else { continue };
-        let mut sp: ServicePort = service(&format!("svc{i}"), &format!("10.43.0.{}", 10 + i), &[]);
-        for (j, on) in s.endpoints.iter().enumerate() {
-            if *on {
-                let e: Endpoint = endpoint(&format!("10.42.0.{}", 10 + j), 8080, j % 2 == 0);
-                sp.endpoints.push(e);
-                if s.dual_stack {
-                    sp.endpoints
-                        .push(endpoint(&format!("fd00:42::{}", 10 + j), 8080, j % 2 == 0));
-                }
-            }
-        }
-        if s.dual_stack {
-            sp.cluster_ips.push(ip(&format!("fd00:43::{}", 10 + i)));
-        }
-        sp.scheduler = s.scheduler;
-        sp.affinity_timeout = s.affinity;
-        if s.udp {
-            sp.name.protocol = Protocol::Udp;
-        }
-        if s.node_port {
-            sp.node_port = Some(30000 + i as u16);
-            sp.external_policy_local = s.etp_local;
-        }
-        if s.load_balancer {
-            sp.load_balancer_ips = vec![ip(&format!("192.168.150.{}", 10 + i))];
-            sp.source_ranges = vec!["203.0.113.0/24".parse().unwrap()];
-        }
-        ports.push(sp);
-    }
-    snapshot(ports)
 }
 
 proptest! {

@@ -74,6 +74,96 @@ pub struct Netns {
     pub name: String,
 }
 
+/// One Service port of a generated snapshot (property tests of incremental syncs).
+#[derive(Clone, Debug)]
+pub struct SvcSpec {
+    /// Which of four endpoints are there.
+    pub endpoints: Vec<bool>,
+    pub scheduler: Scheduler,
+    pub affinity: Option<u32>,
+    pub node_port: bool,
+    pub udp: bool,
+    pub etp_local: bool,
+    pub dual_stack: bool,
+    /// The first endpoint is terminating, not ready.
+    pub terminating_first: bool,
+    /// A LoadBalancer IP with source ranges.
+    pub load_balancer: bool,
+}
+
+/// A Service port or none (a Service that is not there at this step).
+pub fn svc_spec() -> impl proptest::strategy::Strategy<Value = Option<SvcSpec>> {
+    use proptest::prelude::*;
+    let sched = prop_oneof![
+        Just(Scheduler::Random),
+        Just(Scheduler::RoundRobin),
+        Just(Scheduler::SourceHash),
+        Just(Scheduler::Maglev)
+    ];
+    let flags = proptest::collection::vec(any::<bool>(), 7);
+    proptest::option::weighted(
+        0.8,
+        (
+            proptest::collection::vec(any::<bool>(), 4),
+            sched,
+            prop_oneof![Just(None), Just(Some(60u32)), Just(Some(120u32))],
+            flags,
+        )
+            .prop_map(|(endpoints, scheduler, affinity, f)| SvcSpec {
+                endpoints,
+                scheduler,
+                affinity,
+                node_port: f[0],
+                udp: f[1],
+                etp_local: f[2],
+                dual_stack: f[3],
+                terminating_first: f[4],
+                load_balancer: f[5] && f[6],
+            }),
+    )
+}
+
+/// The snapshot of `specs` (Service `svc{i}` at 10.43.0.{10+i}).
+pub fn build(specs: &[Option<SvcSpec>]) -> Snapshot {
+    let mut ports = Vec::new();
+    for (i, spec) in specs.iter().enumerate() {
+        let Some(s) = spec else { continue };
+        let mut sp: ServicePort = service(&format!("svc{i}"), &format!("10.43.0.{}", 10 + i), &[]);
+        for (j, on) in s.endpoints.iter().enumerate() {
+            if *on {
+                let mut e: Endpoint = endpoint(&format!("10.42.0.{}", 10 + j), 8080, j % 2 == 0);
+                if j == 0 && s.terminating_first {
+                    e.ready = false;
+                    e.terminating = true;
+                }
+                sp.endpoints.push(e);
+                if s.dual_stack {
+                    sp.endpoints
+                        .push(endpoint(&format!("fd00:42::{}", 10 + j), 8080, j % 2 == 0));
+                }
+            }
+        }
+        if s.dual_stack {
+            sp.cluster_ips.push(ip(&format!("fd00:43::{}", 10 + i)));
+        }
+        sp.scheduler = s.scheduler;
+        sp.affinity_timeout = s.affinity;
+        if s.udp {
+            sp.name.protocol = Protocol::Udp;
+        }
+        if s.node_port {
+            sp.node_port = Some(30000 + i as u16);
+            sp.external_policy_local = s.etp_local;
+        }
+        if s.load_balancer {
+            sp.load_balancer_ips = vec![ip(&format!("192.168.150.{}", 10 + i))];
+            sp.source_ranges = vec!["203.0.113.0/24".parse().unwrap()];
+        }
+        ports.push(sp);
+    }
+    snapshot(ports)
+}
+
 fn sweep_stale() {
     let out = Command::new("ip").args(["netns", "list"]).output().unwrap();
     for line in String::from_utf8_lossy(&out.stdout).lines() {
