@@ -24,5 +24,8 @@ if ! command -v cargo >/dev/null 2>&1; then
   exit 1
 fi
 
+# A run from a fresh checkout gains nothing from incremental-compilation caches, and they take
+# tens of GB of disk across the workspace's test binaries (a full disk made the linker die).
+export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
 cargo build --workspace --all-targets
 cargo test --workspace --no-fail-fast -- --test-threads="${TEST_THREADS:-2}"
