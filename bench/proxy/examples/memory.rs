@@ -6,15 +6,13 @@
 //!
 //! Run: `cargo run --release -p bench-proxy --example memory -- 10000`
 
-use k8s_openapi::api::core::v1::Service;
-use k8s_openapi::api::discovery::v1::EndpointSlice;
+#[path = "../src/fixtures.rs"]
+mod fixtures;
+
+use fixtures::{objects, rss_kib, slice, ENDPOINTS};
 use proxy_core::{ProxyConfig, SnapshotTracker};
 use proxy_nft::{Fake, NftProxier};
-use serde_json::json;
-use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
-
-const ENDPOINTS: usize = 5;
 
 fn main() {
     let n: usize = std::env::args()
@@ -60,54 +58,4 @@ fn main() {
         times[10].0.as_secs_f64() * 1000.0,
         times[10].1.as_secs_f64() * 1000.0,
     );
-}
-
-fn ip(i: usize, base: [u8; 4]) -> Ipv4Addr {
-    Ipv4Addr::from(u32::from(Ipv4Addr::from(base)) + i as u32)
-}
-fn objects(n: usize) -> (Vec<Service>, Vec<EndpointSlice>) {
-    let mut services = Vec::with_capacity(n);
-    let mut slices = Vec::with_capacity(n);
-    for i in 0..n {
-        let name = format!("svc-{i}");
-        services.push(
-            serde_json::from_value(json!({
-                "metadata": {"name": name, "namespace": "bench"},
-                "spec": {"type": "ClusterIP", "clusterIP": ip(i + 1, [10, 96, 0, 0]).to_string(),
-                         "ports": [{"name": "http", "port": 80, "protocol": "TCP", "targetPort": 8080}]}
-            }))
-            .expect("service"),
-        );
-        slices.push(slice(n, i, None));
-    }
-    (services, slices)
-}
-/// The slice of Service `i`; `changed` = (i, j) moves its endpoint j to another address.
-fn slice(n: usize, i: usize, changed: Option<(usize, usize)>) -> EndpointSlice {
-    let name = format!("svc-{i}");
-    let eps: Vec<serde_json::Value> = (0..ENDPOINTS)
-        .map(|j| {
-            let mut k = i * ENDPOINTS + j;
-            if changed == Some((i, j)) {
-                k += n * ENDPOINTS;
-            }
-            json!({"addresses": [ip(k, [10, 64, 0, 0]).to_string()], "conditions": {"ready": true}, "nodeName": "node2"})
-        })
-        .collect();
-    serde_json::from_value(json!({
-        "metadata": {"name": format!("{name}-abcde"), "namespace": "bench", "labels": {"kubernetes.io/service-name": name}},
-        "addressType": "IPv4",
-        "ports": [{"name": "http", "port": 8080, "protocol": "TCP"}],
-        "endpoints": eps,
-    }))
-    .expect("slice")
-}
-fn rss_kib(field: &str) -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find(|l| l.starts_with(field))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
 }
