@@ -6,7 +6,7 @@ mod common;
 
 use common::*;
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 /// One message as nft printed it: type and bytes after the 16-byte netlink header.
 #[derive(Debug, PartialEq, Eq)]
@@ -89,49 +89,27 @@ fn parse_mnl(text: &str) -> Vec<Printed> {
 }
 
 fn nft_messages(ns: &Netns, script: &str) -> Vec<Printed> {
-    use std::io::Write;
-    let mut child = Command::new("ip")
-        .args([
-            "netns",
-            "exec",
-            &ns.name,
-            "nft",
-            "--debug=mnl",
-            "-c",
-            "-f",
-            "-",
-        ])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(script.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "nft -c rejected the script: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
-    text.push_str(&String::from_utf8_lossy(&out.stderr));
+    let text = ns
+        .nft_output(&["--debug=mnl", "-c", "-f", "-"], script)
+        .unwrap_or_else(|e| panic!("nft -c rejected the script: {e}"));
     parse_mnl(&text)
 }
 
-fn ours(script: &str) -> Vec<Printed> {
-    proxy_nft::netlink_messages(script)
-        .unwrap_or_else(|e| panic!("encoder refused the script: {e}"))
-        .into_iter()
+/// Our messages without their netlink header (nft prints bodies only).
+fn printed(msgs: Vec<Vec<u8>>) -> Vec<Printed> {
+    msgs.into_iter()
         .map(|m| Printed {
             ty: u16::from_ne_bytes([m[4], m[5]]),
             body: m[16..].to_vec(),
         })
         .collect()
+}
+
+fn ours(script: &str) -> Vec<Printed> {
+    printed(
+        proxy_nft::netlink_messages(script)
+            .unwrap_or_else(|e| panic!("encoder refused the script: {e}")),
+    )
 }
 
 fn hex(b: &[u8]) -> String {
@@ -269,14 +247,10 @@ fn without_set_ids(p: Printed) -> Printed {
 }
 
 fn ours_after(base: &str, script: &str) -> Vec<Printed> {
-    proxy_nft::netlink_messages_after(base, script)
-        .unwrap_or_else(|e| panic!("encoder refused the script: {e}"))
-        .into_iter()
-        .map(|m| Printed {
-            ty: u16::from_ne_bytes([m[4], m[5]]),
-            body: m[16..].to_vec(),
-        })
-        .collect()
+    printed(
+        proxy_nft::netlink_messages_after(base, script)
+            .unwrap_or_else(|e| panic!("encoder refused the script: {e}")),
+    )
 }
 
 /// The proxier's transactions for a sequence of snapshots, as a Fake backend records them.

@@ -225,14 +225,16 @@ impl Netns {
 
     /// `nft -c -f -`: checks a script against this namespace's kernel without committing.
     pub fn nft_check(&self, script: &str) -> Result<(), String> {
-        self.nft_stdin(&["-c", "-f", "-"], script)
+        self.nft_output(&["-c", "-f", "-"], script).map(drop)
     }
 
     pub fn nft_apply(&self, script: &str) -> Result<(), String> {
-        self.nft_stdin(&["-f", "-"], script)
+        self.nft_output(&["-f", "-"], script).map(drop)
     }
 
-    fn nft_stdin(&self, args: &[&str], script: &str) -> Result<(), String> {
+    /// `nft ARGS` with `script` on stdin: what it printed (stdout, then stderr: `--debug`
+    /// output goes to either), or its stderr when it failed.
+    pub fn nft_output(&self, args: &[&str], script: &str) -> Result<String, String> {
         use std::io::Write;
         let mut child = Command::new("ip")
             .args(["netns", "exec", &self.name, "nft"])
@@ -250,7 +252,9 @@ impl Netns {
             .unwrap();
         let out = child.wait_with_output().unwrap();
         if out.status.success() {
-            Ok(())
+            let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
+            text.push_str(&String::from_utf8_lossy(&out.stderr));
+            Ok(text)
         } else {
             Err(String::from_utf8_lossy(&out.stderr).into_owned())
         }
