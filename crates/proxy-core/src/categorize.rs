@@ -79,16 +79,17 @@ enum Topology {
 
 impl Topology {
     fn from_hints(eps: &[&Endpoint]) -> Topology {
-        let ready: Vec<&&Endpoint> = eps.iter().filter(|e| e.ready).collect();
-        if ready.is_empty() {
+        // Called per port and family on every render: iterate, don't collect.
+        let ready = || eps.iter().filter(|e| e.ready);
+        if ready().next().is_none() {
             return Topology::Any;
         }
-        let all_node = ready.iter().all(|e| e.hints.node != Hint::None);
-        if all_node && ready.iter().any(|e| e.hints.node == Hint::Here) {
+        let all_node = ready().all(|e| e.hints.node != Hint::None);
+        if all_node && ready().any(|e| e.hints.node == Hint::Here) {
             return Topology::SameNode;
         }
-        let all_zone = ready.iter().all(|e| e.hints.zone != Hint::None);
-        if all_zone && ready.iter().any(|e| e.hints.zone == Hint::Here) {
+        let all_zone = ready().all(|e| e.hints.zone != Hint::None);
+        if all_zone && ready().any(|e| e.hints.zone == Hint::Here) {
             return Topology::SameZone;
         }
         Topology::Any

@@ -68,18 +68,18 @@ fn add(index: &mut Index, h: u64, id: u32) {
         None => {
             index.insert(h, Contributors::One(id));
         }
-        Some(Contributors::One(x)) if *x == id => {}
-        Some(c @ Contributors::One(_)) => {
-            let Contributors::One(x) = *c else {
-                unreachable!()
-            };
-            *c = Contributors::Many(vec![x, id]);
-        }
-        Some(Contributors::Many(v)) => {
-            if !v.contains(&id) {
-                v.push(id);
+        Some(c) => match c {
+            Contributors::One(x) if *x == id => {}
+            Contributors::One(x) => {
+                let x = *x;
+                *c = Contributors::Many(vec![x, id]);
             }
-        }
+            Contributors::Many(v) => {
+                if !v.contains(&id) {
+                    v.push(id);
+                }
+            }
+        },
     }
 }
 

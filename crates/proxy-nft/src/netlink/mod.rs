@@ -39,7 +39,7 @@ pub fn encode_script(script: &str) -> Result<Vec<Vec<u8>>, Unsupported> {
 /// use, as an incremental transaction uses those of the full load before it).
 pub fn encode_script_after(base: &str, script: &str) -> Result<Vec<Vec<u8>>, Unsupported> {
     let mut known: HashMap<SetKey, SetType> = HashMap::new();
-    for (k, t) in script::encode(base, &mut known.clone())?.declared {
+    for (k, t) in script::encode(base, &mut HashMap::new())?.declared {
         if let Some(t) = t {
             known.insert(k, t);
         }
