@@ -417,7 +417,7 @@ impl Controller {
                 (key, svc)
             })
             .collect();
-        work.sort_by_key(|(k, s)| (s.as_deref().map(creation_of), k.clone()));
+        work.sort_by_key(|(k, s)| (s.as_deref().map(crate::plan::creation), k.clone()));
         let (mut failed, mut released) = (Vec::new(), false);
         for (key, svc) in work {
             let ns = key.split_once('/').map(|(ns, _)| ns).unwrap_or_default();
@@ -518,14 +518,6 @@ impl Controller {
         )
         .await;
     }
-}
-
-fn creation_of(svc: &Service) -> String {
-    svc.metadata
-        .creation_timestamp
-        .as_ref()
-        .map(|t| t.0.to_string())
-        .unwrap_or_default()
 }
 
 /// The Event an outcome deserves: (type, reason, message), worded like MetalLB's.

@@ -204,7 +204,8 @@ pub fn requested_ips(svc: &Service) -> Result<Vec<IpAddr>, AllocError> {
         .collect()
 }
 
-fn creation(svc: &Service) -> String {
+/// The order MetalLB serves Services in: oldest first (the controller sorts a batch by it too).
+pub(crate) fn creation(svc: &Service) -> String {
     svc.metadata
         .creation_timestamp
         .as_ref()
