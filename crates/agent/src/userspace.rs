@@ -86,7 +86,9 @@ impl Switching {
     fn sync_mode(&mut self, snap: &Snapshot) -> anyhow::Result<SyncReport> {
         if self.mode == config::USERSPACE {
             if let Some(mut n) = self.nft.take() {
+                // The proxier deletes both tables itself: no second sweep after it.
                 n.cleanup()?;
+                self.swept = Some(config::USERSPACE);
             }
             if self.swept != Some(config::USERSPACE) {
                 // User space is also for nodes without nftables: no `nft`, nothing to remove.

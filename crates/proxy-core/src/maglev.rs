@@ -52,7 +52,7 @@ pub fn table_size(backends: usize) -> usize {
 
 /// FNV-1a with a seed folded in first: stable across processes and releases (unlike std's
 /// hasher), which keeps every node's table identical for the same endpoints.
-fn hash(seed: u64, bytes: &[u8]) -> u64 {
+pub fn hash(seed: u64, bytes: &[u8]) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325 ^ seed.wrapping_mul(0x0000_0100_0000_01b3);
     for b in bytes {
         h ^= u64::from(*b);

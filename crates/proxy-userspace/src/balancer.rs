@@ -379,23 +379,13 @@ fn choose(
     }
 }
 
-/// FNV-1a over the address bytes, then a splitmix64 finish: stable across runs and nodes, so a
-/// client maps to the same endpoint on every node with the same endpoints.
+/// proxy-core's hash of the address bytes (FNV-1a, splitmix64 finish): stable across runs and
+/// nodes, so a client maps to the same endpoint on every node with the same endpoints.
 fn client_hash(ip: IpAddr) -> u64 {
-    let bytes: Vec<u8> = match ip {
-        IpAddr::V4(a) => a.octets().to_vec(),
-        IpAddr::V6(a) => a.octets().to_vec(),
-    };
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in bytes {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    match ip {
+        IpAddr::V4(a) => proxy_core::maglev::hash(0, &a.octets()),
+        IpAddr::V6(a) => proxy_core::maglev::hash(0, &a.octets()),
     }
-    h ^= h >> 30;
-    h = h.wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    h ^= h >> 27;
-    h = h.wrapping_mul(0x94d0_49bb_1331_11eb);
-    h ^ (h >> 31)
 }
 
 #[cfg(test)]
