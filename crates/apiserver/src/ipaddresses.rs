@@ -84,13 +84,17 @@ fn is_current(obj: &Value, ip: IpAddr, parent: &Parent) -> bool {
         && label(IP_FAMILY) == Some(family(ip))
 }
 
-fn is_managed_for(obj: &Value, parent: &Parent) -> bool {
-    let managed = meta::metadata(obj)
+/// Whether the allocator made this IPAddress (kube-apiserver's managed-by label).
+fn is_managed(obj: &Value) -> bool {
+    meta::metadata(obj)
         .and_then(|m| m.get("labels"))
         .and_then(|l| l.get(MANAGED_BY))
         .and_then(Value::as_str)
-        == Some(ALLOCATOR);
-    managed && obj.pointer("/spec/parentRef") == Some(&parent_ref(parent))
+        == Some(ALLOCATOR)
+}
+
+fn is_managed_for(obj: &Value, parent: &Parent) -> bool {
+    is_managed(obj) && obj.pointer("/spec/parentRef") == Some(&parent_ref(parent))
 }
 
 fn writer_time() -> String {
@@ -101,6 +105,10 @@ fn writer_time() -> String {
 pub struct Mirror {
     store: Arc<store::Store>,
     holders: HashMap<IpAddr, Parent>,
+    /// Key prefixes of Services and IPAddresses: the watch sees every write of the cluster,
+    /// so each event is sorted by these without formatting them again.
+    services_prefix: String,
+    ips_prefix: String,
 }
 
 impl Mirror {
@@ -114,13 +122,14 @@ impl Mirror {
                 holders.insert(ip, parent_of(&svc.value));
             }
         }
-        let mirror = Mirror { store, holders };
+        let mirror = Mirror {
+            store,
+            holders,
+            services_prefix: services_res().key_prefix(),
+            ips_prefix: ip_res().key_prefix(),
+        };
         for obj in mirror.store.list(&ip_res().key_prefix(), None, None).items {
-            let managed = meta::metadata(&obj.value)
-                .and_then(|m| m.get("labels"))
-                .and_then(|l| l.get(MANAGED_BY))
-                .and_then(Value::as_str)
-                == Some(ALLOCATOR);
+            let managed = is_managed(&obj.value);
             let held = meta::name(&obj.value)
                 .parse::<IpAddr>()
                 .ok()
@@ -209,7 +218,7 @@ impl Mirror {
     /// Applies one store event.
     pub async fn handle(&mut self, ev: &store::Event) {
         let key = ev.key();
-        if key.starts_with(&services_res().key_prefix()) {
+        if key.starts_with(&self.services_prefix) {
             let deleted = ev.kind == store::EventType::Deleted;
             // A delete's last state is what was held, whether or not `prev` carries it too.
             let before: Vec<IpAddr> = match (&ev.prev, deleted) {
@@ -233,7 +242,7 @@ impl Mirror {
                 self.holders.insert(*ip, parent.clone());
                 self.ensure(*ip, &parent).await;
             }
-        } else if key.starts_with(&ip_res().key_prefix()) {
+        } else if key.starts_with(&self.ips_prefix) {
             // Deleted or changed by someone else while a Service holds it: put it back.
             let Ok(ip) = meta::name(&ev.object.value).parse::<IpAddr>() else {
                 return;
