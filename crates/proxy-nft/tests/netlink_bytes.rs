@@ -3,8 +3,10 @@
 //! `nft --debug=mnl -c` prints them (header flags and sequence numbers aside).
 
 mod common;
+mod dispatch;
 
 use common::*;
+use dispatch::{DISPATCH, DISPATCH_CHURN};
 use std::path::PathBuf;
 use std::process::Command;
 
@@ -384,5 +386,39 @@ fn anonymous_address_sets_encode_as_nft_does() {
         "add rule ip switchboard services ip saddr { 10.42.0.0/16, 255.0.0.0/8 } drop\n",
     ] {
         assert!(proxy_nft::netlink_messages(odd).is_err(), "{odd}");
+    }
+}
+
+#[test]
+fn dispatch_layout_encodes_as_nft_does() {
+    if !nft_is_the_reference_version() {
+        return;
+    }
+    let ns = Netns::new();
+    compare("dispatch layout", &ns, DISPATCH);
+    // Its elements against the table in the kernel, with types read back by a fresh socket.
+    ns.nft_apply(DISPATCH).unwrap();
+    for script in DISPATCH_CHURN {
+        let want: Vec<Printed> = nft_messages(&ns, script)
+            .into_iter()
+            .map(without_set_ids)
+            .collect();
+        let mut nl = proxy_nft::NftNetlink::in_netns(&ns.name).unwrap();
+        let enc = nl
+            .encode(script)
+            .unwrap_or_else(|e| panic!("encoder refused the script: {e}"));
+        let got: Vec<Printed> = printed(enc.messages().to_vec())
+            .into_iter()
+            .map(without_set_ids)
+            .collect();
+        assert_eq!(want.len(), got.len(), "number of messages\n{script}");
+        for (i, (w, g)) in want.iter().zip(&got).enumerate() {
+            assert!(
+                w == g,
+                "message {i} differs\n nft: {}\nours: {}\n{script}",
+                hex(&w.body),
+                hex(&g.body)
+            );
+        }
     }
 }

@@ -4,8 +4,10 @@
 //! changes nothing; a construct the encoder does not know goes through the CLI in `NftAuto`.
 
 mod common;
+mod dispatch;
 
 use common::*;
+use dispatch::{DISPATCH, DISPATCH_CHURN};
 use proptest::prelude::*;
 use proxy_nft::{ConntrackCli, Nft, NftAuto, NftCli, NftNetlink, NftProxier};
 use std::path::PathBuf;
@@ -224,4 +226,67 @@ fn unknown_syntax_is_refused_by_netlink_and_applied_by_the_cli_in_auto() {
         .unwrap();
     assert_eq!(auto.counts().get(), (1, 1));
     assert!(ruleset(&ns).contains("10.43.9.10"));
+}
+
+/// `nft -j list ruleset` with every element list sorted (hash sets list in a per-set random
+/// order).
+fn ruleset_json(ns: &Netns) -> serde_json::Value {
+    fn sort_elems(v: &mut serde_json::Value) {
+        match v {
+            serde_json::Value::Object(o) => {
+                for (k, x) in o.iter_mut() {
+                    if let (true, serde_json::Value::Array(a)) = (k == "elem", &mut *x) {
+                        a.sort_by_key(|e| e.to_string());
+                    }
+                    sort_elems(x);
+                }
+            }
+            serde_json::Value::Array(a) => a.iter_mut().for_each(sort_elems),
+            _ => {}
+        }
+    }
+    let mut v: serde_json::Value = serde_json::from_str(&ns.sh("nft -j list ruleset")).unwrap();
+    sort_elems(&mut v);
+    v
+}
+
+#[test]
+fn dispatch_layout_lists_the_same_through_netlink_and_nft() {
+    let via_netlink = Netns::new();
+    let via_cli = Netns::new();
+    NftNetlink::in_netns(&via_netlink.name)
+        .unwrap()
+        .apply(DISPATCH)
+        .unwrap();
+    via_cli.nft_apply(DISPATCH).unwrap();
+    let listed = ruleset(&via_netlink);
+    // nft prints the declaration back from the userdata we wrote, and the elements from the
+    // bytes (the numgen slot in host order).
+    for want in [
+        "typeof ip daddr . meta l4proto . th dport . numgen random mod 1 : ip daddr . th dport",
+        "typeof meta l4proto . th dport . numgen random mod 1 : ip6 daddr . th dport",
+        "10.43.0.20 . tcp . 80 . 1 : 10.42.0.12 . 8080",
+        "udp . 30053 . 2 : 10.42.0.13 . 53",
+        "dnat ip to ip daddr . meta l4proto . th dport . jhash ip saddr mod 3 seed 0x5b0a7d map @service-endpoints",
+        "dnat ip6 to meta l4proto . th dport . numgen random mod 3 map @nodeport-endpoints",
+    ] {
+        assert!(listed.contains(want), "{want} not in\n{listed}");
+    }
+    assert_eq!(listed, ruleset(&via_cli));
+    assert_eq!(ruleset_json(&via_netlink), ruleset_json(&via_cli));
+    // Endpoint churn from a process that did not create the table (types read with GETSET).
+    for script in DISPATCH_CHURN {
+        NftNetlink::in_netns(&via_netlink.name)
+            .unwrap()
+            .apply(script)
+            .unwrap_or_else(|e| panic!("{script}: {e}"));
+        via_cli.nft_apply(script).unwrap();
+        assert_eq!(ruleset(&via_netlink), ruleset(&via_cli), "after\n{script}");
+        assert_eq!(
+            ruleset_json(&via_netlink),
+            ruleset_json(&via_cli),
+            "after\n{script}"
+        );
+    }
+    assert!(ruleset(&via_netlink).contains("udp . 30053 . 15 : 10.42.0.13 . 53"));
 }

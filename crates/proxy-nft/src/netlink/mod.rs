@@ -9,6 +9,7 @@ mod msg;
 mod rule;
 mod script;
 mod types;
+mod udata;
 
 pub use types::Unsupported;
 
@@ -297,6 +298,14 @@ pub enum SendFailure {
 
 /// An encoded script, ready for [`NftNetlink::send`].
 pub struct EncodedScript(Batch);
+
+impl EncodedScript {
+    /// The nf_tables messages, as [`encode_script`] returns them (for tests comparing them
+    /// with nft's, here with set types read back from the kernel).
+    pub fn messages(&self) -> &[Vec<u8>] {
+        &self.0.msgs
+    }
+}
 
 /// Netlink messages in a datagram: (type, sequence number, payload after the header).
 fn messages(mut b: &[u8]) -> Vec<(u16, u32, &[u8])> {

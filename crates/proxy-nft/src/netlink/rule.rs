@@ -134,6 +134,95 @@ fn lookup(m: &mut Msg, set: &str, id: u32, sreg: u32, dreg: Option<u32>, invert:
     });
 }
 
+fn numgen_expr(m: &mut Msg, dreg: u32, kind: u32, modulus: u32) {
+    expr(m, "numgen", |m| {
+        m.u32(1, dreg);
+        m.u32(2, modulus);
+        m.u32(3, kind);
+        m.u32(4, 0);
+    });
+}
+
+fn hash(m: &mut Msg, sreg: u32, dreg: u32, len: u32, modulus: u32, seed: u32) {
+    expr(m, "hash", |m| {
+        m.u32(1, sreg);
+        m.u32(2, dreg);
+        m.u32(3, len);
+        m.u32(4, modulus);
+        m.u32(5, seed);
+        m.u32(6, 0);
+        m.u32(7, NFT_HASH_JENKINS);
+    });
+}
+
+/// One part of a concatenated map key.
+#[derive(Clone, Copy, Debug)]
+enum KeyItem {
+    Field(Field),
+    Numgen {
+        kind: u32,
+        modulus: u32,
+    },
+    Jhash {
+        input: Field,
+        modulus: u32,
+        seed: u32,
+    },
+}
+
+impl KeyItem {
+    fn dtype(&self) -> Dtype {
+        match self {
+            KeyItem::Field(f) => f.ty,
+            KeyItem::Numgen { .. } | KeyItem::Jhash { .. } => Dtype::Integer,
+        }
+    }
+
+    /// 32-bit registers it takes in a concatenation.
+    fn slots(&self) -> u32 {
+        self.dtype().len().div_ceil(4) as u32
+    }
+}
+
+/// A header field, `numgen random|inc mod N`, or `jhash FIELD mod N seed S`.
+fn parse_key_item(w: &mut Words, fam: Family) -> Res<KeyItem> {
+    match w.peek() {
+        Some("numgen") => {
+            w.i += 1;
+            let kind = match w.next()? {
+                "random" => NFT_NG_RANDOM,
+                "inc" => NFT_NG_INCREMENTAL,
+                t => return unsupported(format!("numgen {t}")),
+            };
+            w.expect("mod")?;
+            let modulus = parse_u32(w.next()?).ok_or_else(|| Unsupported("numgen mod".into()))?;
+            if w.peek() == Some("offset") {
+                return unsupported("numgen offset");
+            }
+            Ok(KeyItem::Numgen { kind, modulus })
+        }
+        Some("jhash") => {
+            w.i += 1;
+            let input = parse_field(w, fam)?.ok_or_else(|| Unsupported("jhash input".into()))?;
+            w.expect("mod")?;
+            let modulus = parse_u32(w.next()?).ok_or_else(|| Unsupported("jhash mod".into()))?;
+            w.expect("seed")?;
+            let seed = parse_u32(w.next()?).ok_or_else(|| Unsupported("jhash seed".into()))?;
+            if w.peek() == Some("offset") {
+                return unsupported("jhash offset");
+            }
+            Ok(KeyItem::Jhash {
+                input,
+                modulus,
+                seed,
+            })
+        }
+        _ => Ok(KeyItem::Field(
+            parse_field(w, fam)?.ok_or_else(|| Unsupported("map key".into()))?,
+        )),
+    }
+}
+
 fn parse_field(w: &mut Words, fam: Family) -> Res<Option<Field>> {
     let (a, b) = match (w.peek(), w.peek_at(1)) {
         (Some(a), Some(b)) => (a, b),
@@ -393,12 +482,7 @@ impl RuleEnc<'_, '_, '_> {
             .and_then(parse_u32)
             .ok_or_else(|| Unsupported("numgen without a compared value".into()))?;
         w.i += 1;
-        expr(&mut self.m, "numgen", |m| {
-            m.u32(1, 1);
-            m.u32(2, modulus);
-            m.u32(3, ty);
-            m.u32(4, 0);
-        });
+        numgen_expr(&mut self.m, 1, ty, modulus);
         cmp(&mut self.m, 1, NFT_CMP_EQ, &value.to_ne_bytes());
         Ok(())
     }
@@ -418,15 +502,7 @@ impl RuleEnc<'_, '_, '_> {
             return unsupported("jhash offset");
         }
         load(&mut self.m, f.load, reg(4));
-        expr(&mut self.m, "hash", |m| {
-            m.u32(1, reg(4));
-            m.u32(2, 1);
-            m.u32(3, f.ty.len() as u32);
-            m.u32(4, modulus);
-            m.u32(5, seed);
-            m.u32(6, 0);
-            m.u32(7, NFT_HASH_JENKINS);
-        });
+        hash(&mut self.m, reg(4), 1, f.ty.len() as u32, modulus, seed);
         Ok(())
     }
 
@@ -492,7 +568,8 @@ impl RuleEnc<'_, '_, '_> {
         Ok(())
     }
 
-    /// `dnat ip to ADDR:PORT`, `dnat ip6 to [ADDR]:PORT`, `dnat ip to jhash ... map { ... }`.
+    /// `dnat ip to ADDR:PORT`, `dnat ip6 to [ADDR]:PORT`, `dnat ip to jhash ... map { ... }`,
+    /// `dnat ip to KEY . KEY ... map @MAP` (a named map of address . port).
     fn nat(&mut self, w: &mut Words) -> Res<()> {
         let ty = if w.next()? == "dnat" {
             NFT_NAT_DNAT
@@ -505,9 +582,21 @@ impl RuleEnc<'_, '_, '_> {
         }
         w.expect("to")?;
         let addr_ty = fam.addr();
-        if w.peek() == Some("jhash") {
+        let port_slot = (addr_ty.len() / 4) as u32;
+        let mapped = |m: &mut Msg| {
+            expr(m, "nat", |m| {
+                m.u32(1, ty);
+                m.u32(2, fam.nfproto() as u32);
+                m.u32(3, 1);
+                m.u32(5, reg(port_slot));
+            })
+        };
+        if w.peek() == Some("jhash") && !self.concat_follows(w) {
             self.hash_expr(w)?;
             w.expect("map")?;
+            if w.peek().is_some_and(|s| s.starts_with('@')) {
+                return unsupported("jhash alone into a named map");
+            }
             w.expect("{")?;
             let elems = parse_elements(w.braced()?)?;
             let st = SetType {
@@ -516,13 +605,29 @@ impl RuleEnc<'_, '_, '_> {
             };
             let id = self.anonymous(&st, &elems)?;
             lookup(&mut self.m, "__map%d", id, 1, Some(1), false);
-            let port_slot = (addr_ty.len() / 4) as u32;
-            expr(&mut self.m, "nat", |m| {
-                m.u32(1, ty);
-                m.u32(2, fam.nfproto() as u32);
-                m.u32(3, 1);
-                m.u32(5, reg(port_slot));
-            });
+            mapped(&mut self.m);
+            return Ok(());
+        }
+        if self.key_item_follows(w) {
+            let items = self.key_items(w)?;
+            w.expect("map")?;
+            let map = w
+                .next()?
+                .strip_prefix('@')
+                .ok_or_else(|| Unsupported("nat map of a concatenation without @map".into()))?;
+            if items.len() < 2 {
+                return unsupported("nat map of a single key");
+            }
+            let st = self.enc.lookup_type(self.fam, self.table, map)?;
+            let key: Vec<Dtype> = items.iter().map(KeyItem::dtype).collect();
+            if st.key != key || st.data != Some(SetData::Fields(vec![addr_ty, Dtype::InetService]))
+            {
+                return unsupported(format!("map {map} does not map this key to address . port"));
+            }
+            self.concat_key(&items);
+            let id = self.enc.set_id_of(self.fam, self.table, map);
+            lookup(&mut self.m, map, id, 1, Some(1), false);
+            mapped(&mut self.m);
             return Ok(());
         }
         let target = w.next()?;
@@ -547,6 +652,59 @@ impl RuleEnc<'_, '_, '_> {
             m.u32(7, NF_NAT_RANGE_PROTO_SPECIFIED);
         });
         Ok(())
+    }
+
+    /// Whether a `.` follows the `jhash ... seed S` at the cursor (a concatenation).
+    fn concat_follows(&self, w: &Words) -> bool {
+        let mut probe = Words { w: w.w, i: w.i };
+        parse_key_item(&mut probe, self.fam).is_ok() && probe.peek() == Some(".")
+    }
+
+    fn key_item_follows(&self, w: &Words) -> bool {
+        let mut probe = Words { w: w.w, i: w.i };
+        parse_key_item(&mut probe, self.fam).is_ok()
+    }
+
+    /// `KEY . KEY ...` of a map lookup (header fields, `numgen`, `jhash`).
+    fn key_items(&mut self, w: &mut Words) -> Res<Vec<KeyItem>> {
+        let mut items = vec![parse_key_item(w, self.fam)?];
+        while w.eat(".") {
+            items.push(parse_key_item(w, self.fam)?);
+        }
+        Ok(items)
+    }
+
+    /// Loads a concatenated key from register 1 on, with nft's register allocation for a map
+    /// lookup of a NAT statement: the NAT address takes the first 128-bit register and the
+    /// concatenation the slots after it, so a hash's input lands in the next free slot.
+    fn concat_key(&mut self, items: &[KeyItem]) {
+        let concat_slots: u32 = items.iter().map(KeyItem::slots).sum();
+        let free = 4 + concat_slots;
+        let mut slot = 0;
+        for it in items {
+            match *it {
+                KeyItem::Field(f) => load(&mut self.m, f.load, reg(slot)),
+                KeyItem::Numgen { kind, modulus } => {
+                    numgen_expr(&mut self.m, reg(slot), kind, modulus)
+                }
+                KeyItem::Jhash {
+                    input,
+                    modulus,
+                    seed,
+                } => {
+                    load(&mut self.m, input.load, reg(free));
+                    hash(
+                        &mut self.m,
+                        reg(free),
+                        reg(slot),
+                        input.ty.len() as u32,
+                        modulus,
+                        seed,
+                    );
+                }
+            }
+            slot += it.slots();
+        }
     }
 
     fn masquerade(&mut self, w: &mut Words) -> Res<()> {

@@ -6,6 +6,7 @@
 use super::msg::*;
 use super::rule;
 use super::types::*;
+use super::udata::{parse_typeof, set_userdata, TypeofExpr};
 use std::collections::{HashMap, HashSet};
 
 /// Set key/data types by (family, table, set), to encode elements of sets declared earlier.
@@ -207,6 +208,8 @@ pub const NFT_SET_EVAL: u32 = 0x20;
 #[derive(Clone, Debug, Default)]
 pub struct SetDecl {
     pub ty: Option<SetType>,
+    /// The expressions of a `typeof` declaration (key, data), which nft records in userdata.
+    pub typeof_exprs: Option<(Vec<TypeofExpr>, Option<Vec<TypeofExpr>>)>,
     pub flags: u32,
     pub size: Option<u32>,
     pub timeout_ms: Option<u64>,
@@ -278,6 +281,23 @@ pub fn parse_set_decl(words: &[String], is_map: bool) -> Res<SetDecl> {
                 }
                 d.ty = Some(SetType { key, data });
             }
+            "typeof" => {
+                let key = parse_typeof(&mut w)?;
+                let data = if w.eat(":") {
+                    Some(parse_typeof(&mut w)?)
+                } else {
+                    None
+                };
+                if data.is_some() != is_map {
+                    return unsupported("set/map kind and typeof disagree");
+                }
+                let fields = |e: &[TypeofExpr]| e.iter().map(TypeofExpr::dtype).collect();
+                d.ty = Some(SetType {
+                    key: fields(&key),
+                    data: data.as_deref().map(|e| SetData::Fields(fields(e))),
+                });
+                d.typeof_exprs = Some((key, data));
+            }
             "flags" => loop {
                 d.flags |= match w.next()? {
                     "dynamic" => NFT_SET_EVAL,
@@ -307,43 +327,6 @@ pub fn parse_set_decl(words: &[String], is_map: bool) -> Res<SetDecl> {
         return unsupported("set without type");
     }
     Ok(d)
-}
-
-/// `NFTNL_UDATA_SET_*` TLVs as nft 1.0.6 writes them for a declared (`type`) set.
-pub fn set_userdata(ty: &SetType, anonymous: bool, comment: Option<&str>) -> Vec<u8> {
-    let mut u = Vec::new();
-    let mut tlv = |t: u8, v: &[u8]| {
-        u.push(t);
-        u.push(v.len() as u8);
-        u.extend_from_slice(v);
-    };
-    let key_order = if ty.key.len() > 1 {
-        BYTEORDER_INVALID
-    } else {
-        ty.key[0].byteorder()
-    };
-    tlv(0, &key_order.to_ne_bytes());
-    if let Some(data) = &ty.data {
-        let order = match data {
-            SetData::Fields(f) if f.len() == 1 => f[0].byteorder(),
-            _ => BYTEORDER_INVALID,
-        };
-        tlv(1, &order.to_ne_bytes());
-    }
-    if ty.key.len() > 1 && !anonymous {
-        // KEY_TYPEOF { TYPEOF_EXPR = EXPR_CONCAT (13), TYPEOF_DATA = {} }: what nft writes for
-        // a concatenation of types (its fields have no expression to record).
-        tlv(3, &[0, 4, 13, 0, 0, 0, 1, 0]);
-    }
-    if ty.data.is_some() {
-        tlv(6, &0u32.to_ne_bytes()); // DATA_INTERVAL: no
-    }
-    if let Some(c) = comment {
-        let mut v = c.as_bytes().to_vec();
-        v.push(0);
-        tlv(7, &v);
-    }
-    u
 }
 
 fn data_len_and_type(ty: &SetType) -> Option<(u32, u32)> {
@@ -602,7 +585,12 @@ impl<'k> Encoder<'k> {
         }
         m.put(
             set_attr::USERDATA,
-            &set_userdata(&ty, false, decl.comment.as_deref()),
+            &set_userdata(
+                &ty,
+                decl.typeof_exprs.as_ref(),
+                false,
+                decl.comment.as_deref(),
+            )?,
         );
         self.push(m);
         let key = (fam, table.to_string(), name.to_string());
@@ -638,7 +626,7 @@ impl<'k> Encoder<'k> {
         m.begin(set_attr::DESC);
         m.u32(1, elems.len() as u32);
         m.end();
-        m.put(set_attr::USERDATA, &set_userdata(ty, true, None));
+        m.put(set_attr::USERDATA, &set_userdata(ty, None, true, None)?);
         self.push(m);
         self.elements(fam, table, name, Some(id), ty, elems, true)?;
         Ok(id)
@@ -911,7 +899,26 @@ mod tests {
         assert_eq!(d.comment.as_deref(), Some("x"));
         // A set declared with a map's type (or the reverse) and unknown keywords are refused.
         assert!(parse_set_decl(&tokenize("type ipv4_addr : verdict;"), false).is_err());
-        assert!(parse_set_decl(&tokenize("typeof ip saddr;"), false).is_err());
+        let d = parse_set_decl(
+            &tokenize(
+                "typeof meta l4proto . th dport . numgen random mod 1 : ip6 daddr . th dport;",
+            ),
+            true,
+        )
+        .unwrap();
+        let ty = d.ty.unwrap();
+        assert_eq!(
+            ty.key,
+            [Dtype::InetProto, Dtype::InetService, Dtype::Integer],
+            "the key types nft derives (and the kernel reports back)"
+        );
+        assert_eq!(
+            ty.data,
+            Some(SetData::Fields(vec![Dtype::Ipv6Addr, Dtype::InetService]))
+        );
+        assert!(d.typeof_exprs.is_some());
+        assert!(parse_set_decl(&tokenize("typeof tcp dport;"), false).is_err());
+        assert!(parse_set_decl(&tokenize("typeof ip daddr . th dport : verdict;"), true).is_err());
         assert!(parse_set_decl(&tokenize("type ipv4_addr; flags interval;"), false).is_err());
     }
 
