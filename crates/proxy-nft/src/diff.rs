@@ -89,13 +89,20 @@ pub fn diff(old: &Programmed, new: &Table) -> Option<(String, DiffStats)> {
 
     let is_unknown_set = |n: &String| old.unknown_elements.contains(n);
     let is_unknown_chain = |n: &String| old.unknown_rules.contains(n);
-    // Sets whose declaration changed are deleted and re-added (with all their elements).
+    // Sets whose declaration changed are deleted and re-added (with all their elements). So
+    // are adopted `typeof` maps: nft 1.0.6 cannot add a rule that refers to a typeof map it
+    // read back from the kernel when the map's data has `th dport` ("conflicting protocols
+    // specified: ip vs. th"), but it can when the map is declared in the same transaction.
     let redeclared: Vec<&String> = new
         .sets
         .iter()
         .filter(|(n, set)| {
             o.sets.get(*n).is_some_and(|os| {
-                os.decl != set.decl && !is_unknown_set(n) && !os.decl.contains("(adopted)")
+                if is_unknown_set(n) || os.decl.contains("(adopted)") {
+                    set.decl.starts_with("typeof")
+                } else {
+                    os.decl != set.decl
+                }
             })
         })
         .map(|(n, _)| n)

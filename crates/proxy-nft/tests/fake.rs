@@ -7,7 +7,7 @@ use proxy_core::IpFamily;
 use proxy_nft::{Fake, NftProxier};
 
 #[test]
-fn first_sync_is_full_and_an_endpoint_change_sends_only_elements_and_its_chain() {
+fn first_sync_is_full_and_an_endpoint_change_sends_only_data_elements() {
     let fake = Fake::default();
     let mut p = NftProxier::with_backends(cfg(), fake.clone(), fake.clone()).unwrap();
     let a = snapshot([
@@ -45,16 +45,31 @@ fn first_sync_is_full_and_an_endpoint_change_sends_only_elements_and_its_chain()
         !script.contains("db"),
         "the unchanged service is not touched:\n{script}"
     );
+    // A random-scheduled Service is dispatched by the shared data maps: its endpoint change
+    // is elements only, no rule, chain or verdict (which would make the kernel re-validate the
+    // whole chain graph).
+    for word in ["rule", "chain", "goto", "jump"] {
+        assert!(
+            !script.contains(word),
+            "{word} in an endpoint change:\n{script}"
+        );
+    }
     assert!(
-        script.contains("flush chain ip switchboard service-default/web/tcp/http"),
+        script.contains(
+            "delete element ip switchboard service-endpoints { 10.43.0.20 . tcp . 80 . 1 }"
+        ),
+        "{script}"
+    );
+    assert!(
+        script.contains("add element ip switchboard service-endpoints { 10.43.0.20 . tcp . 80 . 1 : 10.42.0.14 . 8080 }"),
         "{script}"
     );
     assert!(script.contains("delete element ip switchboard hairpin-connections { 10.42.0.12 . 10.42.0.12 . tcp . 8080 }"), "{script}");
     assert!(script.contains("add element ip switchboard hairpin-connections { 10.42.0.14 . 10.42.0.14 . tcp . 8080 }"), "{script}");
-    assert_eq!(r.changes.chains_changed, 1);
+    assert_eq!(r.changes.chains_changed, 0);
     assert_eq!(
         (r.changes.elements_added, r.changes.elements_deleted),
-        (1, 1)
+        (2, 2)
     );
 }
 

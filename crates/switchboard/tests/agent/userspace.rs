@@ -109,11 +109,12 @@ fn userspace_mode_serves_cluster_ips_node_ports_and_udp_in_turn() {
     c.wait_all_answer(addr, &["p1", "p2", "p3"]);
     let n1 = c.node("n1");
     let cip = addr.ip().to_string();
-    assert!(
-        lo_addresses(n1).contains(&format!("inet {cip}/32 scope global lo:sbus")),
-        "the ClusterIP is on n1's lo with the data plane's label:\n{}",
+    // The client may reach the Service through another node before n1 has synced.
+    eventually(20, "the ClusterIP on n1's lo with the data plane's label", || {
         lo_addresses(n1)
-    );
+            .contains(&format!("inet {cip}/32 scope global lo:sbus"))
+            .then_some(())
+    });
     assert!(
         !nft_tables(n1).contains("switchboard"),
         "no nftables table in userspace mode:\n{}",

@@ -276,9 +276,11 @@ fn delete_and_wait_for_delete() {
         0,
         "configmap/other condition met\n",
     );
-    // ...and times out while the object stays.
+    // ...and times out while the object stays. (The timeout also bounds kubectl's own list and
+    // watch requests: with too short a one, a loaded machine has the watch request itself still
+    // in flight at the deadline and client-go logs "Failed to watch ... deadline exceeded".)
     assert_output(
-        &c.kubectl("wait --for=delete configmap/third --timeout=2s"),
+        &c.kubectl("wait --for=delete configmap/third --timeout=5s"),
         1,
         "error: timed out waiting for the condition on configmaps/third\n",
     );
