@@ -76,10 +76,7 @@ impl TestServer {
             .arg("--listen")
             .arg(self.addr.to_string())
             .args(extra)
-            .env(
-                "RUST_LOG",
-                std::env::var("SWITCHBOARD_TEST_LOG").unwrap_or_else(|_| "info".into()),
-            )
+            .env("RUST_LOG", log_filter())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
@@ -225,6 +222,16 @@ impl Drop for TestServer {
 }
 
 /// kubectl: `$KUBECTL`, else /usr/bin/kubectl, else `kubectl` on PATH.
+/// RUST_LOG for the processes tests start: `SWITCHBOARD_TEST_LOG` when it is a filter, `info`
+/// when it is unset or only a switch (`1`, `true`, empty: a filter of `1` would silence the
+/// process, and the server's "listening" line is how tests know it started).
+pub fn log_filter() -> String {
+    match std::env::var("SWITCHBOARD_TEST_LOG") {
+        Ok(v) if !matches!(v.trim(), "" | "1" | "true" | "yes") => v,
+        _ => "info".into(),
+    }
+}
+
 pub fn kubectl_path() -> PathBuf {
     if let Ok(p) = std::env::var("KUBECTL") {
         return PathBuf::from(p);

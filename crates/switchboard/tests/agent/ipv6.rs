@@ -54,10 +54,7 @@ impl DualStack {
                         "--service-cidr",
                         &format!("{},{}", netlab::SERVICE_CIDR, netlab::SERVICE_CIDR6),
                     ])
-                    .env(
-                        "RUST_LOG",
-                        std::env::var("SWITCHBOARD_TEST_LOG").unwrap_or_else(|_| "info".into()),
-                    )
+                    .env("RUST_LOG", test_support::log_filter())
                     .env("NO_COLOR", "1");
                 node.spawn(cmd)
             })

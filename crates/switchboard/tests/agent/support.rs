@@ -82,10 +82,7 @@ impl Cluster {
                 netlab::CLUSTER_CIDR,
             ])
             .args(&self.agent_flags)
-            .env(
-                "RUST_LOG",
-                std::env::var("SWITCHBOARD_TEST_LOG").unwrap_or_else(|_| "info".into()),
-            )
+            .env("RUST_LOG", test_support::log_filter())
             .env("NO_COLOR", "1");
         node.spawn(cmd)
     }

@@ -46,10 +46,7 @@ fn pods_and_clients_resolve_through_the_cluster_dns_address() {
         .args(["--node-name", &node.name, "--cluster-cidr", "10.42.0.0/16"])
         // Only cluster names are asked here; nothing may leave the lab.
         .args(["--dns-upstream", "127.0.0.1:1"])
-        .env(
-            "RUST_LOG",
-            std::env::var("SWITCHBOARD_TEST_LOG").unwrap_or_else(|_| "info".into()),
-        )
+        .env("RUST_LOG", test_support::log_filter())
         .env("NO_COLOR", "1");
     let agent = node.spawn(cmd);
 
