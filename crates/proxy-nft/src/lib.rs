@@ -23,4 +23,4 @@ pub use netlink::{
     SendFailure, Unsupported,
 };
 pub use proxier::{adopted_from_json, stale_udp_filters, NftProxier, SyncError, SyncReport};
-pub use render::{render, render_family, RenderStats, MASQ_MARK};
+pub use render::{render, render_family, RenderStats, DISPATCH_MAX, MASQ_MARK};

@@ -121,3 +121,66 @@ fn removed_udp_endpoints_get_their_conntrack_entries_deleted() {
     );
     assert!(p.programmed(IpFamily::V4).is_some());
 }
+
+#[test]
+fn a_service_leaves_the_shared_maps_above_sixteen_endpoints_and_returns_below() {
+    let fake = Fake::default();
+    let mut p = NftProxier::with_backends(cfg(), fake.clone(), fake.clone()).unwrap();
+    let eps = |n: usize| -> Vec<String> { (0..n).map(|i| format!("10.42.1.{i}")).collect() };
+    let web = |n: usize| {
+        let e = eps(n);
+        let refs: Vec<&str> = e.iter().map(String::as_str).collect();
+        snapshot([service("web", "10.43.0.20", &refs)])
+    };
+    let chain = "service-default/web/tcp/http";
+    assert_eq!(proxy_nft::DISPATCH_MAX, 16);
+    p.sync(&web(16)).unwrap();
+    let full = fake.0.lock().unwrap().scripts[0].clone();
+    assert!(
+        !full.contains(chain),
+        "16 endpoints are dispatched:\n{full}"
+    );
+    assert!(
+        full.contains("add element ip switchboard service-ips-random-16 { 10.43.0.20 . tcp . 80 }")
+    );
+
+    let r = p.sync(&web(17)).unwrap();
+    let script = fake.0.lock().unwrap().scripts.last().unwrap().clone();
+    assert!(!r.full, "{r:?}");
+    assert_eq!(r.changes.chains_added, 1, "{script}");
+    assert!(
+        script.contains(&format!("add chain ip switchboard {chain}")),
+        "{script}"
+    );
+    assert!(
+        script.contains(&format!(
+            "add element ip switchboard service-ips {{ 10.43.0.20 . tcp . 80 : goto {chain} }}"
+        )),
+        "{script}"
+    );
+    assert!(
+        script.contains(
+            "delete element ip switchboard service-ips-random-16 { 10.43.0.20 . tcp . 80 }"
+        ),
+        "{script}"
+    );
+    assert!(
+        script.contains(
+            "delete element ip switchboard service-ips-dispatched { 10.43.0.20 . tcp . 80 }"
+        ),
+        "{script}"
+    );
+
+    let r = p.sync(&web(3)).unwrap();
+    let script = fake.0.lock().unwrap().scripts.last().unwrap().clone();
+    assert_eq!(r.changes.chains_deleted, 1, "{script}");
+    assert!(
+        script
+            .contains("add element ip switchboard service-ips-random-3 { 10.43.0.20 . tcp . 80 }"),
+        "{script}"
+    );
+    assert!(
+        script.contains("add element ip switchboard service-endpoints { 10.43.0.20 . tcp . 80 . 0 : 10.42.1.0 . 8080"),
+        "its slots are back:\n{script}"
+    );
+}
