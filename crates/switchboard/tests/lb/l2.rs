@@ -24,6 +24,11 @@ pub struct L2Lab {
     agent_flags: Vec<String>,
 }
 
+/// The server flag of a dual-stack cluster (IPv4 and IPv6 Service CIDRs).
+pub fn dual_stack_service_cidr() -> String {
+    format!("{},{}", netlab::SERVICE_CIDR, netlab::SERVICE_CIDR6)
+}
+
 impl L2Lab {
     /// Three nodes, one echo pod on each (label app=web, port 8080), a client, and a node
     /// agent per node.
@@ -33,9 +38,24 @@ impl L2Lab {
 
     /// With extra flags for the node agents.
     pub fn start_with(server_flags: &[&str], agent_flags: &[&str]) -> L2Lab {
+        Self::build(Lab::new(), server_flags, agent_flags)
+    }
+
+    /// The same in a dual-stack lab ([`Lab::dual_stack`]): IPv6 on the LAN, in the pods (the
+    /// echo servers answer on both families), in the server's and the agents' CIDRs.
+    pub fn start_dual_stack() -> L2Lab {
+        let services = dual_stack_service_cidr();
+        let clusters = format!("{},{}", netlab::CLUSTER_CIDR, netlab::CLUSTER_CIDR6);
+        Self::build(
+            Lab::dual_stack(),
+            &["--service-cidr", &services],
+            &["--service-cidr", &services, "--cluster-cidr", &clusters],
+        )
+    }
+
+    fn build(lab: Lab, server_flags: &[&str], agent_flags: &[&str]) -> L2Lab {
         std::env::set_var("NO_COLOR", "1");
         let server = TestServer::start_with(env!("CARGO_BIN_EXE_switchboard"), server_flags);
-        let lab = Lab::new();
         let nodes: Vec<Node> = (1..=3).map(|i| lab.node(&format!("node{i}"))).collect();
         for n in &nodes {
             k8s::register_node(&server, n);
@@ -67,13 +87,12 @@ impl L2Lab {
         cmd.arg("agent")
             .arg("--kubeconfig")
             .arg(&kubeconfig)
-            .args([
-                "--node-name",
-                &n.name,
-                "--cluster-cidr",
-                netlab::CLUSTER_CIDR,
-            ])
-            .args(&self.agent_flags)
+            .args(["--node-name", &n.name]);
+        // A dual-stack lab passes its own (two-family) --cluster-cidr.
+        if !self.agent_flags.iter().any(|f| f == "--cluster-cidr") {
+            cmd.args(["--cluster-cidr", netlab::CLUSTER_CIDR]);
+        }
+        cmd.args(&self.agent_flags)
             .env(
                 "RUST_LOG",
                 std::env::var("SWITCHBOARD_TEST_LOG").unwrap_or_else(|_| "info".into()),
@@ -167,8 +186,10 @@ spec:
     pub fn curl(&self, ip: IpAddr, port: u16, timeout: Duration) -> Option<String> {
         let url = format!("http://{}/", SocketAddr::new(ip, port));
         let t = format!("{:.2}", timeout.as_secs_f64());
+        let family = if ip.is_ipv6() { "-6" } else { "-4" };
         let o = self.client.exec(&[
             "curl",
+            family,
             "-s",
             "--connect-timeout",
             &t,
@@ -181,9 +202,13 @@ spec:
             .then(|| String::from_utf8_lossy(&o.stdout).trim().to_string())
     }
 
-    /// The MAC the client's neighbour table holds for `ip`.
+    /// The MAC the client's neighbour table (`ip neigh`, `ip -6 neigh` for IPv6) holds for
+    /// `ip`.
     pub fn client_mac_for(&self, ip: IpAddr) -> Option<String> {
-        let o = self.client.exec(&["ip", "neigh", "show", &ip.to_string()]);
+        let family = if ip.is_ipv6() { "-6" } else { "-4" };
+        let o = self
+            .client
+            .exec(&["ip", family, "neigh", "show", &ip.to_string()]);
         let text = String::from_utf8_lossy(&o.stdout).to_string();
         let mut words = text.split_whitespace();
         words.find(|w| *w == "lladdr")?;

@@ -6,6 +6,7 @@
 mod bench;
 mod incremental;
 mod ipam;
+mod ipv6;
 pub mod l2;
 mod servicelb;
 mod support;

@@ -1,0 +1,150 @@
+//! IPv6 LoadBalancer addresses in a dual-stack lab: an IPv6-only Service gets an address from
+//! an IPv6 pool, the elected node answers the client's Neighbor Solicitations for it, curl -6
+//! reaches the pods, and when that node dies the next one takes the address over with an
+//! unsolicited Neighbor Advertisement (the client's `ip -6 neigh` entry moves to its MAC); a
+//! RequireDualStack Service gets one address of each family from a dual-stack pool.
+
+use crate::l2::{until_success, L2Lab};
+use crate::support::{apply, eventually, external_ip};
+use std::net::IpAddr;
+use std::time::{Duration, Instant};
+use test_support::netlab;
+
+/// A pool named `name` with `addresses` and an L2Advertisement for it.
+fn apply_pool(l: &L2Lab, name: &str, addresses: &[String]) {
+    let list: String = addresses.iter().map(|a| format!("  - {a}\n")).collect();
+    apply(
+        &l.server,
+        &format!(
+            "apiVersion: v1
+kind: Namespace
+metadata:
+  name: metallb-system
+---
+apiVersion: metallb.io/v1beta1
+kind: IPAddressPool
+metadata:
+  name: {name}
+  namespace: metallb-system
+spec:
+  addresses:
+{list}---
+apiVersion: metallb.io/v1beta1
+kind: L2Advertisement
+metadata:
+  name: {name}
+  namespace: metallb-system
+spec:
+  ipAddressPools:
+  - {name}
+"
+        ),
+    );
+}
+
+/// A LoadBalancer Service selecting the lab's echo pods, with `families` lines in its spec.
+fn apply_service(l: &L2Lab, name: &str, families: &str) {
+    apply(
+        &l.server,
+        &format!(
+            "apiVersion: v1
+kind: Service
+metadata:
+  name: {name}
+spec:
+  type: LoadBalancer
+{families}
+  selector:
+    app: web
+  ports:
+  - port: 80
+    targetPort: 8080
+"
+        ),
+    );
+}
+
+#[test]
+fn ipv6_only_service_is_announced_by_ndp_reaches_the_pods_and_fails_over() {
+    let mut l = L2Lab::start_dual_stack();
+    // A CIDR and a range, both IPv6, inside the LAN's /64 (so the client asks by NDP).
+    let vip = IpAddr::V6(l.lab.lan_ip6(0xf0));
+    apply_pool(
+        &l,
+        "v6",
+        &[
+            format!("{}/127", l.lab.lan_ip6(0xf0)),
+            format!("{}-{}", l.lab.lan_ip6(0xf2), l.lab.lan_ip6(0xf3)),
+        ],
+    );
+    apply_service(
+        &l,
+        "web6",
+        "  ipFamilyPolicy: SingleStack\n  ipFamilies:\n  - IPv6",
+    );
+    assert_eq!(
+        external_ip(&l.server, "default", "web6", |c| c != "<pending>"),
+        vip.to_string()
+    );
+
+    let body = eventually("curl -6 to the EXTERNAL-IP", || {
+        l.curl(vip, 80, Duration::from_millis(500))
+    });
+    assert!(body.starts_with("pod=web-node"), "{body}");
+    // IPv6 all the way to the pod (with externalTrafficPolicy Cluster the pod sees a node's
+    // address, masqueraded as kube-proxy does).
+    let (_, seen) = netlab::parse_answer(&body).expect("an echo answer");
+    assert!(seen.is_ipv6(), "{body}");
+    let owner = l
+        .announcing_node(vip)
+        .expect("the client learned a node's MAC for the address by NDP");
+    let named = eventually("nodeAssigned event", || l.assigned_node_event("web6"));
+    assert_eq!(named, l.nodes[owner].name);
+
+    // The owner dies: another node announces the address and the client's neighbour entry
+    // follows it.
+    let t0 = Instant::now();
+    l.kill_node(owner);
+    let (took, body) = until_success(&l, vip, 80, t0, Duration::from_secs(30))
+        .expect("the client never reached the Service again over IPv6");
+    assert!(body.starts_with("pod=web-node"), "{body}");
+    let new_owner = l
+        .announcing_node(vip)
+        .expect("a MAC for the address in ip -6 neigh");
+    assert_ne!(new_owner, owner, "the address did not move");
+    eprintln!(
+        "IPv6 failover: {} dead, {} took over; first successful request after {:?}",
+        l.nodes[owner].name, l.nodes[new_owner].name, took
+    );
+    let body = eventually("curl -6 after the failover", || {
+        l.curl(vip, 80, Duration::from_millis(500))
+    });
+    assert!(body.starts_with("pod=web-node"), "{body}");
+}
+
+#[test]
+fn require_dual_stack_service_gets_an_address_of_each_family() {
+    let l = L2Lab::start_dual_stack();
+    let (vip4, vip6) = (l.lab.lan_ip(240), l.lab.lan_ip6(0xf0));
+    apply_pool(
+        &l,
+        "dual",
+        &[
+            format!("{vip4}-{}", l.lab.lan_ip(241)),
+            format!("{vip6}/127"),
+        ],
+    );
+    apply_service(&l, "both", "  ipFamilyPolicy: RequireDualStack");
+    // kubectl lists the ingress IPs in the order of spec.ipFamilies (IPv4 first here).
+    assert_eq!(
+        external_ip(&l.server, "default", "both", |c| c.contains(',')),
+        format!("{vip4},{vip6}")
+    );
+    for vip in [IpAddr::V4(vip4), IpAddr::V6(vip6)] {
+        let body = eventually(&format!("curl to {vip}"), || {
+            l.curl(vip, 80, Duration::from_millis(500))
+        });
+        assert!(body.starts_with("pod=web-node"), "{vip}: {body}");
+        assert!(l.announcing_node(vip).is_some(), "no MAC for {vip}");
+    }
+}
