@@ -231,12 +231,18 @@ pub fn unsolicited_neighbor_advert(our_mac: MacAddr, src: Ipv6Addr, target: Ipv6
     )
 }
 
+/// The solicited-node multicast group of `ip` (RFC 4291 2.7.1, `ff02::1:ffXX:XXXX` with the
+/// low 24 bits of `ip`): where Neighbor Solicitations for `ip` are sent.
+pub fn solicited_node(ip: Ipv6Addr) -> Ipv6Addr {
+    let o = ip.octets();
+    Ipv6Addr::from([
+        0xff, 0x02, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0xff, o[13], o[14], o[15],
+    ])
+}
+
 /// A Neighbor Solicitation for `target` (used by tests and by nobody in production).
 pub fn neighbor_solicit(our_mac: MacAddr, src: Ipv6Addr, target: Ipv6Addr) -> Vec<u8> {
-    let o = target.octets();
-    let solicited = Ipv6Addr::from([
-        0xff, 0x02, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0xff, o[13], o[14], o[15],
-    ]);
+    let solicited = solicited_node(target);
     let mut buf = vec![0u8; ETH + IPV6 + NA];
     {
         let mut eth = MutableEthernetPacket::new(&mut buf).expect("sized");
@@ -373,6 +379,19 @@ mod tests {
         assert_eq!(ip.get_destination().to_string(), "ff02::1");
         let icmp = Icmpv6Packet::new(ip.payload()).unwrap();
         assert_eq!(icmp.payload()[0], NA_FLAG_OVERRIDE);
+    }
+
+    #[test]
+    fn solicited_node_group_keeps_the_low_24_bits() {
+        let ip: Ipv6Addr = "fd5b:0:15::1:2:3f0".parse().unwrap();
+        assert_eq!(solicited_node(ip).to_string(), "ff02::1:ff02:3f0");
+        // A solicitation for an address goes to its group's multicast MAC.
+        let ns = neighbor_solicit(ASKER, "fe80::2".parse().unwrap(), ip);
+        let eth = EthernetPacket::new(&ns).unwrap();
+        assert_eq!(
+            eth.get_destination(),
+            MacAddr::new(0x33, 0x33, 0xff, 0x02, 0x03, 0xf0)
+        );
     }
 
     #[test]

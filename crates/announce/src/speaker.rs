@@ -1,13 +1,15 @@
 //! The part that touches the wire: one raw AF_PACKET socket per interface (pnet_datalink),
 //! a blocking reader thread per interface that answers ARP requests and Neighbor
 //! Solicitations for the addresses this node announces, and a sender for gratuitous ARP /
-//! unsolicited NA when this node takes an address over.
+//! unsolicited NA when this node takes an address over. For IPv6 addresses it also joins their
+//! solicited-node multicast groups on the interface, as MetalLB's NDP responder does: the kernel
+//! then sends MLD reports, so a switch with MLD snooping forwards the solicitations to us.
 
 use crate::frames::{self, MacAddr, Request};
 use pnet_datalink::{Channel, DataLinkSender, NetworkInterface};
 use prometheus_client::metrics::counter::Counter;
 use std::collections::{BTreeSet, HashMap};
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv6Addr, UdpSocket};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
@@ -25,8 +27,18 @@ pub struct SpeakerStats {
 
 struct Iface {
     mac: MacAddr,
+    index: u32,
     tx: Mutex<Box<dyn DataLinkSender>>,
     stop: Arc<AtomicBool>,
+    groups: Mutex<Groups>,
+}
+
+/// The solicited-node groups joined on one interface. Memberships belong to a socket (any
+/// IPv6 socket will do; this one never receives anything of interest) and end when it closes.
+#[derive(Default)]
+struct Groups {
+    socket: Option<UdpSocket>,
+    joined: BTreeSet<Ipv6Addr>,
 }
 
 /// Raw sockets on this namespace's interfaces.
@@ -96,8 +108,20 @@ impl Speaker {
             };
             let iface = Arc::new(Iface {
                 mac: ni.mac.unwrap_or_else(MacAddr::zero),
+                index: ni.index,
                 tx: Mutex::new(tx),
                 stop: Arc::new(AtomicBool::new(false)),
+                // Made here, with the raw socket, so it is in the namespace the interface is in
+                // whichever thread later changes the memberships.
+                groups: Mutex::new(Groups {
+                    socket: UdpSocket::bind("[::]:0")
+                        .inspect_err(|e| {
+                            // IPv6 off in this namespace: nobody can ask us by NDP either.
+                            tracing::debug!(interface = %ni.name, error = %e, "no IPv6 socket; not joining solicited-node groups")
+                        })
+                        .ok(),
+                    joined: BTreeSet::new(),
+                }),
             });
             ifaces.insert(ni.name.clone(), iface.clone());
             let table = self.table.clone();
@@ -143,6 +167,51 @@ impl Speaker {
                 tracing::warn!(error = %e, "cannot start an L2 reader thread");
             }
         }
+        drop(ifaces);
+        self.sync_groups();
+    }
+
+    /// Joins the solicited-node groups of the IPv6 addresses each interface answers for and
+    /// leaves the others.
+    fn sync_groups(&self) {
+        let table = self.table.read().unwrap_or_else(|e| e.into_inner());
+        let ifaces = self.ifaces.lock().unwrap_or_else(|e| e.into_inner());
+        for (name, iface) in ifaces.iter() {
+            let want: BTreeSet<Ipv6Addr> = table
+                .iter()
+                .filter(|(_, on)| on.is_empty() || on.contains(name))
+                .filter_map(|(ip, _)| match ip {
+                    IpAddr::V6(a) => Some(frames::solicited_node(*a)),
+                    IpAddr::V4(_) => None,
+                })
+                .collect();
+            let mut g = iface.groups.lock().unwrap_or_else(|e| e.into_inner());
+            let Groups { socket, joined } = &mut *g;
+            let Some(socket) = socket.as_ref() else {
+                continue;
+            };
+            if want == *joined {
+                continue;
+            }
+            let leave: Vec<Ipv6Addr> = joined.difference(&want).copied().collect();
+            for group in leave {
+                if let Err(e) = socket.leave_multicast_v6(&group, iface.index) {
+                    tracing::warn!(interface = %name, %group, error = %e, "leaving a solicited-node group failed");
+                }
+                joined.remove(&group);
+            }
+            let join: Vec<Ipv6Addr> = want.difference(joined).copied().collect();
+            for group in join {
+                match socket.join_multicast_v6(&group, iface.index) {
+                    Ok(()) => {
+                        joined.insert(group);
+                    }
+                    Err(e) => {
+                        tracing::warn!(interface = %name, %group, error = %e, "joining a solicited-node group failed; switches with MLD snooping may not forward solicitations here")
+                    }
+                }
+            }
+        }
     }
 
     /// Interfaces with an open socket.
@@ -161,6 +230,7 @@ impl Speaker {
     /// Replaces what this node answers for.
     pub fn set_table(&self, table: Table) {
         *self.table.write().unwrap_or_else(|e| e.into_inner()) = table;
+        self.sync_groups();
     }
 
     /// Tells the segment that `ip` is here now: gratuitous ARP or unsolicited NA on the

@@ -1,6 +1,7 @@
 //! The speaker on a real kernel, in network namespaces: a node namespace answers `arping` and
 //! `ndisc6` from a client on the same bridge for the addresses it owns and for nothing else,
-//! and its gratuitous ARP / unsolicited NA rewrite the client's neighbour entries.
+//! and its gratuitous ARP / unsolicited NA rewrite the client's neighbour entries; the node
+//! joins the solicited-node group of each IPv6 address it owns.
 
 use announce::speaker::{Speaker, Table};
 use std::collections::BTreeSet;
@@ -62,6 +63,12 @@ fn eventually_neigh(ns: &Netns, ip: &str, mac: &str) {
     }
 }
 
+/// Whether the namespace's eth0 is a member of the IPv6 multicast `group` (`ip -6 maddr`).
+fn member_of(ns: &Netns, group: &str) -> bool {
+    let (_, text) = out(ns, &["ip", "-6", "maddr", "show", "dev", "eth0"]);
+    text.split_whitespace().any(|w| w == group)
+}
+
 #[test]
 fn answers_arp_and_ndp_for_owned_addresses_and_announces_takeovers() {
     let lab = Lab::new();
@@ -87,6 +94,9 @@ fn answers_arp_and_ndp_for_owned_addresses_and_announces_takeovers() {
     table.insert(IpAddr::V6(vip6), BTreeSet::from(["eth0".to_string()]));
     speaker.set_table(table);
     let mac = mac_of(&node);
+    // The IPv6 address's solicited-node group is joined on eth0 (MLD), as MetalLB does.
+    let group = "ff02::1:ff00:250";
+    assert!(member_of(&node, group), "{group} not joined");
 
     let (ok, text) = out(
         &client,
@@ -178,4 +188,5 @@ fn answers_arp_and_ndp_for_owned_addresses_and_announces_takeovers() {
         ],
     );
     assert!(!ok, "still answering after the table was emptied");
+    assert!(!member_of(&node, group), "{group} still joined");
 }
