@@ -64,6 +64,18 @@ spec:
     );
 }
 
+/// The nodes whose `eth0` is a member of the multicast `group` (`ip -6 maddr`).
+fn solicited_node_members(l: &L2Lab, group: &str) -> Vec<usize> {
+    (0..l.nodes.len())
+        .filter(|i| {
+            let o = l.nodes[*i].exec(&["ip", "-6", "maddr", "show", "dev", "eth0"]);
+            String::from_utf8_lossy(&o.stdout)
+                .split_whitespace()
+                .any(|w| w == group)
+        })
+        .collect()
+}
+
 #[test]
 fn ipv6_only_service_is_announced_by_ndp_reaches_the_pods_and_fails_over() {
     let mut l = L2Lab::start_dual_stack();
@@ -100,6 +112,10 @@ fn ipv6_only_service_is_announced_by_ndp_reaches_the_pods_and_fails_over() {
         .expect("the client learned a node's MAC for the address by NDP");
     let named = eventually("nodeAssigned event", || l.assigned_node_event("web6"));
     assert_eq!(named, l.nodes[owner].name);
+    // Only the owner listens on the address's solicited-node group (MLD-snooping switches
+    // forward solicitations to members only).
+    let group = "ff02::1:ff00:f0";
+    assert_eq!(solicited_node_members(&l, group), vec![owner]);
 
     // The owner dies: another node announces the address and the client's neighbour entry
     // follows it.
@@ -116,6 +132,11 @@ fn ipv6_only_service_is_announced_by_ndp_reaches_the_pods_and_fails_over() {
         "IPv6 failover: {} dead, {} took over; first successful request after {:?}",
         l.nodes[owner].name, l.nodes[new_owner].name, took
     );
+    let members = eventually("the new owner alone in the solicited-node group", || {
+        let m = solicited_node_members(&l, group);
+        (m == vec![new_owner]).then_some(m)
+    });
+    assert_eq!(members, vec![new_owner]);
     let body = eventually("curl -6 after the failover", || {
         l.curl(vip, 80, Duration::from_millis(500))
     });
