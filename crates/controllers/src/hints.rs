@@ -1,9 +1,13 @@
-//! Topology hints on EndpointSlice endpoints, as kube-controller-manager's `trafficdist`
-//! package writes them: for `spec.trafficDistribution` PreferClose / PreferSameZone every
-//! ready endpoint is hinted for its own zone (`hints.forZones`), PreferSameNode adds its own
-//! node (`hints.forNodes`); any other Service carries no hints. The proxies (our agent,
-//! kube-proxy) then prefer endpoints hinted for their zone or node.
+//! Topology hints on EndpointSlice endpoints, decided as kube-controller-manager's reconciler
+//! does: a Service annotated `service.kubernetes.io/topology-mode: Auto` (or the deprecated
+//! `topology-aware-hints: auto`) is hinted by the topology cache ([`crate::topology`], zones
+//! in proportion to their CPU); otherwise `spec.trafficDistribution` PreferClose /
+//! PreferSameZone hints every ready endpoint for its own zone (`hints.forZones`) and
+//! PreferSameNode adds its own node (`hints.forNodes`), as upstream's `trafficdist`; any other
+//! Service carries no hints. The proxies (our agent, kube-proxy) then prefer endpoints hinted
+//! for their zone or node.
 
+use crate::topology::{self, HintsEvent, SliceInfo, TopologyCache};
 use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::discovery::v1::{Endpoint, EndpointHints, EndpointSlice, ForNode, ForZone};
 
@@ -21,22 +25,73 @@ pub enum Heuristic {
     PreferClose { node_hints: bool },
 }
 
-/// Upstream's `hintsEnabled`: `topology-mode` (else the deprecated `topology-aware-hints`)
-/// is `Auto` or `auto`.
+/// Upstream's `hintsEnabled`: the deprecated `topology-aware-hints` (which wins when both
+/// are set), else `topology-mode`, is `Auto` or `auto`.
 pub fn topology_mode_auto(svc: &Service) -> bool {
     let Some(a) = svc.metadata.annotations.as_ref() else {
         return false;
     };
-    a.get(ANNOTATION_TOPOLOGY_MODE)
-        .or_else(|| a.get(ANNOTATION_TOPOLOGY_AWARE_HINTS))
+    a.get(ANNOTATION_TOPOLOGY_AWARE_HINTS)
+        .or_else(|| a.get(ANNOTATION_TOPOLOGY_MODE))
         .is_some_and(|v| v == "Auto" || v == "auto")
 }
 
+/// The hints step of upstream's `reconcileByAddressType`, over every slice of one address
+/// type: `topology-mode: Auto` goes to the topology cache (when there is one); otherwise hints
+/// the cache gave before are forgotten (with a `TopologyAwareHintsDisabled` Event), and
+/// `trafficDistribution` decides, or every hint is removed. Returns the Events to record.
+pub fn reconcile_hints(
+    svc: &Service,
+    si: &mut SliceInfo,
+    cache: Option<&TopologyCache>,
+) -> Vec<HintsEvent> {
+    let heuristic = Heuristic::of(svc);
+    let mut events = Vec::new();
+    match cache {
+        Some(cache) if topology_mode_auto(svc) => events = cache.add_hints(si),
+        _ => {
+            if let Some(cache) = cache {
+                if cache.has_populated_hints(&si.service_key) {
+                    tracing::info!(service = %si.service_key, address_type = %si.address_type, "topology aware hints annotation has changed, removing hints");
+                    events.push(HintsEvent {
+                        type_: "Warning",
+                        reason: topology::REASON_DISABLED,
+                        message: topology::with_address_type(
+                            topology::TOPOLOGY_AWARE_HINTS_DISABLED,
+                            &si.address_type,
+                        ),
+                    });
+                }
+                cache.remove_hints(&si.service_key, &si.address_type);
+            }
+            if heuristic == Heuristic::None {
+                si.remove_hints();
+            }
+        }
+    }
+    if heuristic != Heuristic::None {
+        // Upstream's `trafficdist.ReconcileHints`: everything written gets its hints; an
+        // unchanged slice whose hints are missing, wrong or stale is written too.
+        for s in si.to_create.iter_mut().chain(si.to_update.iter_mut()) {
+            heuristic.update(s);
+        }
+        let mut keep = Vec::with_capacity(si.unchanged.len());
+        for mut s in std::mem::take(&mut si.unchanged) {
+            if heuristic.needs_update(&s) {
+                heuristic.update(&mut s);
+                si.to_update.push(s);
+            } else {
+                keep.push(s);
+            }
+        }
+        si.unchanged = keep;
+    }
+    events
+}
+
 impl Heuristic {
-    /// The heuristic for `svc`. Upstream ignores `trafficDistribution` when `topology-mode:
-    /// Auto` is set and runs its CPU-proportional topology cache instead; that cache is not
-    /// implemented here, so such a Service gets what upstream falls back to when the cache
-    /// cannot hint safely: no hints (cluster-wide routing).
+    /// The `trafficDistribution` heuristic for `svc`. Upstream ignores the field when
+    /// `topology-mode: Auto` is set (the topology cache decides instead): `None` then.
     pub fn of(svc: &Service) -> Heuristic {
         if topology_mode_auto(svc) {
             return Heuristic::None;
@@ -164,7 +219,7 @@ mod tests {
             Heuristic::PreferClose { node_hints: true }
         );
         assert_eq!(Heuristic::of(&svc(Some("Bogus"), &[])), Heuristic::None);
-        // topology-mode Auto wins over trafficDistribution (its heuristic is not done here).
+        // topology-mode Auto wins over trafficDistribution (the topology cache decides).
         for ann in [ANNOTATION_TOPOLOGY_MODE, ANNOTATION_TOPOLOGY_AWARE_HINTS] {
             assert_eq!(
                 Heuristic::of(&svc(Some("PreferClose"), &[(ann, "Auto")])),

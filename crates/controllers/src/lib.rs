@@ -7,6 +7,7 @@
 //! README has the theory.
 
 pub mod endpoints;
+mod events;
 pub mod hints;
 mod index;
 pub mod mirroring;
@@ -16,6 +17,7 @@ pub mod queue;
 mod runtime;
 pub mod serviceaccounts;
 pub mod slices;
+pub mod topology;
 pub mod trigger;
 
 #[cfg(test)]

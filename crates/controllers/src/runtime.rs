@@ -76,6 +76,9 @@ pub(crate) struct Ctx {
     expect: Mutex<HashMap<Key, Vec<(Expect, Instant)>>>,
     failures: Mutex<HashMap<Key, u32>>,
     pub(crate) stats: Arc<Stats>,
+    /// Zones' CPU shares and the hints given to `topology-mode: Auto` Services.
+    topology: crate::topology::TopologyCache,
+    recorder: crate::events::Recorder,
 }
 
 fn key_of<K: Resource>(o: &K) -> Key {
@@ -233,6 +236,18 @@ impl Ctx {
         }
         if self.owners_missing_from_stores(slice) {
             self.gc.add(key_of(slice));
+        }
+    }
+
+    /// Upstream's `checkNodeTopologyDistribution`: the Nodes' zone shares again, and the
+    /// Services whose hints no longer fit them are reconciled.
+    fn check_node_topology(&self) {
+        let nodes = self.nodes.state();
+        self.topology.set_nodes(nodes.iter().map(Arc::as_ref));
+        for key in self.topology.overloaded_services() {
+            if let Some((ns, name)) = key.split_once('/') {
+                self.queue.add((ns.to_string(), name.to_string()));
+            }
         }
     }
 
@@ -439,15 +454,22 @@ impl Ctx {
             max_endpoints_per_slice: self.cfg.max_endpoints_per_slice,
             require_nodes: self.cfg.require_nodes,
         };
-        let plan = slices::reconcile(
+        let (plan, events) = slices::reconcile_with_topology(
             svc,
             &refs,
             &existing_refs,
             &|n| self.node_lookup(n),
             &opts,
             t,
+            Some(&self.topology),
         );
-        self.apply_slice_plan(key, plan).await
+        let written = self.apply_slice_plan(key, plan).await;
+        for e in events {
+            self.recorder
+                .record(svc, e.type_, e.reason, &e.message)
+                .await;
+        }
+        written
     }
 
     async fn sync_mirroring(&self, key: &Key, svc: Option<&Service>) -> kube::Result<()> {
@@ -767,6 +789,8 @@ impl Controllers {
             expect: Mutex::new(HashMap::new()),
             failures: Mutex::new(HashMap::new()),
             stats: Arc::new(Stats::default()),
+            topology: crate::topology::TopologyCache::new(),
+            recorder: crate::events::Recorder::new(client.clone(), "endpoint-slice-controller"),
         });
         let mut tasks = tokio::task::JoinSet::new();
         spawn_informer(
@@ -840,11 +864,17 @@ impl Controllers {
                         .and_then(|l| l.get(slices::ZONE_LABEL))
                         .cloned()
                 };
+                if crate::topology::node_changed(old.as_deref(), new) {
+                    c.check_node_topology();
+                }
                 if zone(old.as_deref()) != zone(new) || old.is_none() || new.is_none() {
                     c.enqueue_all_services();
                 }
             },
-            |c| c.enqueue_all_services(),
+            |c| {
+                c.check_node_topology();
+                c.enqueue_all_services()
+            },
         );
         let service_accounts = ctx.cfg.service_accounts.then(|| {
             crate::serviceaccounts::start(
@@ -874,6 +904,7 @@ impl Controllers {
             {
                 return;
             }
+            ctx.check_node_topology();
             tracing::info!(
                 services = ctx.services.state().len(),
                 pods = ctx.pods.state().len(),

@@ -5,8 +5,8 @@
 //! then new slices of at most `max_endpoints_per_slice`), and a placeholder slice when there
 //! is nothing to publish.
 
-use crate::hints::Heuristic;
 use crate::pods;
+use crate::topology::{HintsEvent, SliceInfo, TopologyCache};
 use k8s_openapi::api::core::v1::{ObjectReference, Pod, Service};
 use k8s_openapi::api::discovery::v1::{Endpoint, EndpointConditions, EndpointPort, EndpointSlice};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
@@ -263,8 +263,24 @@ pub fn reconcile(
     opts: &Options,
     trigger_time: Option<Timestamp>,
 ) -> Plan {
+    reconcile_with_topology(svc, pods, existing, node, opts, trigger_time, None).0
+}
+
+/// [`reconcile`] with the topology cache that hints `topology-mode: Auto` Services (without
+/// one, such a Service gets no hints, as upstream without its cache); also returns the Events
+/// to record on the Service.
+pub fn reconcile_with_topology(
+    svc: &Service,
+    pods: &[&Pod],
+    existing: &[&EndpointSlice],
+    node: &dyn Fn(&str) -> NodeLookup,
+    opts: &Options,
+    trigger_time: Option<Timestamp>,
+    topology: Option<&TopologyCache>,
+) -> (Plan, Vec<HintsEvent>) {
     let address_types = pods::address_types(svc);
     let mut plan = Plan::default();
+    let mut events = Vec::new();
     let mut existing: Vec<&EndpointSlice> = existing.to_vec();
     existing.sort_by(|a, b| a.metadata.name.cmp(&b.metadata.name));
     for t in &address_types {
@@ -273,7 +289,7 @@ pub fn reconcile(
             .copied()
             .filter(|s| s.address_type == *t)
             .collect();
-        let p = reconcile_address_type(svc, pods, &of_type, node, opts, t);
+        let p = reconcile_address_type(svc, pods, &of_type, node, opts, t, topology, &mut events);
         plan.create.extend(p.create);
         plan.update.extend(p.update);
         plan.delete.extend(p.delete);
@@ -284,9 +300,23 @@ pub fn reconcile(
         .filter(|s| !address_types.contains(&s.address_type.as_str()))
         .map(|s| (*s).clone())
         .collect();
-    finalize(svc, plan, leftover, trigger_time)
+    if let Some(cache) = topology {
+        for s in &leftover {
+            cache.remove_hints(&service_key(svc), &s.address_type);
+        }
+    }
+    (finalize(svc, plan, leftover, trigger_time), events)
 }
 
+fn service_key(svc: &Service) -> String {
+    format!(
+        "{}/{}",
+        pods::namespace_of(&svc.metadata),
+        pods::name_of(&svc.metadata)
+    )
+}
+
+#[allow(clippy::too_many_arguments)]
 fn reconcile_address_type(
     svc: &Service,
     pods: &[&Pod],
@@ -294,6 +324,8 @@ fn reconcile_address_type(
     node: &dyn Fn(&str) -> NodeLookup,
     opts: &Options,
     address_type: &str,
+    topology: Option<&TopologyCache>,
+    events: &mut Vec<HintsEvent>,
 ) -> Plan {
     let mut plan = Plan::default();
     let mut existing_by_ports: BTreeMap<PortKey, Vec<&EndpointSlice>> = BTreeMap::new();
@@ -363,6 +395,27 @@ fn reconcile_address_type(
             plan.create.push(placeholder);
         }
     }
+    // Topology hints are decided per address type, over all its slices together.
+    let changed: BTreeSet<String> = plan
+        .update
+        .iter()
+        .chain(&plan.delete)
+        .filter_map(|s| s.metadata.name.clone())
+        .collect();
+    let mut si = SliceInfo {
+        service_key: service_key(svc),
+        address_type: address_type.to_string(),
+        to_create: std::mem::take(&mut plan.create),
+        to_update: std::mem::take(&mut plan.update),
+        unchanged: existing
+            .iter()
+            .filter(|s| !changed.contains(s.metadata.name.as_deref().unwrap_or_default()))
+            .map(|s| (*s).clone())
+            .collect(),
+    };
+    events.extend(crate::hints::reconcile_hints(svc, &mut si, topology));
+    plan.create = si.to_create;
+    plan.update = si.to_update;
     plan
 }
 
@@ -482,21 +535,7 @@ fn reconcile_ports(
             slice.endpoints.push(ep);
         }
     }
-    // 4. Topology hints (upstream's `trafficdist.ReconcileHints`): an unchanged slice whose
-    // hints are missing, wrong or stale is updated; everything written gets its hints.
-    let heuristic = Heuristic::of(svc);
-    let stale: Vec<String> = unchanged
-        .iter()
-        .filter(|n| heuristic.needs_update(&by_name[*n]))
-        .cloned()
-        .collect();
-    to_update.extend(stale);
-    for s in create.iter_mut() {
-        heuristic.update(s);
-    }
-    for n in &to_update {
-        heuristic.update(by_name.get_mut(n).expect("slice to update"));
-    }
+    // Topology hints come after every group is placed (`reconcile_address_type`).
     Plan {
         create,
         update: to_update.iter().map(|n| by_name[n].clone()).collect(),

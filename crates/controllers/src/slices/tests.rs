@@ -531,6 +531,136 @@ fn traffic_distribution_hints_follow_the_service_and_are_then_stable() {
     assert_eq!(sync(&svc, &pods, &mut slices), 0, "stable");
 }
 
+/// A Node with a zone, allocatable CPU and a Ready condition.
+fn zoned_node(zone: &str, cpu: &str) -> k8s_openapi::api::core::v1::Node {
+    serde_json::from_value(json!({
+        "metadata": {"name": format!("node-{zone}"), "labels": {ZONE_LABEL: zone}},
+        "status": {"allocatable": {"cpu": cpu}, "conditions": [{"type": "Ready", "status": "True"}]},
+    }))
+    .unwrap()
+}
+
+#[test]
+fn topology_mode_auto_hints_in_proportion_to_cpu_and_are_then_stable() {
+    use crate::topology::TopologyCache;
+    let mut svc = nginx_service("nginx");
+    svc.metadata.annotations = Some(
+        [(
+            crate::hints::ANNOTATION_TOPOLOGY_MODE.to_string(),
+            "Auto".to_string(),
+        )]
+        .into(),
+    );
+    // trafficDistribution is ignored while topology-mode is Auto.
+    svc.spec.as_mut().unwrap().traffic_distribution = Some("PreferSameNode".into());
+    let mut pods = many_pods(250);
+    for (i, p) in pods.iter_mut().enumerate() {
+        p.spec.as_mut().unwrap().node_name = Some(format!("node{}", i % 2));
+    }
+    patch_status(&mut pods[3], "10.42.0.3", false);
+    // zone-a has 3 CPUs, zone-b 1: 75 % and 25 % of the 249 ready endpoints.
+    let cache = TopologyCache::new();
+    cache.set_nodes(&[zoned_node("zone-a", "3"), zoned_node("zone-b", "1000m")]);
+    let zone_of =
+        |n: &str| NodeLookup::Known(Some(if n == "node0" { "zone-a" } else { "zone-b" }.into()));
+    let opts = Options::default();
+    let mut slices: Vec<EndpointSlice> = Vec::new();
+    let sync = |svc: &Service, pods: &[Pod], slices: &mut Vec<EndpointSlice>| {
+        let pod_refs: Vec<&Pod> = pods.iter().collect();
+        let refs: Vec<&EndpointSlice> = slices.iter().collect();
+        let (plan, events) =
+            reconcile_with_topology(svc, &pod_refs, &refs, &zone_of, &opts, None, Some(&cache));
+        let writes = plan.create.len() + plan.update.len() + plan.delete.len();
+        apply(slices, plan);
+        let events: Vec<String> = events
+            .iter()
+            .map(|e| format!("{} {}: {}", e.type_, e.reason, e.message))
+            .collect();
+        (writes, events)
+    };
+    // (endpoint zone, hinted zone) -> count, for ready endpoints.
+    let split = |slices: &[EndpointSlice]| -> BTreeMap<(String, String), usize> {
+        let mut m = BTreeMap::new();
+        for e in slices.iter().flat_map(|s| s.endpoints.iter()) {
+            let ready = e.conditions.as_ref().unwrap().ready == Some(true);
+            let hint = e.hints.as_ref().map(|h| {
+                assert!(
+                    h.for_nodes.is_none(),
+                    "no node hints from the topology cache"
+                );
+                let z = h.for_zones.as_ref().unwrap();
+                assert_eq!(z.len(), 1);
+                z[0].name.clone()
+            });
+            if !ready {
+                assert!(hint.is_none(), "not-ready endpoints are not hinted");
+                continue;
+            }
+            *m.entry((e.zone.clone().unwrap(), hint.unwrap_or_default()))
+                .or_insert(0) += 1;
+        }
+        m
+    };
+    let (writes, events) = sync(&svc, &pods, &mut slices);
+    assert_eq!(writes, 3);
+    assert_eq!(
+        events,
+        ["Normal TopologyAwareHintsEnabled: Topology Aware Hints has been enabled, addressType: IPv4"]
+    );
+    // zone-a desires 186.75 of 249 and has 125; zone-b lends it 61 of its 124 (the last
+    // 0.75 is not worth moving an endpoint).
+    let want: BTreeMap<(String, String), usize> = [
+        (("zone-a".to_string(), "zone-a".to_string()), 125),
+        (("zone-b".to_string(), "zone-a".to_string()), 61),
+        (("zone-b".to_string(), "zone-b".to_string()), 63),
+    ]
+    .into();
+    assert_eq!(split(&slices), want);
+    assert_eq!(
+        cache.hints_of("default/nginx-service").unwrap()["IPv4"],
+        [("zone-a".to_string(), 186), ("zone-b".to_string(), 63)].into()
+    );
+    assert_eq!(sync(&svc, &pods, &mut slices), (0, vec![]), "stable");
+    // A new ready pod in zone-b is placed in one slice, hinted there, nothing else moves.
+    let mut p = pod("new", "uid-new", (80, "http"));
+    p.spec.as_mut().unwrap().node_name = Some("node1".into());
+    patch_status(&mut p, "10.99.0.1", true);
+    pods.push(p);
+    assert_eq!(sync(&svc, &pods, &mut slices), (1, vec![]));
+    assert_eq!(split(&slices).values().sum::<usize>(), 250);
+    // zone-b's Node is gone: one zone left, no hints anywhere, and the Service is told why.
+    cache.set_nodes(&[zoned_node("zone-a", "3")]);
+    assert_eq!(cache.overloaded_services(), ["default/nginx-service"]);
+    let (writes, events) = sync(&svc, &pods, &mut slices);
+    assert_eq!(writes, 3);
+    assert_eq!(
+        events,
+        ["Warning TopologyAwareHintsDisabled: Insufficient Node information: allocatable CPU or zone not specified on one or more nodes, addressType: IPv4"]
+    );
+    assert!(slices
+        .iter()
+        .flat_map(|s| s.endpoints.iter())
+        .all(|e| e.hints.is_none()));
+    // Back to two zones: hinted again; then the annotation goes and trafficDistribution
+    // (PreferSameNode) takes over, with the cache's Disabled Event.
+    cache.set_nodes(&[zoned_node("zone-a", "3"), zoned_node("zone-b", "1")]);
+    let (writes, events) = sync(&svc, &pods, &mut slices);
+    assert_eq!((writes, events.len()), (3, 1));
+    svc.metadata.annotations = None;
+    let (writes, events) = sync(&svc, &pods, &mut slices);
+    assert_eq!(writes, 3);
+    assert_eq!(
+        events,
+        ["Warning TopologyAwareHintsDisabled: Topology Aware Hints has been disabled, addressType: IPv4"]
+    );
+    assert!(slices
+        .iter()
+        .flat_map(|s| s.endpoints.iter())
+        .filter(|e| e.conditions.as_ref().unwrap().ready == Some(true))
+        .all(|e| e.hints.as_ref().unwrap().for_nodes.is_some()));
+    assert_eq!(sync(&svc, &pods, &mut slices), (0, vec![]), "stable");
+}
+
 #[test]
 fn dual_stack_services_get_one_slice_group_per_family() {
     let svc = service(
