@@ -3,7 +3,8 @@
 //! Endpoints within 100 ms (seen through kube-rs watches), 100 Services over 1,000 pods
 //! converging and a restart writing nothing, selectorless Services mirrored, slices collected
 //! with their owners, the readiness prober, the `default` ServiceAccounts and graceful pod
-//! deletion without a kubelet; topology hints for `trafficDistribution`.
+//! deletion without a kubelet; topology hints for `trafficDistribution` and for
+//! `topology-mode: Auto` (zones in proportion to their Nodes' CPU).
 
 mod latency;
 mod prober;
@@ -13,3 +14,4 @@ mod selectorless;
 mod standalone_pods;
 mod support;
 mod topology;
+mod topology_auto;
