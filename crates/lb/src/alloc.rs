@@ -30,21 +30,62 @@ pub struct SharingKey {
     pub backend: String,
 }
 
-/// The IP families a Service needs, from `spec.ipFamilies`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// The IP families a Service needs, from `spec.ipFamilies` and `spec.ipFamilyPolicy`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Families {
     pub v4: bool,
     pub v6: bool,
+    /// `PreferDualStack` with both families: one address of either family will do when no
+    /// pool can give both (MetalLB's `isPreferDualStack`).
+    pub prefer_dual: bool,
+    /// `spec.ipFamilies` lists IPv6 first: the family to settle for first when only one fits.
+    pub v6_first: bool,
 }
 
 impl Families {
+    pub const V4: Families = Families {
+        v4: true,
+        v6: false,
+        prefer_dual: false,
+        v6_first: false,
+    };
+    pub const V6: Families = Families {
+        v4: false,
+        v6: true,
+        prefer_dual: false,
+        v6_first: true,
+    };
+    /// `RequireDualStack` (IPv4 first).
+    pub const DUAL: Families = Families {
+        v4: true,
+        v6: true,
+        prefer_dual: false,
+        v6_first: false,
+    };
+
     pub fn count(&self) -> usize {
         self.v4 as usize + self.v6 as usize
     }
+
+    /// Whether `ips` are what the Service needs: one address of each of its families, or for
+    /// PreferDualStack one address of either family as well.
     pub fn matches(&self, ips: &[IpAddr]) -> bool {
-        ips.len() == self.count()
-            && ips.iter().filter(|i| i.is_ipv4()).count() == self.v4 as usize
-            && ips.iter().filter(|i| i.is_ipv6()).count() == self.v6 as usize
+        let v4 = ips.iter().filter(|i| i.is_ipv4()).count();
+        let v6 = ips.len() - v4;
+        (v4 == self.v4 as usize && v6 == self.v6 as usize) || (self.prefer_dual && ips.len() == 1)
+    }
+
+    /// The families to settle for, in order, when no pool gives them all: PreferDualStack's
+    /// primary family, then the other; nothing otherwise.
+    fn fallbacks(&self) -> Vec<bool> {
+        if !self.prefer_dual {
+            return vec![];
+        }
+        if self.v6_first {
+            vec![false, true]
+        } else {
+            vec![true, false]
+        }
     }
 }
 
@@ -183,8 +224,9 @@ impl Allocator {
             .values()
             .filter(|p| p.auto_assign && Self::pool_allows(p, svc))
             .filter(|p| {
-                (!svc.families.v4 || p.has_family(true))
-                    && (!svc.families.v6 || p.has_family(false))
+                let all = (!svc.families.v4 || p.has_family(true))
+                    && (!svc.families.v6 || p.has_family(false));
+                all || (svc.families.prefer_dual && (p.has_family(true) || p.has_family(false)))
             })
             .collect();
         pools.sort_by_key(|p| {
@@ -347,22 +389,62 @@ impl Allocator {
                 "pool {pool_name:?} does not serve this service (serviceAllocation)"
             ));
         }
-        let mut ips = Vec::new();
-        for (want, v4) in [(svc.families.v4, true), (svc.families.v6, false)] {
-            if want {
-                match self.first_usable(pool, svc, v4) {
-                    Some(ip) => ips.push(ip),
-                    None => {
-                        return err(format!(
-                            "no available IPs in pool {pool_name:?} for {} IPFamily",
-                            svc.families
-                        ))
-                    }
-                }
-            }
-        }
+        // Every family of the Service, else (PreferDualStack) the primary one, else the other.
+        let all = self.pick(pool, svc, svc.families.v4, svc.families.v6);
+        let ips = all
+            .or_else(|| {
+                svc.families
+                    .fallbacks()
+                    .into_iter()
+                    .find_map(|v4| self.pick(pool, svc, v4, !v4))
+            })
+            .ok_or_else(|| {
+                AllocError(format!(
+                    "no available IPs in pool {pool_name:?} for {} IPFamily",
+                    svc.families
+                ))
+            })?;
         self.assign(svc, &ips)?;
         Ok(ips)
+    }
+
+    /// One usable address of each family asked for from `pool` (IPv4 first), or None.
+    fn pick(&self, pool: &Pool, svc: &SvcRequest, v4: bool, v6: bool) -> Option<Vec<IpAddr>> {
+        let mut ips = Vec::new();
+        for (want, family) in [(v4, true), (v6, false)] {
+            if want {
+                ips.push(self.first_usable(pool, svc, family)?);
+            }
+        }
+        (!ips.is_empty()).then_some(ips)
+    }
+
+    /// PreferDualStack with one address: adds one of the missing family from the same pool if
+    /// it has one free now (MetalLB's AllocateFromPoolForAdditionalFamily). Returns the
+    /// Service's addresses afterwards.
+    pub fn add_missing_family(&mut self, svc: &SvcRequest) -> Option<Vec<IpAddr>> {
+        let a = self.allocated.get(&svc.key)?;
+        let [only] = a.ips[..] else {
+            return Some(a.ips.clone());
+        };
+        if !(svc.families.prefer_dual && svc.families.v4 && svc.families.v6) {
+            return Some(a.ips.clone());
+        }
+        let pool = self.pools.get(&a.pool)?;
+        let Some(other) = self.first_usable(pool, svc, only.is_ipv6()) else {
+            return Some(vec![only]);
+        };
+        let both = if only.is_ipv4() {
+            vec![only, other]
+        } else {
+            vec![other, only]
+        };
+        if self.assign(svc, &both).is_ok() {
+            Some(both)
+        } else {
+            // assign refused before changing anything: the single address stays.
+            Some(vec![only])
+        }
     }
 
     /// Allocates from the first candidate pool with room.
@@ -380,9 +462,20 @@ impl Allocator {
             .iter()
             .map(|p| p.name.clone())
             .collect();
-        for name in names {
-            if let Ok(ips) = self.allocate_from_pool(svc, &name) {
-                return Ok(ips);
+        // MetalLB's findBestPoolForService: the first pool that gives every family; for
+        // PreferDualStack then the first with the primary family, then the other.
+        let mut tries: Vec<(bool, bool)> = vec![(svc.families.v4, svc.families.v6)];
+        tries.extend(svc.families.fallbacks().into_iter().map(|v4| (v4, !v4)));
+        for (v4, v6) in tries {
+            for name in &names {
+                let Some(pool) = self.pools.get(name) else {
+                    continue;
+                };
+                if let Some(ips) = self.pick(pool, svc, v4, v6) {
+                    if self.assign(svc, &ips).is_ok() {
+                        return Ok(ips);
+                    }
+                }
             }
         }
         err("no available IPs")

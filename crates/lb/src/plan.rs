@@ -115,17 +115,24 @@ pub fn status_ips(svc: &Service) -> Vec<IpAddr> {
         .unwrap_or_default()
 }
 
+/// The families from `spec.ipFamilies` (the API server fills it in from `ipFamilyPolicy`);
+/// IPv4 when it is empty.
 pub fn families(svc: &Service) -> Families {
-    let fams = svc.spec.as_ref().and_then(|s| s.ip_families.as_ref());
+    let spec = svc.spec.as_ref();
+    let fams = spec.and_then(|s| s.ip_families.as_ref());
     match fams {
-        Some(f) if !f.is_empty() => Families {
-            v4: f.iter().any(|f| f == "IPv4"),
-            v6: f.iter().any(|f| f == "IPv6"),
-        },
-        _ => Families {
-            v4: true,
-            v6: false,
-        },
+        Some(f) if !f.is_empty() => {
+            let (v4, v6) = (f.iter().any(|f| f == "IPv4"), f.iter().any(|f| f == "IPv6"));
+            Families {
+                v4,
+                v6,
+                prefer_dual: v4
+                    && v6
+                    && spec.and_then(|s| s.ip_family_policy.as_deref()) == Some("PreferDualStack"),
+                v6_first: f[0] == "IPv6",
+            }
+        }
+        _ => Families::V4,
     }
 }
 
@@ -416,6 +423,12 @@ impl Planner {
                 && pool_ok
                 && self.alloc.assign(req, &current).is_ok()
             {
+                // PreferDualStack that got one family: the other once its pool has one.
+                let current = if wanted.is_empty() {
+                    self.alloc.add_missing_family(req).unwrap_or(current)
+                } else {
+                    current
+                };
                 let pool = self
                     .alloc
                     .allocation(&req.key)

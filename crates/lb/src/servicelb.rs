@@ -201,10 +201,7 @@ mod tests {
     fn svc(key: &str, ports: &[i32]) -> LbService {
         LbService {
             key: key.into(),
-            families: Families {
-                v4: true,
-                v6: false,
-            },
+            families: Families::V4,
             ports: ports
                 .iter()
                 .map(|p| Port {
@@ -270,10 +267,7 @@ mod tests {
         let p = plan(&nodes, &[svc("d/a", &[80])]);
         assert_eq!(ingress(&p[0].1), ["10.0.0.1"]);
         let mut v6 = svc("d/b", &[81]);
-        v6.families = Families {
-            v4: false,
-            v6: true,
-        };
+        v6.families = Families::V6;
         assert_eq!(ingress(&plan(&nodes, &[v6])[0].1), ["fc00::6"]);
         assert!(matches!(
             plan(&[], &[svc("d/a", &[80])])[0].1,

@@ -22,15 +22,9 @@ fn with_alloc(mut p: Pool, a: ServiceAllocation) -> Pool {
     p
 }
 
-const V4: Families = Families {
-    v4: true,
-    v6: false,
-};
-const V6: Families = Families {
-    v4: false,
-    v6: true,
-};
-const DUAL: Families = Families { v4: true, v6: true };
+const V4: Families = Families::V4;
+const V6: Families = Families::V6;
+const DUAL: Families = Families::DUAL;
 
 fn svc(key: &str, ports: &[i32], sharing: &str) -> SvcRequest {
     SvcRequest {
@@ -216,6 +210,87 @@ fn dual_stack_takes_one_of_each_from_one_pool() {
         .unwrap_err()
         .0
         .contains("IP families"));
+}
+
+/// PreferDualStack (IPv4 first) as the API server fills it in on a dual-stack cluster.
+const PREFER: Families = Families {
+    prefer_dual: true,
+    ..Families::DUAL
+};
+
+#[test]
+fn prefer_dual_stack_takes_both_from_a_dual_pool_else_one_family() {
+    // MetalLB's findBestPoolForService: a pool with both families wins over an earlier
+    // single-family one.
+    let mut a = Allocator::new();
+    a.set_pools([
+        pool("a-v4", &["10.0.0.1/32"]),
+        pool("b-dual", &["10.1.0.1/32", "fc00::1/128"]),
+    ]);
+    let mut s = svc("d/a", &[80], "");
+    s.families = PREFER;
+    assert_eq!(ips(&a.allocate(&s).unwrap()), ["10.1.0.1", "fc00::1"]);
+    // The dual pool is full now: the primary family from the single-family pool.
+    let mut s2 = svc("d/b", &[80], "");
+    s2.families = PREFER;
+    assert_eq!(ips(&a.allocate(&s2).unwrap()), ["10.0.0.1"]);
+    // Nothing left: refused as before.
+    let mut s3 = svc("d/c", &[80], "");
+    s3.families = PREFER;
+    assert!(a.allocate(&s3).is_err());
+    // RequireDualStack never settles for one family.
+    let mut a = Allocator::new();
+    a.set_pools([pool("v4", &["10.0.0.1/32"])]);
+    let mut r = svc("d/r", &[80], "");
+    r.families = DUAL;
+    assert!(a.candidate_pools(&r).is_empty());
+    assert!(a.allocate(&r).is_err());
+    assert!(a.allocate_from_pool(&r, "v4").is_err());
+    r.families = PREFER;
+    assert_eq!(ips(&a.allocate_from_pool(&r, "v4").unwrap()), ["10.0.0.1"]);
+}
+
+#[test]
+fn prefer_dual_stack_primary_family_is_the_first_of_ip_families() {
+    let mut a = Allocator::new();
+    a.set_pools([
+        pool("a-v4", &["10.0.0.1/32"]),
+        pool("b-v6", &["fc00::1/128"]),
+    ]);
+    let mut s = svc("d/a", &[80], "");
+    s.families = Families {
+        v6_first: true,
+        ..PREFER
+    };
+    assert_eq!(ips(&a.allocate(&s).unwrap()), ["fc00::1"]);
+    let mut s4 = svc("d/b", &[80], "");
+    s4.families = PREFER;
+    assert_eq!(ips(&a.allocate(&s4).unwrap()), ["10.0.0.1"]);
+}
+
+#[test]
+fn prefer_dual_stack_gets_the_missing_family_once_its_pool_has_one() {
+    let mut a = Allocator::new();
+    a.set_pools([pool("p", &["10.0.0.1/32"])]);
+    let mut s = svc("d/a", &[80], "");
+    s.families = PREFER;
+    assert_eq!(ips(&a.allocate(&s).unwrap()), ["10.0.0.1"]);
+    assert_eq!(ips(&a.add_missing_family(&s).unwrap()), ["10.0.0.1"]);
+    a.set_pools([pool("p", &["10.0.0.1/32", "fc00::1/128"])]);
+    assert_eq!(
+        ips(&a.add_missing_family(&s).unwrap()),
+        ["10.0.0.1", "fc00::1"]
+    );
+    assert_eq!(a.allocation("d/a").unwrap().1.len(), 2);
+    // A single-stack Service is left alone.
+    let mut v4 = svc("d/b", &[81], "");
+    v4.families = V4;
+    a.set_pools([
+        pool("p", &["10.0.0.1/32", "fc00::1/128"]),
+        pool("q", &["10.9.0.1/32"]),
+    ]);
+    a.assign(&v4, &[ip("10.9.0.1")]).unwrap();
+    assert_eq!(ips(&a.add_missing_family(&v4).unwrap()), ["10.9.0.1"]);
 }
 
 #[test]

@@ -378,6 +378,40 @@ fn dual_stack_service() {
     assert_eq!(got["default/ds"], "pool d: 10.0.0.1,fc00::1");
 }
 
+#[test]
+fn prefer_dual_stack_settles_for_the_family_the_pools_have() {
+    let mut p = planner(Mode::Auto);
+    let prefer =
+        json!({"spec": {"ipFamilies": ["IPv4", "IPv6"], "ipFamilyPolicy": "PreferDualStack"}});
+    let s = svc("pds", 1, 80, prefer);
+    assert!(families(&s).prefer_dual);
+    // An IPv4-only pool serves it (not ServiceLB, as Auto would for a pool-less Service).
+    let got = run(
+        &mut p,
+        &[pool("v4", &["10.0.0.1/32"])],
+        std::slice::from_ref(&s),
+        &[],
+    );
+    assert_eq!(got["default/pds"], "pool v4: 10.0.0.1");
+    // The pool gains IPv6: the Service keeps its address and gets the other family too.
+    let got = run(
+        &mut p,
+        &[pool("v4", &["10.0.0.1/32", "fc00::1/128"])],
+        &[s],
+        &[],
+    );
+    assert_eq!(got["default/pds"], "pool v4: 10.0.0.1,fc00::1");
+    // RequireDualStack is not PreferDualStack.
+    let r = svc(
+        "rds",
+        2,
+        80,
+        json!({"spec": {"ipFamilies": ["IPv6", "IPv4"], "ipFamilyPolicy": "RequireDualStack"}}),
+    );
+    let f = families(&r);
+    assert!(f.v4 && f.v6 && f.v6_first && !f.prefer_dual);
+}
+
 fn cluster_ip(name: &str) -> Service {
     serde_json::from_value(json!({
         "metadata": {"name": name, "namespace": "default"},

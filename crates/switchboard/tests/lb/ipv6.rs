@@ -144,7 +144,7 @@ fn ipv6_only_service_is_announced_by_ndp_reaches_the_pods_and_fails_over() {
 }
 
 #[test]
-fn require_dual_stack_service_gets_an_address_of_each_family() {
+fn require_dual_stack_gets_an_address_of_each_family_prefer_dual_stack_what_the_pool_has() {
     let l = L2Lab::start_dual_stack();
     let (vip4, vip6) = (l.lab.lan_ip(240), l.lab.lan_ip6(0xf0));
     apply_pool(
@@ -156,7 +156,7 @@ fn require_dual_stack_service_gets_an_address_of_each_family() {
         ],
     );
     apply_service(&l, "both", "  ipFamilyPolicy: RequireDualStack");
-    // kubectl lists the ingress IPs in the order of spec.ipFamilies (IPv4 first here).
+    // The IPv4 address first, as MetalLB writes the status.
     assert_eq!(
         external_ip(&l.server, "default", "both", |c| c.contains(',')),
         format!("{vip4},{vip6}")
@@ -168,4 +168,35 @@ fn require_dual_stack_service_gets_an_address_of_each_family() {
         assert!(body.starts_with("pod=web-node"), "{vip}: {body}");
         assert!(l.announcing_node(vip).is_some(), "no MAC for {vip}");
     }
+
+    // PreferDualStack from a pool of one family settles for that family (MetalLB's
+    // behaviour), where RequireDualStack would stay pending.
+    let only6 = l.lab.lan_ip6(0xf8);
+    apply_pool(&l, "only6", &[format!("{only6}/128")]);
+    apply(
+        &l.server,
+        "apiVersion: v1
+kind: Service
+metadata:
+  name: prefer
+  annotations:
+    metallb.universe.tf/address-pool: only6
+spec:
+  type: LoadBalancer
+  ipFamilyPolicy: PreferDualStack
+  selector:
+    app: web
+  ports:
+  - port: 80
+    targetPort: 8080
+",
+    );
+    assert_eq!(
+        external_ip(&l.server, "default", "prefer", |c| c != "<pending>"),
+        only6.to_string()
+    );
+    let body = eventually("curl -6 to the PreferDualStack Service", || {
+        l.curl(IpAddr::V6(only6), 80, Duration::from_millis(500))
+    });
+    assert!(body.starts_with("pod=web-node"), "{body}");
 }
