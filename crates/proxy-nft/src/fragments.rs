@@ -14,7 +14,7 @@ use crate::model::{Set, Table};
 use crate::render::{render_fragment, render_skeleton, Fragment, RenderStats};
 use proxy_core::{IpFamily, ProxyConfig, ServicePort, ServicePortName, Snapshot};
 use std::collections::hash_map::DefaultHasher;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 use std::hash::{BuildHasherDefault, Hash, Hasher};
 use std::sync::Arc;
 
@@ -103,11 +103,53 @@ fn remove(index: &mut Index, h: u64, id: u32) {
     }
 }
 
-fn hashes(frag: &Fragment) -> BTreeSet<u64> {
-    frag.elements
-        .iter()
-        .map(|(s, k, _)| element_hash(s, k))
-        .collect()
+/// A rendered fragment with its elements' hashes, computed once: the index is updated from
+/// them and values are looked up through them (a changed port with E elements would otherwise
+/// cost O(E²) in linear scans of its elements).
+#[derive(Debug)]
+struct Hashed {
+    frag: Fragment,
+    /// The hash of each element, in the fragment's order.
+    hashes: Vec<u64>,
+    /// Element hash → the index of the last element with that hash.
+    last: HashMap<u64, usize, BuildHasherDefault<IdentityHasher>>,
+}
+
+impl Hashed {
+    fn new(frag: Fragment) -> Hashed {
+        let hashes: Vec<u64> = frag
+            .elements
+            .iter()
+            .map(|(s, k, _)| element_hash(s, k))
+            .collect();
+        Hashed::with_hashes(frag, hashes)
+    }
+
+    fn with_hashes(frag: Fragment, hashes: Vec<u64>) -> Hashed {
+        let mut last =
+            HashMap::with_capacity_and_hasher(hashes.len(), BuildHasherDefault::default());
+        for (i, h) in hashes.iter().enumerate() {
+            last.insert(*h, i);
+        }
+        Hashed { frag, hashes, last }
+    }
+
+    /// The value this fragment gives `key` in `set` (whose hash is `h`).
+    fn value_of(&self, h: u64, set: &str, key: &str) -> Option<&str> {
+        let i = *self.last.get(&h)?;
+        let (s, k, v) = &self.frag.elements[i];
+        if *s == set && k == key {
+            Some(v)
+        } else {
+            // Two elements with one hash: the rare case scans.
+            self.frag.value_of(set, key)
+        }
+    }
+
+    /// Whether an element with hash `h` is in this fragment.
+    fn has(&self, h: u64) -> bool {
+        self.last.contains_key(&h)
+    }
 }
 
 /// One service port that differs between the cache and a new snapshot.
@@ -146,6 +188,10 @@ pub(crate) struct Cache {
     /// Per family, summed over the ports.
     pub stats: [RenderStats; 2],
     pub reachable: [usize; 2],
+    /// Per family: the skeleton's set declarations (no elements, no chains) and the
+    /// configuration they were rendered with. Every incremental sync starts its two tables
+    /// from them, and the skeleton (~70 sets, the dispatch chains) is config-only.
+    declarations: [Option<(ProxyConfig, Table)>; 2],
 }
 
 impl Cache {
@@ -158,6 +204,7 @@ impl Cache {
             index: [Index::default(), Index::default()],
             stats: [RenderStats::default(), RenderStats::default()],
             reachable: [0, 0],
+            declarations: [None, None],
         }
     }
 
@@ -288,8 +335,9 @@ impl Cache {
         for (name, sp) in &snap.service_ports {
             let id = self.ids[name];
             let frag = render_fragment(sp, cfg, f);
-            for h in hashes(&frag) {
-                add(&mut index, h, id);
+            // `add` ignores a port adding one element twice.
+            for (s, k, _) in &frag.elements {
+                add(&mut index, element_hash(s, k), id);
             }
             stats.add(&frag.stats);
             reachable += frag.reachable;
@@ -307,44 +355,56 @@ impl Cache {
     /// Updates the index and sums. Call after [`Cache::begin`].
     pub fn render_changes(&mut self, d: &Delta, cfg: &ProxyConfig, f: IpFamily) -> (Table, Table) {
         let i = f as usize;
-        let mut frags: HashMap<u32, (Option<Fragment>, Option<Fragment>)> = HashMap::new();
+        let mut frags: HashMap<u32, (Option<Hashed>, Option<Hashed>)> =
+            HashMap::with_capacity(d.changes.len());
         for ch in &d.changes {
-            let old = ch.old.as_ref().map(|sp| render_fragment(sp, cfg, f));
-            let new = ch.new.as_ref().map(|sp| render_fragment(sp, cfg, f));
+            let old = ch
+                .old
+                .as_ref()
+                .map(|sp| Hashed::new(render_fragment(sp, cfg, f)));
+            let new = ch
+                .new
+                .as_ref()
+                .map(|sp| Hashed::new(render_fragment(sp, cfg, f)));
             if let Some(o) = &old {
-                self.stats[i].sub(&o.stats);
-                self.reachable[i] -= o.reachable;
+                self.stats[i].sub(&o.frag.stats);
+                self.reachable[i] -= o.frag.reachable;
             }
             if let Some(n) = &new {
-                self.stats[i].add(&n.stats);
-                self.reachable[i] += n.reachable;
+                self.stats[i].add(&n.frag.stats);
+                self.reachable[i] += n.frag.reachable;
             }
             frags.insert(ch.id, (old, new));
         }
-        let mut touched: BTreeMap<(&'static str, String), u64> = BTreeMap::new();
+        // Every element the changed ports add or added, once, with its hash.
+        let mut touched: BTreeMap<(&'static str, &str), u64> = BTreeMap::new();
         for (old, new) in frags.values() {
-            for frag in old.iter().chain(new) {
-                for (s, k, _) in &frag.elements {
-                    touched
-                        .entry((*s, k.clone()))
-                        .or_insert_with(|| element_hash(s, k));
+            for h in old.iter().chain(new) {
+                for ((s, k, _), hash) in h.frag.elements.iter().zip(&h.hashes) {
+                    touched.insert((*s, k.as_str()), *hash);
                 }
             }
         }
-        let mut unchanged: HashMap<u32, Fragment> = HashMap::new();
+        let mut unchanged: HashMap<u32, Hashed> = HashMap::new();
         let old_values: Vec<Option<String>> = touched
             .iter()
             .map(|((s, k), h)| self.value(f, cfg, *h, s, k, &frags, false, &mut unchanged))
             .collect();
         for ch in &d.changes {
             let (old, new) = &frags[&ch.id];
-            let before = old.as_ref().map(hashes).unwrap_or_default();
-            let after = new.as_ref().map(hashes).unwrap_or_default();
-            for h in before.difference(&after) {
-                remove(&mut self.index[i], *h, ch.id);
+            if let Some(o) = old {
+                for h in o.last.keys() {
+                    if !new.as_ref().is_some_and(|n| n.has(*h)) {
+                        remove(&mut self.index[i], *h, ch.id);
+                    }
+                }
             }
-            for h in after.difference(&before) {
-                add(&mut self.index[i], *h, ch.id);
+            if let Some(n) = new {
+                for h in n.last.keys() {
+                    if !old.as_ref().is_some_and(|o| o.has(*h)) {
+                        add(&mut self.index[i], *h, ch.id);
+                    }
+                }
             }
         }
         let new_values: Vec<Option<String>> = touched
@@ -352,37 +412,45 @@ impl Cache {
             .map(|((s, k), h)| self.value(f, cfg, *h, s, k, &frags, true, &mut unchanged))
             .collect();
 
-        let skeleton = render_skeleton(cfg, f);
-        let empty = || {
-            let mut t = Table::new(f);
-            for (name, set) in &skeleton.sets {
-                t.sets
-                    .insert(name.clone(), Set::new(set.kind, set.decl.clone()));
-            }
-            t
-        };
-        let (mut before, mut after) = (empty(), empty());
+        let decls = self.declarations(cfg, f);
+        let (mut before, mut after) = (decls.clone(), decls.clone());
         for ((((s, k), _), o), n) in touched.iter().zip(old_values).zip(new_values) {
             if let Some(v) = o {
                 let set = before.sets.get_mut(*s).expect("skeleton set");
-                set.elements.insert(k.clone(), v);
+                set.elements.insert(k.to_string(), v);
             }
             if let Some(v) = n {
                 let set = after.sets.get_mut(*s).expect("skeleton set");
-                set.elements.insert(k.clone(), v);
+                set.elements.insert(k.to_string(), v);
             }
         }
+        drop(touched);
         for (_, (old, new)) in frags {
             if let Some(o) = old {
-                before.chains.extend(o.chains);
-                before.sets.extend(o.sets);
+                before.chains.extend(o.frag.chains);
+                before.sets.extend(o.frag.sets);
             }
             if let Some(n) = new {
-                after.chains.extend(n.chains);
-                after.sets.extend(n.sets);
+                after.chains.extend(n.frag.chains);
+                after.sets.extend(n.frag.sets);
             }
         }
         (before, after)
+    }
+
+    /// The skeleton's set declarations for `cfg` in family `f` (rendered again only when the
+    /// configuration differs from the last call's).
+    fn declarations(&mut self, cfg: &ProxyConfig, f: IpFamily) -> &Table {
+        let slot = &mut self.declarations[f as usize];
+        if slot.as_ref().is_none_or(|(c, _)| c != cfg) {
+            let skeleton = render_skeleton(cfg, f);
+            let mut t = Table::new(f);
+            for (name, set) in skeleton.sets {
+                t.sets.insert(name, Set::new(set.kind, set.decl));
+            }
+            *slot = Some((cfg.clone(), t));
+        }
+        &slot.as_ref().expect("just set").1
     }
 
     /// The value the whole table of family `f` gives `key` in `set`: that of the last port
@@ -395,9 +463,9 @@ impl Cache {
         h: u64,
         set: &str,
         key: &str,
-        changed: &HashMap<u32, (Option<Fragment>, Option<Fragment>)>,
+        changed: &HashMap<u32, (Option<Hashed>, Option<Hashed>)>,
         new: bool,
-        unchanged: &mut HashMap<u32, Fragment>,
+        unchanged: &mut HashMap<u32, Hashed>,
     ) -> Option<String> {
         let contributors = self.index[f as usize].get(&h)?;
         let mut best: Option<(&ServicePortName, String)> = None;
@@ -406,13 +474,13 @@ impl Cache {
                 Some((old, newf)) => {
                     let frag = if new { newf } else { old };
                     frag.as_ref()
-                        .and_then(|fr| fr.value_of(set, key))
+                        .and_then(|fr| fr.value_of(h, set, key))
                         .map(str::to_string)
                 }
                 None => unchanged
                     .entry(*id)
-                    .or_insert_with(|| render_fragment(self.slot(*id), cfg, f))
-                    .value_of(set, key)
+                    .or_insert_with(|| Hashed::new(render_fragment(self.slot(*id), cfg, f)))
+                    .value_of(h, set, key)
                     .map(str::to_string),
             };
             let Some(value) = value else { continue };
@@ -422,5 +490,30 @@ impl Cache {
             }
         }
         best.map(|(_, v)| v)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_are_found_when_element_hashes_collide() {
+        let frag = Fragment {
+            elements: vec![
+                ("a", "k1".into(), "v1".into()),
+                ("b", "k2".into(), "v2".into()),
+                ("a", "k1".into(), "v3".into()),
+                ("c", "k3".into(), "v4".into()),
+            ],
+            ..Fragment::default()
+        };
+        // Every element under one hash: lookups must still tell them apart.
+        let h = Hashed::with_hashes(frag, vec![7; 4]);
+        assert_eq!(h.value_of(7, "a", "k1"), Some("v3"));
+        assert_eq!(h.value_of(7, "b", "k2"), Some("v2"));
+        assert_eq!(h.value_of(7, "c", "k3"), Some("v4"));
+        assert_eq!(h.value_of(7, "a", "k2"), None);
+        assert_eq!(h.value_of(8, "a", "k1"), None);
     }
 }
