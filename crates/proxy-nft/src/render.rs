@@ -23,59 +23,69 @@ const REJECT_CHAIN: &str = "reject-chain";
 /// a dispatched Service checks at most this many sets.
 pub const DISPATCH_MAX: usize = 16;
 
+/// The slots of an `mh` Service dispatched by the shared maps: its lookup table's size for up
+/// to [`MH_DISPATCH_MAX`] endpoints (IPVS's default). Larger `mh` Services keep a chain.
+const MH_SLOTS: usize = 4093;
+/// The most endpoints of an `mh` Service dispatched by the shared maps (the table grows past it).
+const MH_DISPATCH_MAX: usize = 40;
+
 /// The schedulers the shared dispatch rules implement, with the nft expression that picks
-/// a slot in `0..n` (see [`Renderer::dispatch_rules`]).
+/// a slot (see [`Renderer::dispatch_rules`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum DispatchKind {
     Random,
     SourceHash,
+    /// The client's hash into a fixed table of [`MH_SLOTS`] slots (`proxy_core::maglev`).
+    Maglev,
 }
 
 impl DispatchKind {
-    const ALL: [DispatchKind; 2] = [DispatchKind::Random, DispatchKind::SourceHash];
+    /// The kinds with one class per endpoint count.
+    const COUNTED: [DispatchKind; 2] = [DispatchKind::Random, DispatchKind::SourceHash];
 
     fn of(s: Scheduler) -> Option<DispatchKind> {
         match s {
             // nftables has no per-endpoint connection count at decision time: lc is random.
             Scheduler::Random | Scheduler::LeastConnection => Some(DispatchKind::Random),
             Scheduler::SourceHash => Some(DispatchKind::SourceHash),
-            // rr needs a counter per Service (a `numgen inc` of its own); mh a slot table.
-            Scheduler::RoundRobin | Scheduler::Maglev => None,
+            Scheduler::Maglev => Some(DispatchKind::Maglev),
+            // rr needs a counter per Service (a `numgen inc` of its own).
+            Scheduler::RoundRobin => None,
         }
     }
 
-    fn index(self) -> usize {
+    /// The most endpoints a port of this kind may have to be dispatched.
+    fn max_endpoints(self) -> usize {
         match self {
-            DispatchKind::Random => 0,
-            DispatchKind::SourceHash => 1,
-        }
-    }
-
-    fn name(self) -> &'static str {
-        match self {
-            DispatchKind::Random => "random",
-            DispatchKind::SourceHash => "sh",
+            DispatchKind::Random | DispatchKind::SourceHash => DISPATCH_MAX,
+            DispatchKind::Maglev => MH_DISPATCH_MAX,
         }
     }
 }
 
 /// Name of the class set holding the keys that `kind` dispatches over `n` endpoints:
-/// `service-ips-random-3`, `service-nodeports-sh-2`.
+/// `service-ips-random-3`, `service-nodeports-sh-2`, `service-ips-mh-4093` (whatever n).
 fn class_set(nodeport: bool, kind: DispatchKind, n: usize) -> &'static str {
     static NAMES: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
     let names = NAMES.get_or_init(|| {
         let mut v = Vec::new();
         for prefix in ["service-ips", "service-nodeports"] {
-            for kind in DispatchKind::ALL {
+            for kind in ["random", "sh"] {
                 for n in 1..=DISPATCH_MAX {
-                    v.push(format!("{prefix}-{}-{n}", kind.name()));
+                    v.push(format!("{prefix}-{kind}-{n}"));
                 }
             }
+            v.push(format!("{prefix}-mh-{MH_SLOTS}"));
         }
         v
     });
-    let i = (usize::from(nodeport) * DispatchKind::ALL.len() + kind.index()) * DISPATCH_MAX + n - 1;
-    names[i].as_str()
+    let per_prefix = 2 * DISPATCH_MAX + 1;
+    let i = match kind {
+        DispatchKind::Random => n - 1,
+        DispatchKind::SourceHash => DISPATCH_MAX + n - 1,
+        DispatchKind::Maglev => 2 * DISPATCH_MAX,
+    };
+    names[usize::from(nodeport) * per_prefix + i].as_str()
 }
 
 /// Renders both families' tables.
@@ -294,17 +304,19 @@ impl<'a> Renderer<'a> {
             "service-nodeports-dispatched".into(),
             set("set", "type inet_proto . inet_service;".to_string()),
         );
-        for kind in DispatchKind::ALL {
-            for n in 1..=DISPATCH_MAX {
-                sets.insert(
-                    class_set(false, kind, n).into(),
-                    set("set", format!("type {addr} . inet_proto . inet_service;")),
-                );
-                sets.insert(
-                    class_set(true, kind, n).into(),
-                    set("set", "type inet_proto . inet_service;".to_string()),
-                );
-            }
+        let classes = DispatchKind::COUNTED
+            .iter()
+            .flat_map(|k| (1..=DISPATCH_MAX).map(move |n| (*k, n)))
+            .chain([(DispatchKind::Maglev, 1)]);
+        for (kind, n) in classes {
+            sets.insert(
+                class_set(false, kind, n).into(),
+                set("set", format!("type {addr} . inet_proto . inet_service;")),
+            );
+            sets.insert(
+                class_set(true, kind, n).into(),
+                set("set", "type inet_proto . inet_service;".to_string()),
+            );
         }
         sets.insert(
             "service-endpoints".into(),
@@ -492,23 +504,26 @@ impl<'a> Renderer<'a> {
         )];
         // Every dispatched NodePort has the Cluster policy: SNAT, so replies come back here.
         let mut by_nodeport = vec![format!("meta mark set meta mark | {MASQ_MARK}")];
-        for n in 1..=DISPATCH_MAX {
-            for kind in DispatchKind::ALL {
-                let pick = match kind {
-                    DispatchKind::Random => format!("numgen random mod {n}"),
-                    DispatchKind::SourceHash => {
-                        format!("jhash {ipx} saddr mod {n} seed {HASH_SEED}")
-                    }
-                };
-                by_ip.push(format!(
-                    "{ipx} daddr . meta l4proto . th dport @{} dnat {ipx} to {ipx} daddr . meta l4proto . th dport . {pick} map @service-endpoints",
-                    class_set(false, kind, n)
-                ));
-                by_nodeport.push(format!(
-                    "meta l4proto . th dport @{} dnat {ipx} to meta l4proto . th dport . {pick} map @nodeport-endpoints",
-                    class_set(true, kind, n)
-                ));
-            }
+        // mh first: one class for every endpoint count, so its Services are not behind 32
+        // others; the counted kinds then by endpoint count, the common small counts first.
+        let classes = std::iter::once((DispatchKind::Maglev, MH_SLOTS)).chain(
+            (1..=DISPATCH_MAX).flat_map(|n| DispatchKind::COUNTED.iter().map(move |k| (*k, n))),
+        );
+        for (kind, n) in classes {
+            let pick = match kind {
+                DispatchKind::Random => format!("numgen random mod {n}"),
+                DispatchKind::SourceHash | DispatchKind::Maglev => {
+                    format!("jhash {ipx} saddr mod {n} seed {HASH_SEED}")
+                }
+            };
+            by_ip.push(format!(
+                "{ipx} daddr . meta l4proto . th dport @{} dnat {ipx} to {ipx} daddr . meta l4proto . th dport . {pick} map @service-endpoints",
+                class_set(false, kind, n)
+            ));
+            by_nodeport.push(format!(
+                "meta l4proto . th dport @{} dnat {ipx} to meta l4proto . th dport . {pick} map @nodeport-endpoints",
+                class_set(true, kind, n)
+            ));
         }
         (by_ip, by_nodeport)
     }
@@ -527,12 +542,26 @@ impl<'a> Renderer<'a> {
         } else {
             ("service-ips-dispatched", "service-endpoints")
         };
-        for (slot, ep) in eps.iter().enumerate() {
-            self.elem(
-                map,
-                format!("{key} . {slot}"),
-                format!("{} . {}", ep.ip, ep.port),
-            );
+        if kind == DispatchKind::Maglev {
+            // The same table as the chain layout's anonymous map: it depends only on the
+            // endpoints, and a change moves only the slots of the endpoints that come or go.
+            let names: Vec<String> = eps.iter().map(socket).collect();
+            for (slot, e) in maglev::table(&names, MH_SLOTS).iter().enumerate() {
+                let ep = &eps[*e];
+                self.elem(
+                    map,
+                    format!("{key} . {slot}"),
+                    format!("{} . {}", ep.ip, ep.port),
+                );
+            }
+        } else {
+            for (slot, ep) in eps.iter().enumerate() {
+                self.elem(
+                    map,
+                    format!("{key} . {slot}"),
+                    format!("{} . {}", ep.ip, ep.port),
+                );
+            }
         }
         self.elem(
             class_set(nodeport, kind, eps.len()),
@@ -618,11 +647,12 @@ impl<'a> Renderer<'a> {
             &cat.cluster
         };
         // Dispatched by the shared data maps, or through chains of its own (`dispatch_rules`).
-        let dispatch = DispatchKind::of(sp.scheduler).filter(|_| {
+        let dispatch = DispatchKind::of(sp.scheduler).filter(|kind| {
+            let max = kind.max_endpoints();
             sp.affinity_timeout.is_none()
                 && !(sp.external_policy_local && sp.externally_accessible())
-                && internal_eps.len() <= DISPATCH_MAX
-                && (!sp.uses_cluster_endpoints() || cat.cluster.len() <= DISPATCH_MAX)
+                && internal_eps.len() <= max
+                && (!sp.uses_cluster_endpoints() || cat.cluster.len() <= max)
         });
 
         let key = |ip: &IpAddr| format!("{ip} . {proto} . {port}");

@@ -159,17 +159,48 @@ pub fn encode(script: &str, known: &mut dyn SetTypes) -> Res<Batch> {
         next_set_id: 0,
         line: 0,
     };
+    // nft 1.0.6 collapses consecutive `add element` commands for one set into the first
+    // (`nft_cmd_collapse`), and the batch then carries the first command's elements followed
+    // by the others' in reverse order, each still in its own messages: do the same, so a set
+    // written in several lines (`write_elements` batches of 512) is framed as nft frames it.
+    let mut run: Vec<(usize, &str, Vec<String>)> = Vec::new();
     for (n, line) in script.lines().enumerate() {
         let t = line.trim();
         if t.is_empty() || t.starts_with('#') {
             continue;
         }
-        enc.line = n;
         let words = tokenize(t);
-        enc.command(&words)
-            .map_err(|e| Unsupported(format!("{e} in `{t}`")))?;
+        if !run.is_empty() && !collapses(&run[0].2, &words) {
+            enc.run(std::mem::take(&mut run))?;
+        }
+        run.push((n, t, words));
     }
+    enc.run(run)?;
     Ok(enc.b)
+}
+
+/// `next` adds elements to the set `first` adds elements to (nft merges the two commands):
+/// `add element FAMILY TABLE SET { ... }`, same family, table and set.
+fn collapses(first: &[String], next: &[String]) -> bool {
+    let is_add_elements =
+        |w: &[String]| w.len() > 5 && w[0] == "add" && w[1] == "element" && w[5] == "{";
+    is_add_elements(first) && is_add_elements(next) && first[2..5] == next[2..5]
+}
+
+impl Encoder<'_> {
+    /// Encodes a run of commands that nft collapses into one (or a single command).
+    fn run(&mut self, run: Vec<(usize, &str, Vec<String>)>) -> Res<()> {
+        let mut it = run.into_iter();
+        let Some(first) = it.next() else {
+            return Ok(());
+        };
+        for (n, t, words) in std::iter::once(first).chain(it.rev()) {
+            self.line = n;
+            self.command(&words)
+                .map_err(|e| Unsupported(format!("{e} in `{t}`")))?;
+        }
+        Ok(())
+    }
 }
 
 pub struct Encoder<'k> {
