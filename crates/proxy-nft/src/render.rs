@@ -897,3 +897,15 @@ fn socket(ep: &Endpoint) -> String {
 fn endpoint_id(ep: &Endpoint) -> String {
     format!("{}/{}", ep.ip.to_string().replace(':', "."), ep.port)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dispatched_mh_services_use_maglevs_table_for_their_endpoint_counts() {
+        assert_eq!(maglev::table_size(1), MH_SLOTS);
+        assert_eq!(maglev::table_size(MH_DISPATCH_MAX), MH_SLOTS);
+        assert_ne!(maglev::table_size(MH_DISPATCH_MAX + 1), MH_SLOTS);
+    }
+}
