@@ -436,6 +436,10 @@ impl Ctx {
         let Some(svc) = svc else {
             // Slices of a deleted Service go with it through the garbage collector.
             self.slices_trigger.forget(&format!("{}/{}", key.0, key.1));
+            for family in ["IPv4", "IPv6"] {
+                self.topology
+                    .remove_hints(&format!("{}/{}", key.0, key.1), family);
+            }
             return Ok(());
         };
         // Upstream leaves slices alone once a Service loses its selector or becomes an

@@ -753,3 +753,190 @@ fn endpoints_follow_the_same_replay() {
     );
     let _: &Endpoints = &ep;
 }
+
+/// Upstream's `TestReconcileTopology` setup: 3 zones of 10 Nodes (100m CPU each), pod `j` of
+/// zone `i` on Node `j` of that zone; returns the pods and the cache fed with the Nodes.
+fn three_zones() -> (Vec<Pod>, crate::topology::TopologyCache) {
+    let zones = ["zone-a", "zone-b", "zone-c"];
+    let mut pods = many_pods(30);
+    let mut nodes = Vec::new();
+    for (i, zone) in zones.iter().enumerate() {
+        for j in 0..10 {
+            let mut n = zoned_node(zone, "100m");
+            n.metadata.name = Some(format!("node-{zone}-{j}"));
+            nodes.push(n);
+            pods[i * 10 + j].spec.as_mut().unwrap().node_name = Some(format!("node-{zone}-{j}"));
+        }
+    }
+    let cache = crate::topology::TopologyCache::new();
+    cache.set_nodes(&nodes);
+    (pods, cache)
+}
+
+fn zone_of_node(n: &str) -> NodeLookup {
+    NodeLookup::Known(Some(n["node-".len().."node-zone-a".len()].to_string()))
+}
+
+/// One slice holding exactly `pods` (written without hints), named `name`.
+fn slice_of(svc: &Service, pods: &[&Pod], name: &str) -> EndpointSlice {
+    let plan = reconcile(svc, pods, &[], &zone_of_node, &Options::default(), None);
+    let mut s = plan.create.into_iter().next().unwrap();
+    s.metadata.name = Some(name.into());
+    s
+}
+
+/// (hinted zone -> endpoints, endpoints hinted for another zone than their own); panics on a
+/// ready endpoint without exactly one zone hint.
+fn hint_counts(slices: &[EndpointSlice]) -> (BTreeMap<String, usize>, usize) {
+    let mut by_zone = BTreeMap::new();
+    let mut cross = 0;
+    for e in slices.iter().flat_map(|s| s.endpoints.iter()) {
+        let zones = e.hints.as_ref().unwrap().for_zones.as_ref().unwrap();
+        assert_eq!(zones.len(), 1, "{e:?}");
+        if e.zone.as_deref() != Some(zones[0].name.as_str()) {
+            cross += 1;
+        }
+        *by_zone.entry(zones[0].name.clone()).or_insert(0) += 1;
+    }
+    (by_zone, cross)
+}
+
+fn counts(c: &[(&str, usize)]) -> BTreeMap<String, usize> {
+    c.iter().map(|(z, n)| (z.to_string(), *n)).collect()
+}
+
+/// Upstream's `TestReconcileTopology`, case by case (the annotation is the deprecated
+/// `topology-aware-hints`, as there).
+#[test]
+fn reconcile_topology_cases_from_upstream() {
+    let (pods, cache) = three_zones();
+    let with_annotation = |v: &str| {
+        let mut svc = nginx_service("nginx");
+        svc.metadata.annotations = Some(
+            [(
+                crate::hints::ANNOTATION_TOPOLOGY_AWARE_HINTS.to_string(),
+                v.to_string(),
+            )]
+            .into(),
+        );
+        svc
+    };
+    let plain = nginx_service("nginx");
+    let pick = |ix: &[usize]| -> Vec<&Pod> { ix.iter().map(|i| &pods[*i]).collect() };
+    let zone_a_b = pick(&[7, 8, 16, 17, 18]);
+    let zone_a_c = pick(&[5, 6, 25, 26]);
+    let zone_c = pick(&[27, 28, 29]);
+    let run = |svc: &Service,
+               pods: &[&Pod],
+               existing: &[EndpointSlice],
+               cache: Option<&crate::topology::TopologyCache>| {
+        let refs: Vec<&EndpointSlice> = existing.iter().collect();
+        let (plan, _) = reconcile_with_topology(
+            svc,
+            pods,
+            &refs,
+            &zone_of_node,
+            &Options::default(),
+            None,
+            cache,
+        );
+        assert!(plan.create.is_empty() && plan.delete.is_empty());
+        let updated = plan.update.len();
+        let mut slices = existing.to_vec();
+        apply(&mut slices, plan);
+        (updated, slices)
+    };
+    let no_hints = |slices: &[EndpointSlice]| {
+        slices
+            .iter()
+            .flat_map(|s| s.endpoints.iter())
+            .all(|e| e.hints.is_none())
+    };
+
+    // "no change, topologyCache disabled, annotation == auto"
+    let c = [slice_of(&plain, &zone_c, "zone-c")];
+    let (updated, slices) = run(&with_annotation("auto"), &zone_c, &c, None);
+    assert_eq!(updated, 0);
+    assert!(no_hints(&slices));
+
+    // "enabling topologyCache, hintsAnnotation == auto": 3 endpoints of zone-c, one per zone.
+    let (updated, slices) = run(&with_annotation("auto"), &zone_c, &c, Some(&cache));
+    assert_eq!(updated, 1);
+    assert_eq!(
+        hint_counts(&slices),
+        (counts(&[("zone-a", 1), ("zone-b", 1), ("zone-c", 1)]), 2)
+    );
+
+    // "ratio beyond threshold": 4 endpoints cannot give 3 zones ceil(1.33 / 1.2) = 2 each.
+    let ac = [slice_of(&plain, &zone_a_c, "zone-a-c")];
+    let (updated, slices) = run(&with_annotation("auto"), &zone_a_c, &ac, Some(&cache));
+    assert_eq!(updated, 0);
+    assert!(no_hints(&slices));
+
+    // "more slices and endpoints": 9 endpoints (4 in zone-a, 3 in zone-b, 2 in zone-c) are
+    // hinted 3 per zone, one zone-a endpoint lent to zone-c; both slices rewritten.
+    let two = [
+        slice_of(&plain, &zone_a_c, "zone-a-c"),
+        slice_of(&plain, &zone_a_b, "zone-a-b"),
+    ];
+    let all: Vec<&Pod> = zone_a_c.iter().chain(&zone_a_b).copied().collect();
+    let (updated, slices) = run(&with_annotation("Auto"), &all, &two, Some(&cache));
+    assert_eq!(updated, 2);
+    assert_eq!(
+        hint_counts(&slices),
+        (counts(&[("zone-a", 3), ("zone-b", 3), ("zone-c", 3)]), 1)
+    );
+
+    // "hintsAnnotation==disabled": nothing to write.
+    let (updated, slices) = run(&with_annotation("disabled"), &all, &two, Some(&cache));
+    assert_eq!(updated, 0);
+    assert!(no_hints(&slices));
+}
+
+/// Upstream's `TestReconcile_TrafficDistribution`, the cases with the topology annotation:
+/// zone-a has 1 pod, zone-b 3, zone-c 2, on Nodes of equal CPU.
+#[test]
+fn topology_annotation_wins_over_traffic_distribution() {
+    let mut pods = many_pods(6);
+    for (i, zone) in ["a", "b", "b", "b", "c", "c"].iter().enumerate() {
+        pods[i].spec.as_mut().unwrap().node_name = Some(format!("node-zone-{zone}-0"));
+    }
+    let cache = crate::topology::TopologyCache::new();
+    cache.set_nodes(&[
+        zoned_node("zone-a", "100m"),
+        zoned_node("zone-b", "100m"),
+        zoned_node("zone-c", "100m"),
+    ]);
+    let refs: Vec<&Pod> = pods.iter().collect();
+    let hints_for = |annotation: &str| {
+        let mut svc = nginx_service("nginx");
+        svc.spec.as_mut().unwrap().traffic_distribution = Some("PreferClose".into());
+        svc.metadata.annotations = Some(
+            [(
+                crate::hints::ANNOTATION_TOPOLOGY_MODE.to_string(),
+                annotation.to_string(),
+            )]
+            .into(),
+        );
+        let (plan, _) = reconcile_with_topology(
+            &svc,
+            &refs,
+            &[],
+            &zone_of_node,
+            &Options::default(),
+            None,
+            Some(&cache),
+        );
+        hint_counts(&plan.create)
+    };
+    // PreferClose decides: every endpoint in its own zone.
+    assert_eq!(
+        hints_for("Disabled"),
+        (counts(&[("zone-a", 1), ("zone-b", 3), ("zone-c", 2)]), 0)
+    );
+    // Auto decides: two per zone, one zone-b endpoint lent to zone-a.
+    assert_eq!(
+        hints_for("Auto"),
+        (counts(&[("zone-a", 2), ("zone-b", 2), ("zone-c", 2)]), 1)
+    );
+}
