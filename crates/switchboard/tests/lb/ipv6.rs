@@ -64,6 +64,38 @@ spec:
     );
 }
 
+/// The LAN bridge ports (the lab's switch, MLD snooping on as Linux bridges default to)
+/// that it learned members of `group` on, from MLD reports (`bridge mdb`).
+fn switch_ports_in_group(l: &L2Lab, group: &str) -> Vec<String> {
+    let o = l.lab.lan().exec(&["bridge", "mdb", "show"]);
+    let text = String::from_utf8_lossy(&o.stdout).to_string();
+    let mut ports: Vec<String> = text
+        .lines()
+        .filter(|line| line.split_whitespace().any(|w| w == group))
+        .filter_map(|line| {
+            let mut w = line.split_whitespace();
+            w.find(|x| *x == "port")?;
+            w.next().map(str::to_string)
+        })
+        .collect();
+    ports.sort();
+    ports.dedup();
+    ports
+}
+
+/// The LAN bridge port node `i` is plugged into, by its MAC in the bridge's forwarding table.
+fn switch_port_of(l: &L2Lab, i: usize) -> Option<String> {
+    let mac = l.node_mac(i);
+    let o = l.lab.lan().exec(&["bridge", "fdb", "show", "br", "lan0"]);
+    let text = String::from_utf8_lossy(&o.stdout).to_string();
+    text.lines().find_map(|line| {
+        let mut w = line.split_whitespace();
+        (w.next()? == mac).then_some(())?;
+        w.find(|x| *x == "dev")?;
+        w.next().map(str::to_string)
+    })
+}
+
 /// The nodes whose `eth0` is a member of the multicast `group` (`ip -6 maddr`).
 fn solicited_node_members(l: &L2Lab, group: &str) -> Vec<usize> {
     (0..l.nodes.len())
@@ -116,6 +148,13 @@ fn ipv6_only_service_is_announced_by_ndp_reaches_the_pods_and_fails_over() {
     // forward solicitations to members only).
     let group = "ff02::1:ff00:f0";
     assert_eq!(solicited_node_members(&l, group), vec![owner]);
+    // The membership reached the wire: the switch learned the owner's port for the group.
+    let port = switch_port_of(&l, owner).expect("the switch knows the owner's MAC");
+    let ports = eventually("the switch learning the group", || {
+        let p = switch_ports_in_group(&l, group);
+        p.contains(&port).then_some(p)
+    });
+    assert_eq!(ports, vec![port], "only the owner's port");
 
     // The owner dies: another node announces the address and the client's neighbour entry
     // follows it.
@@ -137,6 +176,15 @@ fn ipv6_only_service_is_announced_by_ndp_reaches_the_pods_and_fails_over() {
         (m == vec![new_owner]).then_some(m)
     });
     assert_eq!(members, vec![new_owner]);
+    let port = switch_port_of(&l, new_owner).expect("the switch knows the new owner's MAC");
+    eventually(
+        "the switch learning the new owner's port for the group",
+        || {
+            switch_ports_in_group(&l, group)
+                .contains(&port)
+                .then_some(())
+        },
+    );
     let body = eventually("curl -6 after the failover", || {
         l.curl(vip, 80, Duration::from_millis(500))
     });
