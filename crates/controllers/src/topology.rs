@@ -405,7 +405,9 @@ fn ready(e: &Endpoint) -> bool {
 
 /// Upstream's `getHintsByZone`: the hints a slice gives each zone, or `None` when the slice
 /// must be rewritten (a ready endpoint without zone hints, a hint for a zone without an
-/// allocation, or more hints than a zone's maximum).
+/// allocation, or more hints than a zone's maximum). Node hints left by trafficDistribution
+/// PreferSameNode also make the slice rewritten: upstream keeps them, and proxies would then
+/// route by node instead of by these zone hints.
 pub(crate) fn hints_by_zone(
     slice: &EndpointSlice,
     allocated: &ZoneCounts,
@@ -413,6 +415,9 @@ pub(crate) fn hints_by_zone(
 ) -> Option<ZoneCounts> {
     let mut by_zone = ZoneCounts::new();
     for e in slice.endpoints.iter().filter(|e| ready(e)) {
+        if e.hints.as_ref().is_some_and(|h| h.for_nodes.is_some()) {
+            return None;
+        }
         let zones = e.hints.as_ref().and_then(|h| h.for_zones.as_ref())?;
         if zones.is_empty() {
             return None;

@@ -3,7 +3,7 @@
 
 use super::*;
 use k8s_openapi::api::core::v1::{NodeCondition, NodeStatus};
-use k8s_openapi::api::discovery::v1::EndpointConditions;
+use k8s_openapi::api::discovery::v1::{EndpointConditions, ForNode};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 
 /// An endpoint: address, zone, ready (`None`: no ready condition), hinted zones.
@@ -808,6 +808,15 @@ fn hints_by_zone_cases() {
         let got = hints_by_zone(&slice(endpoints), &counts(&allocated), &max(&maximums));
         assert_eq!(got, expected.map(|e| counts(&e)), "{name}");
     }
+    // Ours: node hints (left by PreferSameNode) are rewritten, so proxies route by zone.
+    let mut e = hinted("10.0.0.1", "zone-a", "zone-a");
+    e.hints.as_mut().unwrap().for_nodes = Some(vec![ForNode {
+        name: "node-1".into(),
+    }]);
+    assert_eq!(
+        hints_by_zone(&slice(vec![e]), &counts(&[]), &max(&[("zone-a", 3)])),
+        None
+    );
 }
 
 // Test_getTotalReadyEndpoints
