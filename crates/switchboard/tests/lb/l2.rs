@@ -93,10 +93,7 @@ impl L2Lab {
             cmd.args(["--cluster-cidr", netlab::CLUSTER_CIDR]);
         }
         cmd.args(&self.agent_flags)
-            .env(
-                "RUST_LOG",
-                std::env::var("SWITCHBOARD_TEST_LOG").unwrap_or_else(|_| "info".into()),
-            )
+            .env("RUST_LOG", test_support::log_filter())
             .env("NO_COLOR", "1");
         let p = n.spawn(cmd);
         assert!(
