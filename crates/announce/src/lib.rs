@@ -93,12 +93,54 @@ pub struct Announcer {
     metrics: Metrics,
 }
 
-fn cache<K>(api: Api<K>, wc: watcher::Config, notify: Arc<Notify>) -> Store<K>
+/// Drops what the announcer never reads. These stores are copies next to the proxy's and the
+/// DNS server's, and every Service and EndpointSlice of the cluster is in them: at 10k
+/// Services they were a quarter of the agent's memory.
+fn strip_meta<K: kube::Resource>(o: &mut K) {
+    let meta = o.meta_mut();
+    meta.managed_fields = None;
+    meta.owner_references = None;
+}
+
+/// Only the address pool's Services are read (`lb::plan::is_ours`: type LoadBalancer); of
+/// the others the store keeps name and type.
+fn strip_service(s: &mut Service) {
+    strip_meta(s);
+    let lb = s.spec.as_ref().and_then(|sp| sp.type_.as_deref()) == Some("LoadBalancer");
+    if !lb {
+        s.metadata.annotations = None;
+        s.metadata.labels = None;
+        s.spec = s
+            .spec
+            .take()
+            .map(|sp| k8s_openapi::api::core::v1::ServiceSpec {
+                type_: sp.type_,
+                ..Default::default()
+            });
+        s.status = None;
+    }
+}
+
+/// Of an EndpointSlice the announcer reads its Service label and which nodes have ready
+/// endpoints.
+fn strip_slice(s: &mut EndpointSlice) {
+    strip_meta(s);
+    s.metadata.annotations = None;
+    for ep in &mut s.endpoints {
+        ep.target_ref = None;
+        ep.hints = None;
+        ep.deprecated_topology = None;
+        ep.hostname = None;
+    }
+}
+
+fn cache<K>(api: Api<K>, wc: watcher::Config, strip: fn(&mut K), notify: Arc<Notify>) -> Store<K>
 where
     K: kube::Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
 {
     let (reader, writer) = reflector::store();
-    let stream = reflector::reflector(writer, watcher::watcher(api, wc)).default_backoff();
+    let stream =
+        reflector::reflector(writer, watcher::watcher(api, wc).modify(strip)).default_backoff();
     tokio::spawn(async move {
         let mut stream = std::pin::pin!(stream);
         while let Some(ev) = stream.next().await {
@@ -163,26 +205,40 @@ impl Announcer {
         let cfg = self.cfg.clone();
         let notify = Arc::new(Notify::new());
         let all = watcher::Config::default;
-        let services = cache(Api::<Service>::all(client.clone()), all(), notify.clone());
+        let services = cache(
+            Api::<Service>::all(client.clone()),
+            all(),
+            strip_service,
+            notify.clone(),
+        );
         let slices = cache(
             Api::<EndpointSlice>::all(client.clone()),
             all(),
+            strip_slice,
             notify.clone(),
         );
         let pools = cache(
             Api::<IpAddressPool>::all(client.clone()),
             all(),
+            strip_meta,
             notify.clone(),
         );
         let ads = cache(
             Api::<L2Advertisement>::all(client.clone()),
             all(),
+            strip_meta,
             notify.clone(),
         );
-        let nodes = cache(Api::<Node>::all(client.clone()), all(), notify.clone());
+        let nodes = cache(
+            Api::<Node>::all(client.clone()),
+            all(),
+            strip_meta,
+            notify.clone(),
+        );
         let leases = cache(
             Api::<Lease>::namespaced(client.clone(), &cfg.lease_namespace),
             watcher::Config::default().labels(&format!("{LEASE_LABEL}=true")),
+            strip_meta,
             notify.clone(),
         );
         let renewed = Arc::new(std::sync::Mutex::new(None::<Instant>));

@@ -24,12 +24,34 @@ use crate::zone::{Zone, ZoneConfig};
 /// to the 1 s a change may take to be answered, long enough to fold a rollout's events.
 const COALESCE: Duration = Duration::from_millis(20);
 
-async fn reflect<K>(api: Api<K>, mut writer: reflector::store::Writer<K>, changed: Arc<Notify>)
-where
+/// Drops what the zone never reads. These stores are copies next to the proxy's, and at 10k
+/// Services managedFields alone were a large part of the agent's memory.
+fn strip_meta<K: Resource>(o: &mut K) {
+    let meta = o.meta_mut();
+    meta.managed_fields = None;
+    meta.owner_references = None;
+}
+
+fn strip_slice(s: &mut EndpointSlice) {
+    strip_meta(s);
+    for ep in &mut s.endpoints {
+        ep.target_ref = None;
+        ep.hints = None;
+        ep.deprecated_topology = None;
+    }
+}
+
+async fn reflect<K>(
+    api: Api<K>,
+    mut writer: reflector::store::Writer<K>,
+    strip: fn(&mut K),
+    changed: Arc<Notify>,
+) where
     K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
 {
     let mut stream = watcher::watcher(api, watcher::Config::default())
         .default_backoff()
+        .modify(strip)
         .boxed();
     loop {
         match stream.try_next().await {
@@ -54,11 +76,13 @@ pub async fn run(client: kube::Client, cfg: ZoneConfig, shared: Arc<Shared>) {
     let a = tokio::spawn(reflect(
         Api::<Service>::all(client.clone()),
         w_services,
+        strip_meta,
         changed.clone(),
     ));
     let b = tokio::spawn(reflect(
         Api::<EndpointSlice>::all(client),
         w_slices,
+        strip_slice,
         changed.clone(),
     ));
     let _abort = AbortOnDrop(vec![a, b]);
