@@ -240,10 +240,18 @@ impl Ctx {
     }
 
     /// Upstream's `checkNodeTopologyDistribution`: the Nodes' zone shares again, and the
-    /// Services whose hints no longer fit them are reconciled.
+    /// Services whose hints no longer fit them are reconciled. When the shares changed, so is
+    /// every `topology-mode: Auto` Service (upstream waits for another event to hint one that
+    /// had to go without hints, e.g. before its Nodes reported their CPU).
     fn check_node_topology(&self) {
         let nodes = self.nodes.state();
-        self.topology.set_nodes(nodes.iter().map(Arc::as_ref));
+        if self.topology.set_nodes(nodes.iter().map(Arc::as_ref)) {
+            for s in self.services.state() {
+                if crate::hints::topology_mode_auto(&s) {
+                    self.queue.add(key_of(s.as_ref()));
+                }
+            }
+        }
         for key in self.topology.overloaded_services() {
             if let Some((ns, name)) = key.split_once('/') {
                 self.queue.add((ns.to_string(), name.to_string()));

@@ -172,8 +172,9 @@ impl TopologyCache {
 
     /// Upstream's `SetNodes`: the CPU share of each zone, from ready Nodes that are not
     /// control-plane Nodes. One such Node without a zone or allocatable CPU makes the whole
-    /// picture insufficient (no Service gets hints), as does a single zone.
-    pub fn set_nodes<'a>(&self, nodes: impl IntoIterator<Item = &'a Node>) {
+    /// picture insufficient (no Service gets hints), as does a single zone. Returns whether
+    /// the shares changed.
+    pub fn set_nodes<'a>(&self, nodes: impl IntoIterator<Item = &'a Node>) -> bool {
         let mut cpu_by_zone: BTreeMap<String, i128> = BTreeMap::new();
         let mut sufficient = true;
         for node in nodes {
@@ -210,7 +211,10 @@ impl TopologyCache {
                 .map(|(z, cpu)| (z.clone(), *cpu as f64 / total as f64))
                 .collect()
         });
-        self.lock().cpu_ratios_by_zone = ratios;
+        let mut inner = self.lock();
+        let changed = inner.cpu_ratios_by_zone != ratios;
+        inner.cpu_ratios_by_zone = ratios;
+        changed
     }
 
     /// The zones' CPU shares (`None`: insufficient Node information).

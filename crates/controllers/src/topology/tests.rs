@@ -561,6 +561,22 @@ fn set_nodes_cases() {
 }
 
 #[test]
+fn set_nodes_tells_whether_the_shares_changed() {
+    let cache = TopologyCache::new();
+    let a = node(Some("zone-a"), Some("1"), "True", &[]);
+    let b = node(Some("zone-b"), Some("1"), "True", &[]);
+    let b_bigger = node(Some("zone-b"), Some("3"), "True", &[]);
+    assert!(
+        !cache.set_nodes(std::slice::from_ref(&a)),
+        "insufficient before and after"
+    );
+    assert!(cache.set_nodes(&[a.clone(), b.clone()]));
+    assert!(!cache.set_nodes(&[b.clone(), a.clone()]));
+    assert!(cache.set_nodes(&[a.clone(), b_bigger]));
+    assert!(cache.set_nodes(&[a]));
+}
+
+#[test]
 fn node_changes_that_move_the_shares() {
     let a = node(Some("zone-a"), Some("2"), "True", &[]);
     assert!(node_changed(None, Some(&a)));
