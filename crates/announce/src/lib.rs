@@ -122,15 +122,29 @@ fn strip_service(s: &mut Service) {
 }
 
 /// Of an EndpointSlice the announcer reads its Service label and which nodes have ready
-/// endpoints.
+/// endpoints: one ready endpoint per node is kept, with only its node name and readiness.
 fn strip_slice(s: &mut EndpointSlice) {
     strip_meta(s);
     s.metadata.annotations = None;
+    s.ports = None;
+    let mut nodes = BTreeSet::new();
+    s.endpoints.retain(|ep| {
+        let ready = ep.conditions.as_ref().and_then(|c| c.ready).unwrap_or(true);
+        ready
+            && ep
+                .node_name
+                .as_ref()
+                .is_some_and(|n| nodes.insert(n.clone()))
+    });
     for ep in &mut s.endpoints {
-        ep.target_ref = None;
-        ep.hints = None;
-        ep.deprecated_topology = None;
-        ep.hostname = None;
+        *ep = k8s_openapi::api::discovery::v1::Endpoint {
+            node_name: ep.node_name.take(),
+            conditions: Some(k8s_openapi::api::discovery::v1::EndpointConditions {
+                ready: Some(true),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
     }
 }
 
@@ -567,5 +581,46 @@ async fn renew_lease(
         } else {
             metrics.lease_renewal_failures.inc();
         }
+    }
+}
+
+#[cfg(test)]
+mod strip_tests {
+    use super::*;
+
+    #[test]
+    fn a_stripped_slice_keeps_one_ready_endpoint_per_node() {
+        let mut s: EndpointSlice = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "web-x", "namespace": "default",
+                         "labels": {"kubernetes.io/service-name": "web"}},
+            "addressType": "IPv4",
+            "ports": [{"port": 80}],
+            "endpoints": [
+                {"addresses": ["10.42.0.1"], "nodeName": "n1", "conditions": {"ready": true}},
+                {"addresses": ["10.42.0.2"], "nodeName": "n1"},
+                {"addresses": ["10.42.0.3"], "nodeName": "n2", "conditions": {"ready": false}},
+                {"addresses": ["10.42.0.4"], "nodeName": "n3", "conditions": {"ready": true},
+                 "targetRef": {"kind": "Pod", "name": "p4"}},
+                {"addresses": ["10.42.0.5"]},
+            ],
+        }))
+        .unwrap();
+        strip_slice(&mut s);
+        let nodes: Vec<_> = s
+            .endpoints
+            .iter()
+            .map(|e| {
+                (
+                    e.node_name.as_deref(),
+                    e.conditions.as_ref().and_then(|c| c.ready),
+                )
+            })
+            .collect();
+        assert_eq!(nodes, [(Some("n1"), Some(true)), (Some("n3"), Some(true))]);
+        assert!(s.endpoints.iter().all(|e| e.target_ref.is_none()));
+        assert_eq!(
+            s.metadata.labels.unwrap()["kubernetes.io/service-name"],
+            "web"
+        );
     }
 }
