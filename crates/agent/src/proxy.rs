@@ -806,9 +806,11 @@ mod loop_tests {
         .await;
         let burst_syncs = h.syncs() - before;
         // Without coalescing this would be 50; the bucket allows one at once, then one per
-        // min-sync-period (a loaded machine may stretch the burst over one more period).
+        // min-sync-period. A loaded machine may stretch the burst over more periods, and the
+        // initial lists' own syncs may land after `before`: a bound well below 50 still
+        // tells coalescing from none.
         assert!(
-            (1.0..=5.0).contains(&burst_syncs),
+            (1.0..=10.0).contains(&burst_syncs),
             "{burst_syncs} syncs for one burst"
         );
         let (text, _) = crate::metrics::render(&h.registry, false);
