@@ -92,46 +92,60 @@ impl Recorder {
                 return;
             }
         }
-        let svc_name = svc.metadata.name.clone().unwrap_or_default();
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0);
-        let name = format!("{svc_name}.{nanos:x}");
-        let ev = Event {
-            metadata: ObjectMeta {
-                name: Some(name.clone()),
-                namespace: Some(ns.clone()),
-                ..Default::default()
-            },
-            involved_object: ObjectReference {
-                api_version: Some("v1".into()),
-                kind: Some("Service".into()),
-                name: Some(svc_name),
-                namespace: Some(ns),
-                uid: Some(uid),
-                resource_version: svc.metadata.resource_version.clone(),
-                ..Default::default()
-            },
-            reason: Some(reason.into()),
-            message: Some(message.into()),
-            type_: Some(type_.into()),
-            source: Some(EventSource {
-                component: Some(self.component.clone()),
-                host: None,
-            }),
-            first_timestamp: Some(now.clone()),
-            last_timestamp: Some(now),
-            count: Some(1),
-            reporting_component: Some(self.component.clone()),
-            reporting_instance: Some(String::new()),
-            ..Default::default()
-        };
+        let ev = service_event(svc, &self.component, "", type_, reason, message);
+        let name = ev.metadata.name.clone().unwrap_or_default();
         match api.create(&PostParams::default(), &ev).await {
             Ok(_) => {
                 lock(&self.seen).insert(id, (name, 1));
             }
             Err(e) => tracing::warn!(reason, error = %e, "recording an Event failed"),
         }
+    }
+}
+
+/// A new core/v1 Event about `svc` as client-go's legacy recorder writes it: named
+/// `<service>.<unix nanos in hex>`, first and last seen now, count 1, reported by `component`.
+pub fn service_event(
+    svc: &Service,
+    component: &str,
+    reporting_instance: &str,
+    type_: &str,
+    reason: &str,
+    message: &str,
+) -> Event {
+    let now = Time(k8s_openapi::jiff::Timestamp::now());
+    let svc_name = svc.metadata.name.clone().unwrap_or_default();
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    Event {
+        metadata: ObjectMeta {
+            name: Some(format!("{svc_name}.{nanos:x}")),
+            namespace: svc.metadata.namespace.clone(),
+            ..Default::default()
+        },
+        involved_object: ObjectReference {
+            api_version: Some("v1".into()),
+            kind: Some("Service".into()),
+            name: Some(svc_name),
+            namespace: svc.metadata.namespace.clone(),
+            uid: svc.metadata.uid.clone(),
+            resource_version: svc.metadata.resource_version.clone(),
+            ..Default::default()
+        },
+        reason: Some(reason.into()),
+        message: Some(message.into()),
+        type_: Some(type_.into()),
+        source: Some(EventSource {
+            component: Some(component.into()),
+            host: None,
+        }),
+        first_timestamp: Some(now.clone()),
+        last_timestamp: Some(now),
+        count: Some(1),
+        reporting_component: Some(component.into()),
+        reporting_instance: Some(reporting_instance.into()),
+        ..Default::default()
     }
 }

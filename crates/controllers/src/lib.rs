@@ -7,7 +7,7 @@
 //! README has the theory.
 
 pub mod endpoints;
-mod events;
+pub mod events;
 pub mod hints;
 mod index;
 pub mod mirroring;

@@ -13,8 +13,8 @@ use crate::plan::{self, Mode, Outcome, PlanConfig, Planner};
 use crate::pool::Pool;
 use crate::servicelb::LbNode;
 use futures::StreamExt;
-use k8s_openapi::api::core::v1::{Event, Namespace, Node, ObjectReference, Service};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
+use k8s_openapi::api::core::v1::{Event, Namespace, Node, Service};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::api::{Api, Patch, PatchParams, PostParams};
 use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{watcher, WatchStreamExt};
@@ -585,41 +585,8 @@ pub async fn record_event(
             return;
         }
     }
-    let svc_name = svc.metadata.name.clone().unwrap_or_default();
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0);
-    let name = format!("{svc_name}.{nanos:x}");
-    let ev = Event {
-        metadata: ObjectMeta {
-            name: Some(name.clone()),
-            namespace: Some(ns.clone()),
-            ..Default::default()
-        },
-        involved_object: ObjectReference {
-            api_version: Some("v1".into()),
-            kind: Some("Service".into()),
-            name: Some(svc_name),
-            namespace: Some(ns),
-            uid: Some(uid),
-            resource_version: svc.metadata.resource_version.clone(),
-            ..Default::default()
-        },
-        reason: Some(reason.into()),
-        message: Some(message.into()),
-        type_: Some(kind.into()),
-        source: Some(k8s_openapi::api::core::v1::EventSource {
-            component: Some(component.into()),
-            host: None,
-        }),
-        first_timestamp: Some(now.clone()),
-        last_timestamp: Some(now),
-        count: Some(1),
-        reporting_component: Some(component.into()),
-        reporting_instance: Some(component.into()),
-        ..Default::default()
-    };
+    let ev = controllers::events::service_event(svc, component, component, kind, reason, message);
+    let name = ev.metadata.name.clone().unwrap_or_default();
     match api.create(&PostParams::default(), &ev).await {
         Ok(_) => {
             seen.insert(id, (name, 1));
