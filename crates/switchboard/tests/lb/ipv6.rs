@@ -10,38 +10,6 @@ use std::net::IpAddr;
 use std::time::{Duration, Instant};
 use test_support::netlab;
 
-/// A pool named `name` with `addresses` and an L2Advertisement for it.
-fn apply_pool(l: &L2Lab, name: &str, addresses: &[String]) {
-    let list: String = addresses.iter().map(|a| format!("  - {a}\n")).collect();
-    apply(
-        &l.server,
-        &format!(
-            "apiVersion: v1
-kind: Namespace
-metadata:
-  name: metallb-system
----
-apiVersion: metallb.io/v1beta1
-kind: IPAddressPool
-metadata:
-  name: {name}
-  namespace: metallb-system
-spec:
-  addresses:
-{list}---
-apiVersion: metallb.io/v1beta1
-kind: L2Advertisement
-metadata:
-  name: {name}
-  namespace: metallb-system
-spec:
-  ipAddressPools:
-  - {name}
-"
-        ),
-    );
-}
-
 /// A LoadBalancer Service selecting the lab's echo pods, with `families` lines in its spec.
 fn apply_service(l: &L2Lab, name: &str, families: &str) {
     apply(
@@ -113,8 +81,7 @@ fn ipv6_only_service_is_announced_by_ndp_reaches_the_pods_and_fails_over() {
     let mut l = L2Lab::start_dual_stack();
     // A CIDR and a range, both IPv6, inside the LAN's /64 (so the client asks by NDP).
     let vip = IpAddr::V6(l.lab.lan_ip6(0xf0));
-    apply_pool(
-        &l,
+    l.apply_pool(
         "v6",
         &[
             format!("{}/127", l.lab.lan_ip6(0xf0)),
@@ -195,8 +162,7 @@ fn ipv6_only_service_is_announced_by_ndp_reaches_the_pods_and_fails_over() {
 fn require_dual_stack_gets_an_address_of_each_family_prefer_dual_stack_what_the_pool_has() {
     let l = L2Lab::start_dual_stack();
     let (vip4, vip6) = (l.lab.lan_ip(240), l.lab.lan_ip6(0xf0));
-    apply_pool(
-        &l,
+    l.apply_pool(
         "dual",
         &[
             format!("{vip4}-{}", l.lab.lan_ip(241)),
@@ -220,7 +186,7 @@ fn require_dual_stack_gets_an_address_of_each_family_prefer_dual_stack_what_the_
     // PreferDualStack from a pool of one family settles for that family (MetalLB's
     // behaviour), where RequireDualStack would stay pending.
     let only6 = l.lab.lan_ip6(0xf8);
-    apply_pool(&l, "only6", &[format!("{only6}/128")]);
+    l.apply_pool("only6", &[format!("{only6}/128")]);
     apply(
         &l.server,
         "apiVersion: v1

@@ -127,6 +127,15 @@ impl L2Lab {
 
     /// A pool of two addresses in the LAN subnet, announced on every node.
     pub fn apply_pool_and_advertisement(&self) {
+        self.apply_pool(
+            "lab",
+            &[format!("{}-{}", self.lab.lan_ip(240), self.lab.lan_ip(241))],
+        );
+    }
+
+    /// A pool named `name` with `addresses` and an L2Advertisement for it.
+    pub fn apply_pool(&self, name: &str, addresses: &[String]) {
+        let list: String = addresses.iter().map(|a| format!("  - {a}\n")).collect();
         apply(
             &self.server,
             &format!(
@@ -138,23 +147,20 @@ metadata:
 apiVersion: metallb.io/v1beta1
 kind: IPAddressPool
 metadata:
-  name: lab
+  name: {name}
   namespace: metallb-system
 spec:
   addresses:
-  - {}-{}
----
+{list}---
 apiVersion: metallb.io/v1beta1
 kind: L2Advertisement
 metadata:
-  name: lab
+  name: {name}
   namespace: metallb-system
 spec:
   ipAddressPools:
-  - lab
-",
-                self.lab.lan_ip(240),
-                self.lab.lan_ip(241)
+  - {name}
+"
             ),
         );
     }
