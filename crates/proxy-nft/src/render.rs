@@ -63,6 +63,27 @@ impl DispatchKind {
     }
 }
 
+/// Every dispatch class, in the order of the dispatch rules: mh first (one class for every
+/// endpoint count, so its Services are not behind 32 others), then the counted kinds by
+/// endpoint count, the common small counts first. The number is the `mod` of the class's pick.
+fn classes() -> impl Iterator<Item = (DispatchKind, usize)> {
+    std::iter::once((DispatchKind::Maglev, MH_SLOTS))
+        .chain((1..=DISPATCH_MAX).flat_map(|n| DispatchKind::COUNTED.iter().map(move |k| (*k, n))))
+}
+
+/// The endpoint (an index into `eps`) of each slot a key dispatched by `kind` over `eps` has:
+/// slot i is endpoint i, or for mh the slots of `proxy_core::maglev`'s table, which depends
+/// only on the endpoints, so a change moves only the slots of the endpoints that come or go.
+fn slot_table(kind: DispatchKind, eps: &[Endpoint]) -> Vec<usize> {
+    match kind {
+        DispatchKind::Maglev => {
+            let names: Vec<String> = eps.iter().map(socket).collect();
+            maglev::table(&names, MH_SLOTS)
+        }
+        DispatchKind::Random | DispatchKind::SourceHash => (0..eps.len()).collect(),
+    }
+}
+
 /// Name of the class set holding the keys that `kind` dispatches over `n` endpoints:
 /// `service-ips-random-3`, `service-nodeports-sh-2`, `service-ips-mh-4093` (whatever n).
 fn class_set(nodeport: bool, kind: DispatchKind, n: usize) -> &'static str {
@@ -304,11 +325,7 @@ impl<'a> Renderer<'a> {
             "service-nodeports-dispatched".into(),
             set("set", "type inet_proto . inet_service;".to_string()),
         );
-        let classes = DispatchKind::COUNTED
-            .iter()
-            .flat_map(|k| (1..=DISPATCH_MAX).map(move |n| (*k, n)))
-            .chain([(DispatchKind::Maglev, 1)]);
-        for (kind, n) in classes {
+        for (kind, n) in classes() {
             sets.insert(
                 class_set(false, kind, n).into(),
                 set("set", format!("type {addr} . inet_proto . inet_service;")),
@@ -504,12 +521,7 @@ impl<'a> Renderer<'a> {
         )];
         // Every dispatched NodePort has the Cluster policy: SNAT, so replies come back here.
         let mut by_nodeport = vec![format!("meta mark set meta mark | {MASQ_MARK}")];
-        // mh first: one class for every endpoint count, so its Services are not behind 32
-        // others; the counted kinds then by endpoint count, the common small counts first.
-        let classes = std::iter::once((DispatchKind::Maglev, MH_SLOTS)).chain(
-            (1..=DISPATCH_MAX).flat_map(|n| DispatchKind::COUNTED.iter().map(move |k| (*k, n))),
-        );
-        for (kind, n) in classes {
+        for (kind, n) in classes() {
             let pick = match kind {
                 DispatchKind::Random => format!("numgen random mod {n}"),
                 DispatchKind::SourceHash | DispatchKind::Maglev => {
@@ -528,12 +540,14 @@ impl<'a> Renderer<'a> {
         (by_ip, by_nodeport)
     }
 
-    /// The elements that dispatch `key` over `eps` (see `dispatch_rules`).
+    /// The elements that dispatch `key` over `eps`, whose slots are `slots` (`slot_table`;
+    /// see `dispatch_rules`).
     fn dispatched(
         &mut self,
         nodeport: bool,
         key: String,
         eps: &[Endpoint],
+        slots: &[usize],
         kind: DispatchKind,
         masquerade: bool,
     ) {
@@ -542,26 +556,13 @@ impl<'a> Renderer<'a> {
         } else {
             ("service-ips-dispatched", "service-endpoints")
         };
-        if kind == DispatchKind::Maglev {
-            // The same table as the chain layout's anonymous map: it depends only on the
-            // endpoints, and a change moves only the slots of the endpoints that come or go.
-            let names: Vec<String> = eps.iter().map(socket).collect();
-            for (slot, e) in maglev::table(&names, MH_SLOTS).iter().enumerate() {
-                let ep = &eps[*e];
-                self.elem(
-                    map,
-                    format!("{key} . {slot}"),
-                    format!("{} . {}", ep.ip, ep.port),
-                );
-            }
-        } else {
-            for (slot, ep) in eps.iter().enumerate() {
-                self.elem(
-                    map,
-                    format!("{key} . {slot}"),
-                    format!("{} . {}", ep.ip, ep.port),
-                );
-            }
+        for (slot, e) in slots.iter().enumerate() {
+            let ep = &eps[*e];
+            self.elem(
+                map,
+                format!("{key} . {slot}"),
+                format!("{} . {}", ep.ip, ep.port),
+            );
         }
         self.elem(
             class_set(nodeport, kind, eps.len()),
@@ -654,12 +655,30 @@ impl<'a> Renderer<'a> {
                 && internal_eps.len() <= max
                 && (!sp.uses_cluster_endpoints() || cat.cluster.len() <= max)
         });
+        // The slot tables, once per endpoint list (an mh table is 4093 slots): the external
+        // keys and the NodePort all use the Cluster endpoints, the ClusterIP the internal ones.
+        let cluster_slots = dispatch
+            .filter(|_| sp.uses_cluster_endpoints())
+            .map(|k| slot_table(k, &cat.cluster));
+        let local_slots = dispatch
+            .filter(|_| sp.internal_policy_local)
+            .map(|k| slot_table(k, &cat.local));
+        let internal_slots = if sp.internal_policy_local {
+            &local_slots
+        } else {
+            &cluster_slots
+        };
 
         let key = |ip: &IpAddr| format!("{ip} . {proto} . {port}");
         self.elem("cluster-ips", cluster_ip.to_string(), String::new());
         if has_internal {
             match dispatch {
-                Some(kind) => self.dispatched(false, key(&cluster_ip), internal_eps, kind, false),
+                Some(kind) => {
+                    let slots = internal_slots
+                        .as_deref()
+                        .expect("the internal list's slots");
+                    self.dispatched(false, key(&cluster_ip), internal_eps, slots, kind, false)
+                }
                 None => self.elem(
                     "service-ips",
                     key(&cluster_ip),
@@ -690,7 +709,10 @@ impl<'a> Renderer<'a> {
             if has_endpoints {
                 match dispatch {
                     // Dispatched ports have the Cluster external policy: SNAT, every endpoint.
-                    Some(kind) => self.dispatched(false, key(ip), &cat.cluster, kind, true),
+                    Some(kind) => {
+                        let slots = cluster_slots.as_deref().expect("the Cluster list's slots");
+                        self.dispatched(false, key(ip), &cat.cluster, slots, kind, true)
+                    }
                     None => self.elem("service-ips", key(ip), format!("goto {external_chain}")),
                 }
             }
@@ -724,7 +746,10 @@ impl<'a> Renderer<'a> {
             let np_key = format!("{proto} . {np}");
             if has_endpoints {
                 match dispatch {
-                    Some(kind) => self.dispatched(true, np_key.clone(), &cat.cluster, kind, true),
+                    Some(kind) => {
+                        let slots = cluster_slots.as_deref().expect("the Cluster list's slots");
+                        self.dispatched(true, np_key.clone(), &cat.cluster, slots, kind, true)
+                    }
                     None => self.elem(
                         "service-nodeports",
                         np_key.clone(),
@@ -762,15 +787,16 @@ impl<'a> Renderer<'a> {
             self.t.chains.insert(external_chain, chain(rules));
         }
 
-        if dispatch.is_some() {
-            // No chains of its own; only the hairpin elements below.
-        } else if !cat.cluster.is_empty() && sp.uses_cluster_endpoints() {
-            let rules = self.dispatch(sp, &base, &cat.cluster);
-            self.t.chains.insert(cluster_chain, chain(rules));
-        }
-        if dispatch.is_none() && !cat.local.is_empty() && sp.uses_local_endpoints() {
-            let rules = self.dispatch(sp, &base, &cat.local);
-            self.t.chains.insert(local_chain, chain(rules));
+        // A dispatched port has no chains of its own; only the hairpin elements below.
+        if dispatch.is_none() {
+            if !cat.cluster.is_empty() && sp.uses_cluster_endpoints() {
+                let rules = self.dispatch(sp, &base, &cat.cluster);
+                self.t.chains.insert(cluster_chain, chain(rules));
+            }
+            if !cat.local.is_empty() && sp.uses_local_endpoints() {
+                let rules = self.dispatch(sp, &base, &cat.local);
+                self.t.chains.insert(local_chain, chain(rules));
+            }
         }
         for ep in &cat.all_reachable {
             self.elem(
