@@ -75,17 +75,15 @@ impl Families {
         (v4 == self.v4 as usize && v6 == self.v6 as usize) || (self.prefer_dual && ips.len() == 1)
     }
 
-    /// The families to settle for, in order, when no pool gives them all: PreferDualStack's
-    /// primary family, then the other; nothing otherwise.
-    fn fallbacks(&self) -> Vec<bool> {
-        if !self.prefer_dual {
-            return vec![];
+    /// The (IPv4, IPv6) requests to try, in order: every family of the Service, then for
+    /// PreferDualStack its primary family alone, then the other (MetalLB's order).
+    fn tries(&self) -> Vec<(bool, bool)> {
+        let mut t = vec![(self.v4, self.v6)];
+        if self.prefer_dual {
+            let primary_v4 = !self.v6_first;
+            t.extend([(primary_v4, !primary_v4), (!primary_v4, primary_v4)]);
         }
-        if self.v6_first {
-            vec![false, true]
-        } else {
-            vec![true, false]
-        }
+        t
     }
 }
 
@@ -389,15 +387,11 @@ impl Allocator {
                 "pool {pool_name:?} does not serve this service (serviceAllocation)"
             ));
         }
-        // Every family of the Service, else (PreferDualStack) the primary one, else the other.
-        let all = self.pick(pool, svc, svc.families.v4, svc.families.v6);
-        let ips = all
-            .or_else(|| {
-                svc.families
-                    .fallbacks()
-                    .into_iter()
-                    .find_map(|v4| self.pick(pool, svc, v4, !v4))
-            })
+        let ips = svc
+            .families
+            .tries()
+            .into_iter()
+            .find_map(|(v4, v6)| self.pick(pool, svc, v4, v6))
             .ok_or_else(|| {
                 AllocError(format!(
                     "no available IPs in pool {pool_name:?} for {} IPFamily",
@@ -464,9 +458,7 @@ impl Allocator {
             .collect();
         // MetalLB's findBestPoolForService: the first pool that gives every family; for
         // PreferDualStack then the first with the primary family, then the other.
-        let mut tries: Vec<(bool, bool)> = vec![(svc.families.v4, svc.families.v6)];
-        tries.extend(svc.families.fallbacks().into_iter().map(|v4| (v4, !v4)));
-        for (v4, v6) in tries {
+        for (v4, v6) in svc.families.tries() {
             for name in &names {
                 let Some(pool) = self.pools.get(name) else {
                     continue;
