@@ -13,10 +13,10 @@
 #[path = "../src/fixtures.rs"]
 mod fixtures;
 
-use fixtures::{objects, rss_kib, slice, ENDPOINTS};
+use fixtures::{config, objects, rss_kib, slice, ENDPOINTS};
 use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::discovery::v1::EndpointSlice;
-use proxy_core::{ProxyConfig, SnapshotTracker};
+use proxy_core::SnapshotTracker;
 use proxy_nft::{Fake, NftProxier};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -25,13 +25,7 @@ fn main() {
     let n: usize = std::env::args()
         .nth(1)
         .map_or(10000, |a| a.parse().expect("size"));
-    let cfg = ProxyConfig {
-        node_name: "node1".into(),
-        node_ips: vec!["172.30.0.10".parse().expect("ip")],
-        cluster_cidrs: vec!["10.64.0.0/10".parse().expect("cidr")],
-        service_cidrs: vec!["10.96.0.0/12".parse().expect("cidr")],
-        ..ProxyConfig::default()
-    };
+    let cfg = config();
     let mib = |kib: u64| kib as f64 / 1024.0;
     let r0 = rss_kib("VmRSS:");
     let (services, slices) = objects(n);

@@ -4,6 +4,7 @@
 
 use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::discovery::v1::EndpointSlice;
+use proxy_core::ProxyConfig;
 use serde_json::json;
 use std::net::Ipv4Addr;
 
@@ -11,6 +12,17 @@ pub const ENDPOINTS: usize = 5;
 
 pub fn ip(i: usize, base: [u8; 4]) -> Ipv4Addr {
     Ipv4Addr::from(u32::from(Ipv4Addr::from(base)) + i as u32)
+}
+
+/// The node every size is measured on.
+pub fn config() -> ProxyConfig {
+    ProxyConfig {
+        node_name: "node1".into(),
+        node_ips: vec!["172.30.0.10".parse().expect("ip")],
+        cluster_cidrs: vec!["10.64.0.0/10".parse().expect("cidr")],
+        service_cidrs: vec!["10.96.0.0/12".parse().expect("cidr")],
+        ..ProxyConfig::default()
+    }
 }
 
 pub fn objects(n: usize) -> (Vec<Service>, Vec<EndpointSlice>) {

@@ -16,8 +16,8 @@
 
 mod fixtures;
 
-use fixtures::{objects, rss_kib, slice, ENDPOINTS};
-use proxy_core::{IpFamily, ProxyConfig, Snapshot, SnapshotTracker};
+use fixtures::{config, objects, rss_kib, slice, ENDPOINTS};
+use proxy_core::{IpFamily, Snapshot, SnapshotTracker};
 use proxy_nft::{ConntrackCli, NftAuto, NftCli, NftProxier};
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -153,13 +153,7 @@ fn one(n: usize) {
     let ns = netns(format!("sbbench-{}-{n}", std::process::id()));
     // The same proxier driven through the nft CLI, for the backend comparison.
     let cli_ns = netns(format!("sbbench-{}-{n}-cli", std::process::id()));
-    let cfg = ProxyConfig {
-        node_name: "node1".into(),
-        node_ips: vec!["172.30.0.10".parse().expect("ip")],
-        cluster_cidrs: vec!["10.64.0.0/10".parse().expect("cidr")],
-        service_cidrs: vec!["10.96.0.0/12".parse().expect("cidr")],
-        ..ProxyConfig::default()
-    };
+    let cfg = config();
     let (services, slices) = objects(n);
     let t = Instant::now();
     let snap = Snapshot::build(&services, &slices, &cfg);
